@@ -1,0 +1,16 @@
+//! The graph IR: the primitive ops, their types, the graph, its text form
+//! (printer and parser that read each other's output), Graphviz output and
+//! the verifier every pass result goes through.
+
+mod build;
+pub mod dot;
+mod graph;
+mod op;
+pub mod parse;
+pub mod print;
+mod types;
+pub mod verify;
+
+pub use graph::{Graph, Node, Output, Value};
+pub use op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+pub use types::{DType, Dim, Shape, TensorType};
