@@ -2,3 +2,4 @@
 //! becomes a checked program, or diagnostics with spans.
 
 pub mod data;
+pub mod init;
