@@ -1,1 +1,3 @@
-
+mod checkpoint;
+mod data;
+mod rng;
