@@ -1,1 +1,3 @@
+//! The one integration-test binary: each module tests one stage.
 
+mod interp;
