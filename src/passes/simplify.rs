@@ -63,14 +63,17 @@ enum Action {
     Copy,
     /// Use this value of the new graph instead; it must have the node's type.
     Replace(Value),
-    /// Leave it out; nothing may use it.
-    Drop,
 }
 
 /// Builds a fresh graph from `g`: inputs first, then every other node in
 /// order, each as `rewrite` decides, given the new graph, the old node and
-/// its operands already mapped into the new graph.
-fn rebuild(g: &Graph, mut rewrite: impl FnMut(&mut Graph, &Node, &[Value]) -> Action) -> Graph {
+/// its operands already mapped into the new graph. With `keep`, the nodes
+/// it marks false are left out (nothing kept may use them).
+fn rebuild(
+    g: &Graph,
+    keep: Option<&[bool]>,
+    mut rewrite: impl FnMut(&mut Graph, &Node, &[Value]) -> Action,
+) -> Graph {
     let mut new = Graph::new(g.name.clone());
     let mut map: Vec<Option<Value>> = vec![None; g.len()];
     for &v in &g.inputs {
@@ -86,7 +89,7 @@ fn rebuild(g: &Graph, mut rewrite: impl FnMut(&mut Graph, &Node, &[Value]) -> Ac
         })
     };
     for v in g.nodes() {
-        if g.inputs.contains(&v) {
+        if g.inputs.contains(&v) || keep.is_some_and(|k| !k[v.index()]) {
             continue;
         }
         let node = g.node(v);
@@ -102,7 +105,6 @@ fn rebuild(g: &Graph, mut rewrite: impl FnMut(&mut Graph, &Node, &[Value]) -> Ac
                 );
                 Some(r)
             }
-            Action::Drop => None,
         };
     }
     for o in &g.outputs {
@@ -125,20 +127,7 @@ pub fn dce(g: &Graph) -> Graph {
             }
         }
     }
-    let mut i = 0usize;
-    let order: Vec<bool> = g
-        .nodes()
-        .filter(|v| !g.inputs.contains(v))
-        .map(|v| live[v.index()])
-        .collect();
-    rebuild(g, |_, _, _| {
-        i += 1;
-        if order[i - 1] {
-            Action::Copy
-        } else {
-            Action::Drop
-        }
-    })
+    rebuild(g, Some(&live), |_, _, _| Action::Copy)
 }
 
 /// How CSE tells ops apart: the mnemonic, the attribute list and, for
@@ -172,7 +161,7 @@ fn op_key(op: &Op) -> OpKey {
 /// so this is always sound.
 pub fn cse(g: &Graph) -> Graph {
     let mut seen: HashMap<(OpKey, Vec<Value>, TensorType), Value> = HashMap::new();
-    rebuild(g, |new, node, ops| {
+    rebuild(g, None, |new, node, ops| {
         let key = (op_key(&node.op), ops.to_vec(), node.ty.clone());
         if let Some(&earlier) = seen.get(&key) {
             return Action::Replace(earlier);
@@ -224,7 +213,7 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
-    rebuild(g, |new, node, ops| {
+    rebuild(g, None, |new, node, ops| {
         let dtype = node.ty.dtype;
         let c: Vec<Option<f64>> = ops.iter().map(|&o| splat(new, o)).collect();
         let all: Option<Vec<f64>> = c.iter().copied().collect();
@@ -285,7 +274,7 @@ pub fn fold_constants(g: &Graph) -> Graph {
 /// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
 ///   the same value → that value.
 pub fn algebra(g: &Graph) -> Graph {
-    rebuild(g, |new, node, ops| {
+    rebuild(g, None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
         let same_type = |v: Value| *new.ty(v) == node.ty;
         match &node.op {
