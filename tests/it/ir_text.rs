@@ -188,7 +188,6 @@ fn constants_round_trip_exactly() {
 
 #[test]
 fn nan_prints_and_parses() {
-    // NaN != NaN, so graph equality cannot hold; the text round trip can.
     let text = "graph @n() -> (%a: f32[], %b: f64[2]) {\n  %0 = const nan : f32[]\n  %1 = const -inf : f64[2]\n  return %a = %0, %b = %1\n}\n";
     let g = parse(text).unwrap();
     let Op::Const { value } = g.op(g.find_output("a").unwrap()) else {
@@ -196,6 +195,11 @@ fn nan_prints_and_parses() {
     };
     assert!(value.is_nan());
     assert_eq!(print(&g), text);
+    // Graph equality treats NaN constants as equal and tells -0 from 0.
+    assert!(parse(text).unwrap() == g);
+    let zero = parse(&text.replace("-inf", "0")).unwrap();
+    let neg_zero = parse(&text.replace("-inf", "-0")).unwrap();
+    assert!(zero != neg_zero);
 }
 
 #[test]
