@@ -191,7 +191,7 @@ impl PartialEq for Graph {
         }
         let mut map = std::collections::HashMap::new();
         for (&a, &b) in self.inputs.iter().zip(&other.inputs) {
-            if self.node(a) != other.node(b) {
+            if !same_node(self.node(a), other.node(b)) {
                 return false;
             }
             map.insert(a, b);
@@ -206,7 +206,7 @@ impl PartialEq for Graph {
             if let Some(&m) = map.get(&a) {
                 return m == b;
             }
-            if g.node(a) != h.node(b) {
+            if !same_node(g.node(a), h.node(b)) {
                 return false;
             }
             let (oa, ob) = (g.operands(a), h.operands(b));
@@ -220,5 +220,18 @@ impl PartialEq for Graph {
             .iter()
             .zip(&other.outputs)
             .all(|(x, y)| x.name == y.name && same(self, other, x.value, y.value, &mut map))
+    }
+}
+
+/// Node equality for [`Graph`]'s `PartialEq`: constants compare by bit
+/// pattern, except that any NaN equals any NaN. The text form prints every
+/// NaN as `nan` (its payload is unobservable), and with plain `==` a graph
+/// holding a NaN constant would not even equal itself.
+fn same_node(a: &Node, b: &Node) -> bool {
+    match (&a.op, &b.op) {
+        (Op::Const { value: x }, Op::Const { value: y }) => {
+            a.ty == b.ty && (x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+        }
+        _ => a == b,
     }
 }

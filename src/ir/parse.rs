@@ -1,1 +1,730 @@
-//! stub
+//! The IR's text form, reader side: a small lexer and a recursive-descent
+//! parser for what [`super::print::print`] writes, so passes can be tested
+//! as text in, text out. Every node is type-checked with
+//! [`Op::result_type`] as it is read, so a wrong written type is reported
+//! at its line rather than surfacing later in the verifier.
+//!
+//! Hand-written text may also name values (`%h = ...`), number them in any
+//! order, and carry `#` comments; the printer renumbers on the way out.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use super::graph::{Graph, Value};
+use super::op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+use super::print::is_name_char;
+use super::types::{DType, Dim, Shape, TensorType};
+use crate::diag::did_you_mean;
+
+/// Where and why the text is not a valid graph. Lines and columns count
+/// from 1; the column counts characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.col, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Reads a graph from its text form. The result has its inputs first, in
+/// header order, then the other nodes in text order.
+pub fn parse(text: &str) -> Result<Graph, ParseError> {
+    let toks = lex(text)?;
+    let mut p = Parser { toks, pos: 0 };
+    let g = p.graph()?;
+    let t = p.peek();
+    if t.tok != Tok::Eof {
+        return Err(p.error_at(&t, format!("expected end of text, found {}", t.tok)));
+    }
+    Ok(g)
+}
+
+/// A value reference: `%3` (a numbered value) and `%x` / `%"3"` (a named
+/// one) live apart, so an input called `"3"` never meets node number 3.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Num(String),
+    Name(String),
+}
+
+impl Key {
+    fn text(&self) -> &str {
+        match self {
+            Key::Num(s) | Key::Name(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Num(s) => write!(f, "%{s}"),
+            Key::Name(s) => write!(f, "%{}", super::print::fmt_name(s)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    /// A number as written (`64`, `-1.5e-3`, `-inf`, `-nan`).
+    Num(String),
+    Value(Key),
+    /// `@name`: the graph's name.
+    Global(String),
+    LParen,
+    RParen,
+    LBrace,
+    RBrace,
+    LBracket,
+    RBracket,
+    Comma,
+    Colon,
+    Eq,
+    Arrow,
+    Eof,
+}
+
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Ident(s) => write!(f, "`{s}`"),
+            Tok::Num(s) => write!(f, "`{s}`"),
+            Tok::Value(k) => write!(f, "`{k}`"),
+            Tok::Global(s) => write!(f, "`@{}`", super::print::fmt_name(s)),
+            Tok::LParen => f.write_str("`(`"),
+            Tok::RParen => f.write_str("`)`"),
+            Tok::LBrace => f.write_str("`{`"),
+            Tok::RBrace => f.write_str("`}`"),
+            Tok::LBracket => f.write_str("`[`"),
+            Tok::RBracket => f.write_str("`]`"),
+            Tok::Comma => f.write_str("`,`"),
+            Tok::Colon => f.write_str("`:`"),
+            Tok::Eq => f.write_str("`=`"),
+            Tok::Arrow => f.write_str("`->`"),
+            Tok::Eof => f.write_str("end of text"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    tok: Tok,
+    line: usize,
+    col: usize,
+}
+
+struct Lexer<'a> {
+    chars: std::iter::Peekable<std::str::Chars<'a>>,
+    line: usize,
+    col: usize,
+}
+
+impl Lexer<'_> {
+    fn peek(&mut self) -> Option<char> {
+        self.chars.peek().copied()
+    }
+    fn bump(&mut self) -> Option<char> {
+        let c = self.chars.next()?;
+        if c == '\n' {
+            self.line += 1;
+            self.col = 1;
+        } else {
+            self.col += 1;
+        }
+        Some(c)
+    }
+    fn err(&self, line: usize, col: usize, message: String) -> ParseError {
+        ParseError { line, col, message }
+    }
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> String {
+        let mut s = String::new();
+        while let Some(c) = self.peek() {
+            if !f(c) {
+                break;
+            }
+            s.push(c);
+            self.bump();
+        }
+        s
+    }
+
+    /// A bare or quoted name after `%` or `@`; `Ok((name, quoted))`.
+    fn name(&mut self, sigil: char, line: usize, col: usize) -> Result<(String, bool), ParseError> {
+        if self.peek() == Some('"') {
+            self.bump();
+            let mut s = String::new();
+            loop {
+                let (l, c) = (self.line, self.col);
+                match self.bump() {
+                    None | Some('\n') => {
+                        return Err(self.err(line, col, "unterminated quoted name".into()))
+                    }
+                    Some('"') => return Ok((s, true)),
+                    Some('\\') => match self.bump() {
+                        Some('"') => s.push('"'),
+                        Some('\\') => s.push('\\'),
+                        Some('u') => s.push(self.unicode_escape(l, c)?),
+                        _ => return Err(self.err(l, c, "unknown escape in quoted name".into())),
+                    },
+                    Some(ch) => s.push(ch),
+                }
+            }
+        }
+        let s = self.take_while(is_name_char);
+        if s.is_empty() {
+            return Err(self.err(line, col, format!("expected a name after `{sigil}`")));
+        }
+        Ok((s, false))
+    }
+
+    fn unicode_escape(&mut self, line: usize, col: usize) -> Result<char, ParseError> {
+        let bad = |lx: &Self| lx.err(line, col, "bad `\\u{...}` escape in quoted name".into());
+        if self.bump() != Some('{') {
+            return Err(bad(self));
+        }
+        let hex = self.take_while(|c| c.is_ascii_hexdigit());
+        if self.bump() != Some('}') {
+            return Err(bad(self));
+        }
+        u32::from_str_radix(&hex, 16)
+            .ok()
+            .and_then(char::from_u32)
+            .ok_or_else(|| bad(self))
+    }
+
+    /// The rest of a number after an optional `-`: digits with optional
+    /// fraction and exponent, or `inf` / `nan`.
+    fn number_body(&mut self, s: &mut String) {
+        if self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            s.push_str(&self.take_while(|c| c.is_ascii_alphanumeric()));
+            return;
+        }
+        s.push_str(&self.take_while(|c| c.is_ascii_digit()));
+        if self.peek() == Some('.') {
+            self.bump();
+            s.push('.');
+            s.push_str(&self.take_while(|c| c.is_ascii_digit()));
+        }
+        if matches!(self.peek(), Some('e' | 'E')) {
+            self.bump();
+            s.push('e');
+            if let Some(c @ ('+' | '-')) = self.peek() {
+                self.bump();
+                s.push(c);
+            }
+            s.push_str(&self.take_while(|c| c.is_ascii_digit()));
+        }
+    }
+}
+
+fn lex(text: &str) -> Result<Vec<Token>, ParseError> {
+    let mut lx = Lexer {
+        chars: text.chars().peekable(),
+        line: 1,
+        col: 1,
+    };
+    let mut toks = Vec::new();
+    loop {
+        let (line, col) = (lx.line, lx.col);
+        let Some(c) = lx.peek() else {
+            toks.push(Token {
+                tok: Tok::Eof,
+                line,
+                col,
+            });
+            return Ok(toks);
+        };
+        let tok = match c {
+            c if c.is_whitespace() => {
+                lx.bump();
+                continue;
+            }
+            '#' => {
+                lx.take_while(|c| c != '\n');
+                continue;
+            }
+            '(' | ')' | '{' | '}' | '[' | ']' | ',' | ':' | '=' => {
+                lx.bump();
+                match c {
+                    '(' => Tok::LParen,
+                    ')' => Tok::RParen,
+                    '{' => Tok::LBrace,
+                    '}' => Tok::RBrace,
+                    '[' => Tok::LBracket,
+                    ']' => Tok::RBracket,
+                    ',' => Tok::Comma,
+                    ':' => Tok::Colon,
+                    _ => Tok::Eq,
+                }
+            }
+            '-' => {
+                lx.bump();
+                if lx.peek() == Some('>') {
+                    lx.bump();
+                    Tok::Arrow
+                } else {
+                    let mut s = String::from("-");
+                    lx.number_body(&mut s);
+                    Tok::Num(s)
+                }
+            }
+            c if c.is_ascii_digit() => {
+                let mut s = String::new();
+                lx.number_body(&mut s);
+                Tok::Num(s)
+            }
+            '%' => {
+                lx.bump();
+                let (name, quoted) = lx.name('%', line, col)?;
+                if !quoted && name.chars().all(|c| c.is_ascii_digit()) {
+                    Tok::Value(Key::Num(name))
+                } else {
+                    Tok::Value(Key::Name(name))
+                }
+            }
+            '@' => {
+                lx.bump();
+                Tok::Global(lx.name('@', line, col)?.0)
+            }
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                Tok::Ident(lx.take_while(|c| c.is_ascii_alphanumeric() || c == '_'))
+            }
+            c => return Err(lx.err(line, col, format!("unexpected character `{c}`"))),
+        };
+        toks.push(Token { tok, line, col });
+    }
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+}
+
+/// An attribute value as written: `axis=1` or `dims=[0,2]`.
+enum AttrValue {
+    Int(usize),
+    List(Vec<usize>),
+}
+
+impl Parser {
+    fn peek(&self) -> Token {
+        self.toks[self.pos].clone()
+    }
+    fn next(&mut self) -> Token {
+        let t = self.peek();
+        if t.tok != Tok::Eof {
+            self.pos += 1;
+        }
+        t
+    }
+    fn error_at(&self, t: &Token, message: String) -> ParseError {
+        ParseError {
+            line: t.line,
+            col: t.col,
+            message,
+        }
+    }
+    fn expect(&mut self, want: Tok, what: &str) -> Result<Token, ParseError> {
+        let t = self.next();
+        if t.tok == want {
+            Ok(t)
+        } else {
+            Err(self.error_at(&t, format!("expected {what}, found {}", t.tok)))
+        }
+    }
+    fn eat(&mut self, want: &Tok) -> bool {
+        if self.peek().tok == *want {
+            self.next();
+            true
+        } else {
+            false
+        }
+    }
+    fn keyword(&mut self, kw: &str) -> Result<Token, ParseError> {
+        let t = self.next();
+        match &t.tok {
+            Tok::Ident(s) if s == kw => Ok(t),
+            other => Err(self.error_at(&t, format!("expected `{kw}`, found {other}"))),
+        }
+    }
+    fn value_ref(&mut self) -> Result<(Key, Token), ParseError> {
+        let t = self.next();
+        match &t.tok {
+            Tok::Value(k) => Ok((k.clone(), t)),
+            other => Err(self.error_at(&t, format!("expected a `%` value, found {other}"))),
+        }
+    }
+    /// Items separated by commas up to (and consuming) `close`.
+    fn comma_list<T>(
+        &mut self,
+        close: Tok,
+        mut item: impl FnMut(&mut Parser) -> Result<T, ParseError>,
+    ) -> Result<Vec<T>, ParseError> {
+        let mut items = Vec::new();
+        if self.eat(&close) {
+            return Ok(items);
+        }
+        loop {
+            items.push(item(self)?);
+            if self.eat(&close) {
+                return Ok(items);
+            }
+            self.expect(Tok::Comma, &format!("`,` or {close}"))?;
+        }
+    }
+
+    fn int(&mut self) -> Result<usize, ParseError> {
+        let t = self.next();
+        match &t.tok {
+            Tok::Num(s) => s.parse::<usize>().map_err(|_| {
+                self.error_at(&t, format!("expected a non-negative integer, found `{s}`"))
+            }),
+            other => Err(self.error_at(&t, format!("expected an integer, found {other}"))),
+        }
+    }
+
+    fn float(&mut self) -> Result<f64, ParseError> {
+        let t = self.next();
+        let text = match &t.tok {
+            Tok::Num(s) | Tok::Ident(s) => s.as_str(),
+            other => return Err(self.error_at(&t, format!("expected a number, found {other}"))),
+        };
+        let (neg, body) = match text.strip_prefix('-') {
+            Some(b) => (true, b),
+            None => (false, text),
+        };
+        let v = match body {
+            "inf" => f64::INFINITY,
+            "nan" => f64::NAN,
+            _ if body.starts_with(|c: char| c.is_ascii_digit()) => match body.parse::<f64>() {
+                Ok(v) => v,
+                Err(_) => return Err(self.error_at(&t, format!("malformed number `{text}`"))),
+            },
+            _ => return Err(self.error_at(&t, format!("expected a number, found `{text}`"))),
+        };
+        Ok(if neg { -v } else { v })
+    }
+
+    fn ty(&mut self) -> Result<TensorType, ParseError> {
+        let t = self.next();
+        let dtype = match &t.tok {
+            Tok::Ident(s) => DType::parse(s).ok_or_else(|| {
+                let hint = did_you_mean(s, ["f32", "f64", "i32", "bool"])
+                    .map(|d| format!(" (did you mean `{d}`?)"))
+                    .unwrap_or_default();
+                self.error_at(&t, format!("unknown dtype `{s}`{hint}"))
+            })?,
+            other => return Err(self.error_at(&t, format!("expected a type, found {other}"))),
+        };
+        self.expect(Tok::LBracket, "`[` after the dtype")?;
+        let dims = self.comma_list(Tok::RBracket, |p| {
+            let t = p.peek();
+            match &t.tok {
+                Tok::Ident(s) => {
+                    p.next();
+                    Ok(Dim::Sym(s.clone()))
+                }
+                Tok::Num(_) => Ok(Dim::Fixed(p.int()?)),
+                other => Err(p.error_at(&t, format!("expected a dimension, found {other}"))),
+            }
+        })?;
+        Ok(TensorType::new(dtype, Shape(dims)))
+    }
+
+    fn graph(&mut self) -> Result<Graph, ParseError> {
+        self.keyword("graph")?;
+        let t = self.next();
+        let name = match &t.tok {
+            Tok::Global(n) => n.clone(),
+            other => return Err(self.error_at(&t, format!("expected `@name`, found {other}"))),
+        };
+        let mut g = Graph::new(name);
+        let mut env: HashMap<Key, Value> = HashMap::new();
+
+        self.expect(Tok::LParen, "`(` before the inputs")?;
+        let params = self.comma_list(Tok::RParen, |p| {
+            let (key, t) = p.value_ref()?;
+            p.expect(Tok::Colon, "`:` after the input name")?;
+            let ty = p.ty()?;
+            let rt = p.next();
+            let role = match &rt.tok {
+                Tok::Ident(s) => Role::parse(s).ok_or_else(|| {
+                    p.error_at(
+                        &rt,
+                        format!("unknown role `{s}`, expected data, param, state or hyper"),
+                    )
+                })?,
+                other => {
+                    return Err(p.error_at(
+                        &rt,
+                        format!("expected a role (data, param, state, hyper), found {other}"),
+                    ))
+                }
+            };
+            Ok((key, t, ty, role))
+        })?;
+        for (key, t, ty, role) in params {
+            if env.contains_key(&key) {
+                return Err(self.error_at(&t, format!("input `{key}` is declared twice")));
+            }
+            let v = g.input(key.text(), role, ty);
+            env.insert(key, v);
+        }
+
+        self.expect(Tok::Arrow, "`->` after the inputs")?;
+        self.expect(Tok::LParen, "`(` before the outputs")?;
+        let results = self.comma_list(Tok::RParen, |p| {
+            let (key, t) = p.value_ref()?;
+            p.expect(Tok::Colon, "`:` after the output name")?;
+            Ok((key, t, p.ty()?))
+        })?;
+        for (i, (key, t, _)) in results.iter().enumerate() {
+            if results[..i].iter().any(|(k, _, _)| k == key) {
+                return Err(self.error_at(t, format!("output `{key}` is declared twice")));
+            }
+        }
+        self.expect(Tok::LBrace, "`{` before the body")?;
+
+        loop {
+            let t = self.peek();
+            match &t.tok {
+                Tok::Ident(s) if s == "return" => break,
+                Tok::Value(_) => self.statement(&mut g, &mut env)?,
+                other => {
+                    return Err(self.error_at(
+                        &t,
+                        format!("expected a `%value = op ...` line or `return`, found {other}"),
+                    ))
+                }
+            }
+        }
+
+        let ret = self.keyword("return")?;
+        let rets = self.comma_list(Tok::RBrace, |p| {
+            let (name, t) = p.value_ref()?;
+            p.expect(Tok::Eq, "`=` after the output name")?;
+            let (value, vt) = p.value_ref()?;
+            Ok((name, t, value, vt))
+        })?;
+        if rets.len() != results.len() {
+            return Err(self.error_at(
+                &ret,
+                format!(
+                    "the header declares {} output(s), `return` gives {}",
+                    results.len(),
+                    rets.len()
+                ),
+            ));
+        }
+        for ((name, t, value, vt), (hname, _, hty)) in rets.into_iter().zip(&results) {
+            if name != *hname {
+                return Err(self.error_at(
+                    &t,
+                    format!("`return` gives `{name}` where the header declares `{hname}`"),
+                ));
+            }
+            let v = *env
+                .get(&value)
+                .ok_or_else(|| self.error_at(&vt, format!("undefined value `{value}`")))?;
+            if g.ty(v) != hty {
+                return Err(self.error_at(
+                    &vt,
+                    format!(
+                        "output `{name}` is declared {hty} but `{value}` is {}",
+                        g.ty(v)
+                    ),
+                ));
+            }
+            g.output(name.text(), v);
+        }
+        Ok(g)
+    }
+
+    /// `%v = op operands attrs : type`
+    fn statement(
+        &mut self,
+        g: &mut Graph,
+        env: &mut HashMap<Key, Value>,
+    ) -> Result<(), ParseError> {
+        let (key, kt) = self.value_ref()?;
+        if env.contains_key(&key) {
+            return Err(self.error_at(&kt, format!("`{key}` is already defined")));
+        }
+        self.expect(Tok::Eq, "`=` after the value")?;
+        let ot = self.next();
+        let opname = match &ot.tok {
+            Tok::Ident(s) => s.clone(),
+            other => return Err(self.error_at(&ot, format!("expected an op name, found {other}"))),
+        };
+        let const_value = if opname == "const" {
+            Some(self.float()?)
+        } else {
+            None
+        };
+        let mut operands = Vec::new();
+        if matches!(self.peek().tok, Tok::Value(_)) {
+            loop {
+                let (k, t) = self.value_ref()?;
+                let v = *env
+                    .get(&k)
+                    .ok_or_else(|| self.error_at(&t, format!("undefined value `{k}`")))?;
+                operands.push(v);
+                if !self.eat(&Tok::Comma) {
+                    break;
+                }
+            }
+        }
+        let mut attrs: Vec<(String, AttrValue, Token)> = Vec::new();
+        while let Tok::Ident(k) = self.peek().tok {
+            let at = self.next();
+            if attrs.iter().any(|(a, _, _)| *a == k) {
+                return Err(self.error_at(&at, format!("attribute `{k}` is given twice")));
+            }
+            self.expect(Tok::Eq, "`=` after the attribute name")?;
+            let v = if self.eat(&Tok::LBracket) {
+                AttrValue::List(self.comma_list(Tok::RBracket, |p| p.int())?)
+            } else {
+                AttrValue::Int(self.int()?)
+            };
+            attrs.push((k, v, at));
+        }
+        self.expect(Tok::Colon, "`:` before the result type")?;
+        let ty = self.ty()?;
+
+        let op = self.make_op(&opname, const_value, attrs, &ot)?;
+        let v = g
+            .try_push(op, &operands, Some(ty))
+            .map_err(|e| self.error_at(&ot, e))?;
+        env.insert(key, v);
+        Ok(())
+    }
+
+    /// The op called `name` with its attributes; every attribute the op
+    /// needs must be there and no other.
+    fn make_op(
+        &self,
+        name: &str,
+        const_value: Option<f64>,
+        attrs: Vec<(String, AttrValue, Token)>,
+        ot: &Token,
+    ) -> Result<Op, ParseError> {
+        let wanted: Option<&str> = match name {
+            "iota" | "dim" => Some("axis"),
+            "reduce_sum" | "reduce_max" => Some("axes"),
+            "broadcast" => Some("dims"),
+            "transpose" => Some("perm"),
+            _ => None,
+        };
+        let mut found: Option<AttrValue> = None;
+        for (k, v, t) in attrs {
+            if Some(k.as_str()) != wanted {
+                return Err(self.error_at(&t, format!("`{name}` has no attribute `{k}`")));
+            }
+            found = Some(v);
+        }
+        let missing = |p: &Self| {
+            p.error_at(
+                ot,
+                format!("`{name}` needs the attribute `{}`", wanted.unwrap_or("")),
+            )
+        };
+        let int = |p: &Self, found: Option<AttrValue>| match found {
+            Some(AttrValue::Int(n)) => Ok(n),
+            Some(AttrValue::List(_)) => Err(p.error_at(
+                ot,
+                format!("`{}` of `{name}` is a single integer", wanted.unwrap_or("")),
+            )),
+            None => Err(missing(p)),
+        };
+        let list = |p: &Self, found: Option<AttrValue>| match found {
+            Some(AttrValue::List(xs)) => Ok(xs),
+            Some(AttrValue::Int(_)) => Err(p.error_at(
+                ot,
+                format!(
+                    "`{}` of `{name}` is a list like [0,1]",
+                    wanted.unwrap_or("")
+                ),
+            )),
+            None => Err(missing(p)),
+        };
+        if let Some(u) = UnaryOp::ALL.iter().find(|u| u.name() == name) {
+            return Ok(Op::Unary(*u));
+        }
+        if let Some(b) = BinaryOp::ALL.iter().find(|b| b.name() == name) {
+            return Ok(Op::Binary(*b));
+        }
+        if let Some(c) = CmpOp::ALL.iter().find(|c| c.name() == name) {
+            return Ok(Op::Compare(*c));
+        }
+        Ok(match name {
+            "const" => Op::Const {
+                value: const_value.unwrap_or_default(),
+            },
+            "iota" => Op::Iota {
+                axis: int(self, found)?,
+            },
+            "dim" => Op::DimSize {
+                axis: int(self, found)?,
+            },
+            "select" => Op::Select,
+            "cast" => Op::Cast,
+            "reshape" => Op::Reshape,
+            "matmul" => Op::MatMul,
+            "reduce_sum" | "reduce_max" => Op::Reduce {
+                op: if name == "reduce_sum" {
+                    ReduceOp::Sum
+                } else {
+                    ReduceOp::Max
+                },
+                axes: list(self, found)?,
+            },
+            "broadcast" => Op::Broadcast {
+                dims: list(self, found)?,
+            },
+            "transpose" => Op::Transpose {
+                perm: list(self, found)?,
+            },
+            "input" => {
+                return Err(self.error_at(
+                    ot,
+                    "inputs are declared in the graph header, not with `input`".into(),
+                ))
+            }
+            _ => {
+                let hint = did_you_mean(name, op_names())
+                    .map(|d| format!(" (did you mean `{d}`?)"))
+                    .unwrap_or_default();
+                return Err(self.error_at(ot, format!("unknown op `{name}`{hint}")));
+            }
+        })
+    }
+}
+
+/// Every op mnemonic the text form accepts (`input` aside).
+pub fn op_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = vec![
+        "const",
+        "iota",
+        "select",
+        "cast",
+        "reduce_sum",
+        "reduce_max",
+        "broadcast",
+        "reshape",
+        "transpose",
+        "matmul",
+        "dim",
+    ];
+    names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
+    names.extend(BinaryOp::ALL.iter().map(|b| b.name()));
+    names.extend(CmpOp::ALL.iter().map(|c| c.name()));
+    names
+}

@@ -1,1 +1,197 @@
-//! stub
+//! The IR's text form, printer side: one line per node, every value with its
+//! type, so that `dlc dump` and pass filetests show exactly what passes see
+//! and diffs stay small. [`super::parse::parse`] reads everything written
+//! here back; `docs/ir.md` gives the grammar.
+//!
+//! Inputs are referred to by name, every other node by a number given in
+//! build (= topological) order, renumbered densely on every print. Dead
+//! nodes are printed too, so a dump before `dce` shows what `dce` removes.
+
+use std::fmt::Write;
+
+use super::graph::Graph;
+use super::op::Op;
+
+/// Headers with more inputs (or outputs) than this put one per line.
+const INLINE_LIST_MAX: usize = 3;
+
+/// The text form of `g`. Deterministic: it depends only on the graph's
+/// contents and node order, never on addresses or hash order.
+pub fn print(g: &Graph) -> String {
+    let names = value_names(g);
+    let mut out = String::new();
+
+    let inputs: Vec<String> = g
+        .inputs
+        .iter()
+        .map(|&v| {
+            let (name, role) = g.input_info(v);
+            format!("%{}: {} {}", fmt_name(name), g.ty(v), role.name())
+        })
+        .collect();
+    let outputs: Vec<String> = g
+        .outputs
+        .iter()
+        .map(|o| format!("%{}: {}", fmt_name(&o.name), g.ty(o.value)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "graph @{}{} -> {} {{",
+        fmt_name(&g.name),
+        list(&inputs),
+        list(&outputs)
+    );
+
+    for v in g.nodes() {
+        let node = g.node(v);
+        if matches!(node.op, Op::Input { .. }) {
+            continue;
+        }
+        let operands: Vec<&str> = g
+            .operands(v)
+            .iter()
+            .map(|o| names[o.index()].as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {} = {} : {}",
+            names[v.index()],
+            op_text(&node.op, &operands),
+            node.ty
+        );
+    }
+
+    let rets: Vec<String> = g
+        .outputs
+        .iter()
+        .map(|o| format!("%{} = {}", fmt_name(&o.name), names[o.value.index()]))
+        .collect();
+    if rets.is_empty() {
+        out.push_str("  return\n");
+    } else if rets.len() > INLINE_LIST_MAX {
+        out.push_str("  return\n");
+        for (i, r) in rets.iter().enumerate() {
+            let sep = if i + 1 < rets.len() { "," } else { "" };
+            let _ = writeln!(out, "    {r}{sep}");
+        }
+    } else {
+        let _ = writeln!(out, "  return {}", rets.join(", "));
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A parenthesized list, inline when short, one item a line when long.
+fn list(items: &[String]) -> String {
+    if items.len() > INLINE_LIST_MAX {
+        let mut s = String::from("(\n");
+        for (i, item) in items.iter().enumerate() {
+            let sep = if i + 1 < items.len() { "," } else { "" };
+            let _ = writeln!(s, "  {item}{sep}");
+        }
+        s.push(')');
+        s
+    } else {
+        format!("({})", items.join(", "))
+    }
+}
+
+/// How each node is referred to in the text, indexed by node index: `%x`
+/// for an input, `%0`, `%1`, ... for the rest in build order.
+pub(crate) fn value_names(g: &Graph) -> Vec<String> {
+    let mut next = 0usize;
+    g.nodes()
+        .map(|v| match g.op(v) {
+            Op::Input { name, .. } => format!("%{}", fmt_name(name)),
+            _ => {
+                next += 1;
+                format!("%{}", next - 1)
+            }
+        })
+        .collect()
+}
+
+/// The op with its operands and attributes, without the result type:
+/// `broadcast %b dims=[1]`, `const 0.5`, `add %0, %1`.
+pub(crate) fn op_text(op: &Op, operands: &[&str]) -> String {
+    let mut s = String::from(op.name());
+    if let Op::Const { value } = op {
+        s.push(' ');
+        s.push_str(&fmt_f64(*value));
+    }
+    if !operands.is_empty() {
+        s.push(' ');
+        s.push_str(&operands.join(", "));
+    }
+    let attr = attr_text(op);
+    if !attr.is_empty() {
+        s.push(' ');
+        s.push_str(&attr);
+    }
+    s
+}
+
+/// The op's `key=value` attribute, or an empty string for ops without one.
+pub(crate) fn attr_text(op: &Op) -> String {
+    match op {
+        Op::Iota { axis } | Op::DimSize { axis } => format!("axis={axis}"),
+        Op::Reduce { axes, .. } => format!("axes={}", fmt_list(axes)),
+        Op::Broadcast { dims } => format!("dims={}", fmt_list(dims)),
+        Op::Transpose { perm } => format!("perm={}", fmt_list(perm)),
+        _ => String::new(),
+    }
+}
+
+fn fmt_list(xs: &[usize]) -> String {
+    let items: Vec<String> = xs.iter().map(|x| x.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// A constant that parses back to the same `f64` bits (NaN payloads
+/// aside): Rust's shortest round-trip form, without a trailing `.0`, and
+/// `inf`, `-inf`, `nan` for the non-finite values.
+pub fn fmt_f64(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let s = format!("{x:?}");
+    match s.strip_suffix(".0") {
+        Some(t) => t.to_string(),
+        None => s,
+    }
+}
+
+/// Whether a name can be written without quotes: non-empty, made of
+/// letters, digits, `_`, `.` and `/`, and not all digits (those are the
+/// numbered values).
+pub(crate) fn is_bare_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(is_name_char) && !name.chars().all(|c| c.is_ascii_digit())
+}
+
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/')
+}
+
+/// A name as written after `%` or `@`: bare when possible, otherwise in
+/// double quotes with `\"`, `\\` and `\u{..}` escapes.
+pub fn fmt_name(name: &str) -> String {
+    if is_bare_name(name) {
+        return name.to_string();
+    }
+    let mut s = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(s, "\\u{{{:x}}}", c as u32);
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}

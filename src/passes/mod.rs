@@ -3,3 +3,4 @@
 //! the verifier runs after every pass in tests and in debug builds.
 
 pub mod lower;
+pub mod simplify;

@@ -3,5 +3,9 @@
 
 mod checkpoint;
 mod data;
+mod filetests;
 mod interp;
+mod ir_props;
+mod ir_text;
+mod ir_verify;
 mod rng;

@@ -1,0 +1,334 @@
+//! Simplification passes: constant folding, algebraic identities, common
+//! subexpression elimination and dead code elimination, and [`simplify`],
+//! which runs them to a fixed point. Autodiff and lowering emit plenty of
+//! `x * 1`, broadcasts of constants and repeated subexpressions; these
+//! passes clean that up before a backend sees the graph.
+//!
+//! Each pass is a pure `fn(&Graph) -> Graph` that builds a fresh graph
+//! (inputs first, in calling order, then the other nodes in the old order),
+//! so a pass can never leave a half-edited graph behind. Only `dce` removes
+//! nodes; the others leave what they make dead for `dce`, which keeps
+//! single-pass filetests easy to read. [`PASSES`] names each pass so tests
+//! and `dlc dump` can run one by name.
+
+use std::collections::HashMap;
+
+use petgraph::graph::NodeIndex;
+
+use crate::ir::print::print;
+use crate::ir::{BinaryOp, DType, Graph, Node, Op, ReduceOp, TensorType, UnaryOp, Value};
+
+/// A graph-to-graph pass: reads one graph, builds a new one.
+pub type Pass = fn(&Graph) -> Graph;
+
+/// Every pass by name: the name is the filetest folder and the `dlc dump`
+/// pass name.
+pub const PASSES: &[(&str, Pass)] = &[
+    ("fold_constants", fold_constants),
+    ("algebra", algebra),
+    ("cse", cse),
+    ("dce", dce),
+    ("simplify", simplify),
+];
+
+/// The pass called `name` in [`PASSES`].
+pub fn pass_by_name(name: &str) -> Option<Pass> {
+    PASSES.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// Upper bound on [`simplify`]'s rounds; each round only shrinks or
+/// rewrites towards constants, so a real graph settles in two or three.
+const MAX_ROUNDS: usize = 16;
+
+/// fold_constants → algebra → cse → dce, repeated until the printed graph
+/// stops changing (at most [`MAX_ROUNDS`] times).
+pub fn simplify(g: &Graph) -> Graph {
+    let mut cur = g.clone();
+    let mut text = print(&cur);
+    for _ in 0..MAX_ROUNDS {
+        let next = dce(&cse(&algebra(&fold_constants(&cur))));
+        let next_text = print(&next);
+        if next_text == text {
+            return next;
+        }
+        cur = next;
+        text = next_text;
+    }
+    cur
+}
+
+/// What a pass does with one node of the old graph.
+enum Action {
+    /// Copy it unchanged (with its operands mapped).
+    Copy,
+    /// Use this value of the new graph instead; it must have the node's type.
+    Replace(Value),
+}
+
+/// Builds a fresh graph from `g`: inputs first, then every other node in
+/// order, each as `rewrite` decides, given the new graph, the old node and
+/// its operands already mapped into the new graph. With `keep`, the nodes
+/// it marks false are left out (nothing kept may use them).
+fn rebuild(
+    g: &Graph,
+    keep: Option<&[bool]>,
+    mut rewrite: impl FnMut(&mut Graph, &Node, &[Value]) -> Action,
+) -> Graph {
+    let mut new = Graph::new(g.name.clone());
+    let mut map: Vec<Option<Value>> = vec![None; g.len()];
+    for &v in &g.inputs {
+        let (name, role) = g.input_info(v);
+        map[v.index()] = Some(new.input(name, role, g.ty(v).clone()));
+    }
+    let mapped = |map: &[Option<Value>], v: Value| {
+        map[v.index()].unwrap_or_else(|| {
+            panic!(
+                "internal: node {} is used but was dropped or not yet built",
+                v.index()
+            )
+        })
+    };
+    for v in g.nodes() {
+        if g.inputs.contains(&v) || keep.is_some_and(|k| !k[v.index()]) {
+            continue;
+        }
+        let node = g.node(v);
+        let ops: Vec<Value> = g.operands(v).iter().map(|&o| mapped(&map, o)).collect();
+        map[v.index()] = match rewrite(&mut new, node, &ops) {
+            Action::Copy => Some(new.push_unchecked(node.op.clone(), &ops, node.ty.clone())),
+            Action::Replace(r) => {
+                assert_eq!(
+                    *new.ty(r),
+                    node.ty,
+                    "internal: a rewrite of `{}` changed its type",
+                    node.op.name()
+                );
+                Some(r)
+            }
+        };
+    }
+    for o in &g.outputs {
+        new.output(o.name.clone(), mapped(&map, o.value));
+    }
+    new
+}
+
+/// Dead code elimination: drops every node no output reaches. Inputs stay
+/// even when unused: they are the graph's calling convention.
+pub fn dce(g: &Graph) -> Graph {
+    let mut live = vec![false; g.len()];
+    for o in &g.outputs {
+        live[o.value.index()] = true;
+    }
+    for i in (0..g.len()).rev() {
+        if live[i] {
+            for o in g.operands(NodeIndex::new(i)) {
+                live[o.index()] = true;
+            }
+        }
+    }
+    rebuild(g, Some(&live), |_, _, _| Action::Copy)
+}
+
+/// How CSE tells ops apart: the mnemonic, the attribute list and, for
+/// constants, the value's bit pattern (so `-0` and `0` stay apart and a
+/// NaN constant merges with an identical one).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct OpKey {
+    name: &'static str,
+    attr: Vec<usize>,
+    bits: u64,
+}
+
+fn op_key(op: &Op) -> OpKey {
+    let (attr, bits) = match op {
+        Op::Const { value } => (vec![], value.to_bits()),
+        Op::Iota { axis } | Op::DimSize { axis } => (vec![*axis], 0),
+        Op::Reduce { axes, .. } => (axes.clone(), 0),
+        Op::Broadcast { dims } => (dims.clone(), 0),
+        Op::Transpose { perm } => (perm.clone(), 0),
+        _ => (vec![], 0),
+    };
+    OpKey {
+        name: op.name(),
+        attr,
+        bits,
+    }
+}
+
+/// Common subexpression elimination: a node with the same op, attributes,
+/// operands and type as an earlier one is replaced by it. All ops are pure,
+/// so this is always sound.
+pub fn cse(g: &Graph) -> Graph {
+    let mut seen: HashMap<(OpKey, Vec<Value>, TensorType), Value> = HashMap::new();
+    rebuild(g, None, |new, node, ops| {
+        let key = (op_key(&node.op), ops.to_vec(), node.ty.clone());
+        if let Some(&earlier) = seen.get(&key) {
+            return Action::Replace(earlier);
+        }
+        let v = new.push_unchecked(node.op.clone(), ops, node.ty.clone());
+        seen.insert(key, v);
+        Action::Replace(v)
+    })
+}
+
+/// The value every element of a `Const` node holds once stored in its
+/// dtype, exactly as [`crate::tensor::Tensor::full`] converts it.
+fn splat(g: &Graph, v: Value) -> Option<f64> {
+    match g.op(v) {
+        Op::Const { value } => Some(convert(g.ty(v).dtype, *value)),
+        _ => None,
+    }
+}
+
+/// `x` converted to `dtype` the way host tensors convert (`as` casts:
+/// rounding to f32, saturating truncation to i32, nonzero to true).
+fn convert(dtype: DType, x: f64) -> f64 {
+    match dtype {
+        DType::F64 => x,
+        DType::F32 => x as f32 as f64,
+        DType::I32 => x as i32 as f64,
+        DType::Bool => f64::from(u8::from(x != 0.0)),
+    }
+}
+
+/// An arithmetic result `x` as a constant of `dtype`, or `None` when the
+/// result would overflow i32 or is not a number there: integer overflow
+/// and division by zero are left for run time rather than guessed at.
+fn fit(dtype: DType, x: f64) -> Option<f64> {
+    match dtype {
+        DType::I32 => {
+            let t = x.trunc();
+            (t.is_finite() && t >= i32::MIN as f64 && t <= i32::MAX as f64).then_some(t)
+        }
+        _ => Some(convert(dtype, x)),
+    }
+}
+
+/// Constant folding: an op whose operands are all `Const` splats becomes a
+/// `Const` splat of its type. Values are computed in f64 with the ops'
+/// shared scalar semantics ([`UnaryOp::eval`], ...) and then rounded to the
+/// result dtype (f32 rounding, i32 truncation, bool 0/1). `dim` of a fixed
+/// axis folds whatever its operand is. Not folded: `iota` (not a splat),
+/// reductions over a symbolic axis (the count is unknown), `reduce_max` over
+/// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
+pub fn fold_constants(g: &Graph) -> Graph {
+    rebuild(g, None, |new, node, ops| {
+        let dtype = node.ty.dtype;
+        let c: Vec<Option<f64>> = ops.iter().map(|&o| splat(new, o)).collect();
+        let all: Option<Vec<f64>> = c.iter().copied().collect();
+        let value = match (&node.op, all.as_deref()) {
+            (Op::DimSize { axis }, _) => new.ty(ops[0]).shape.0[*axis]
+                .fixed()
+                .and_then(|n| fit(dtype, n as f64)),
+            (Op::Unary(u), Some(&[a])) => fit(dtype, u.eval(a)),
+            (Op::Binary(BinaryOp::Pow), Some(_)) if dtype == DType::I32 => None,
+            (Op::Binary(b), Some(&[a, x])) => fit(dtype, b.eval(a, x)),
+            (Op::Compare(cmp), Some(&[a, x])) => Some(f64::from(u8::from(cmp.eval(a, x)))),
+            (Op::Select, Some(&[cond, a, b])) => Some(if cond != 0.0 { a } else { b }),
+            (Op::Cast, Some(&[a])) => Some(convert(dtype, a)),
+            (Op::Broadcast { .. } | Op::Reshape | Op::Transpose { .. }, Some(&[a])) => Some(a),
+            (Op::Reduce { op, axes }, Some(&[a])) => {
+                let dims = &new.ty(ops[0]).shape.0;
+                let count: Option<usize> = axes.iter().map(|&i| dims[i].fixed()).product();
+                match (op, count) {
+                    (ReduceOp::Sum, Some(0)) => Some(0.0),
+                    (ReduceOp::Sum, Some(n)) => fit(dtype, a * n as f64),
+                    (ReduceOp::Max, Some(n)) if n > 0 => Some(a),
+                    _ => None,
+                }
+            }
+            (Op::MatMul, Some(&[a, b])) => {
+                let r = new.ty(ops[0]).rank();
+                match new.ty(ops[0]).shape.0[r - 1].fixed() {
+                    Some(0) => Some(0.0),
+                    Some(k) => fit(dtype, a * b * k as f64),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        match value {
+            Some(value) => {
+                Action::Replace(new.push(Op::Const { value }, &[], Some(node.ty.clone())))
+            }
+            None => Action::Copy,
+        }
+    })
+}
+
+/// Algebraic identities, each replacing a node by an existing value or a
+/// cheaper node of the same type:
+/// - `x + 0`, `0 + x`, `x - 0`, `x * 1`, `1 * x`, `x / 1` → `x`
+///   (exact, except that `-0 + 0` gives `+0`: the sign of a zero is not
+///   kept, as in every compiler that does this);
+/// - `x * 0` and `0 * x` → `0` **only for i32**: for floats the product is
+///   NaN when `x` is infinite or NaN and `-0` when `x` is negative, and a
+///   NaN that vanishes at compile time would hide a diverged training run,
+///   so float `x * 0` is left alone;
+/// - `neg(neg(x))` → `x`;
+/// - `transpose(transpose(x, p), q)` → `transpose(x, p∘q)`, or `x` when
+///   that is the identity; a transpose by the identity → `x`;
+/// - `reshape(reshape(x))` → one reshape; a reshape, broadcast or cast to
+///   the operand's own type → `x`;
+/// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
+///   the same value → that value.
+pub fn algebra(g: &Graph) -> Graph {
+    rebuild(g, None, |new, node, ops| {
+        let c = |i: usize| splat(new, ops[i]);
+        let same_type = |v: Value| *new.ty(v) == node.ty;
+        match &node.op {
+            Op::Binary(BinaryOp::Add) if c(1) == Some(0.0) => Action::Replace(ops[0]),
+            Op::Binary(BinaryOp::Add) if c(0) == Some(0.0) => Action::Replace(ops[1]),
+            Op::Binary(BinaryOp::Sub) if c(1) == Some(0.0) => Action::Replace(ops[0]),
+            Op::Binary(BinaryOp::Mul) if c(1) == Some(1.0) => Action::Replace(ops[0]),
+            Op::Binary(BinaryOp::Mul) if c(0) == Some(1.0) => Action::Replace(ops[1]),
+            Op::Binary(BinaryOp::Mul)
+                if node.ty.dtype == DType::I32 && (c(0) == Some(0.0) || c(1) == Some(0.0)) =>
+            {
+                Action::Replace(new.push(Op::Const { value: 0.0 }, &[], Some(node.ty.clone())))
+            }
+            Op::Binary(BinaryOp::Div) if c(1) == Some(1.0) => Action::Replace(ops[0]),
+            Op::Unary(UnaryOp::Neg) => match new.op(ops[0]) {
+                Op::Unary(UnaryOp::Neg) => Action::Replace(new.operands(ops[0])[0]),
+                _ => Action::Copy,
+            },
+            Op::Transpose { perm } => {
+                let (x, perm) = match new.op(ops[0]) {
+                    Op::Transpose { perm: inner } => {
+                        let composed: Vec<usize> = perm.iter().map(|&p| inner[p]).collect();
+                        (new.operands(ops[0])[0], composed)
+                    }
+                    _ => (ops[0], perm.clone()),
+                };
+                if perm.iter().enumerate().all(|(i, &p)| i == p) {
+                    Action::Replace(x)
+                } else if x == ops[0] {
+                    Action::Copy
+                } else {
+                    Action::Replace(new.push(Op::Transpose { perm }, &[x], None))
+                }
+            }
+            Op::Reshape => {
+                let x = match new.op(ops[0]) {
+                    Op::Reshape => new.operands(ops[0])[0],
+                    _ => ops[0],
+                };
+                if same_type(x) {
+                    Action::Replace(x)
+                } else if x == ops[0] {
+                    Action::Copy
+                } else {
+                    Action::Replace(new.push(Op::Reshape, &[x], Some(node.ty.clone())))
+                }
+            }
+            Op::Broadcast { .. } | Op::Cast if same_type(ops[0]) => Action::Replace(ops[0]),
+            Op::Select => match c(0) {
+                Some(cond) => Action::Replace(if cond != 0.0 { ops[1] } else { ops[2] }),
+                None if ops[1] == ops[2] => Action::Replace(ops[1]),
+                None => Action::Copy,
+            },
+            _ => Action::Copy,
+        }
+    })
+}
