@@ -1,1 +1,3 @@
 //! Graph-to-graph passes: lowering, autodiff, optimizers, simplification.
+
+pub mod autodiff;
