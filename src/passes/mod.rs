@@ -1,3 +1,4 @@
 //! Graph-to-graph passes: lowering, autodiff, optimizers, simplification.
 
 pub mod autodiff;
+pub mod optimizer;

@@ -2,3 +2,4 @@
 
 mod gradcheck;
 mod interp;
+mod optimizer;
