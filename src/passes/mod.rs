@@ -4,4 +4,5 @@
 
 pub mod autodiff;
 pub mod lower;
+pub mod optimizer;
 pub mod simplify;

@@ -9,4 +9,5 @@ mod interp;
 mod ir_props;
 mod ir_text;
 mod ir_verify;
+mod optimizer;
 mod rng;
