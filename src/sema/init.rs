@@ -19,8 +19,14 @@ pub enum Init {
     HeNormal,
     /// N(0, 1 / fan_in)
     LecunNormal,
-    Uniform { low: f64, high: f64 },
-    Normal { mean: f64, std: f64 },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
+    Normal {
+        mean: f64,
+        std: f64,
+    },
 }
 
 impl Init {
