@@ -11,3 +11,5 @@ mod ir_text;
 mod ir_verify;
 mod optimizer;
 mod rng;
+mod syntax;
+mod ui;
