@@ -567,8 +567,8 @@ impl<'a> Context<'a> {
         if wants.contains(&Want::Tok("(")) && self.before_is(2, "model") {
             let name = self.before(1).map(|t| self.text(t)).unwrap_or_default();
             return d.help(format!(
-                "a model lists its parameters in parentheses, even when it has none: \
-                 `model {name}() {{ ... }}`"
+                "after a model's name come its parameters in parentheses, then its body: \
+                 `model {name}(units: int = 64) {{ ... }}` or `model {name} {{ ... }}`"
             ));
         }
         if wants.contains(&Want::Tok("=")) && self.before(2).is_none_or(|t| t.kind != Kind::Punct) {

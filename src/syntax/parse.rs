@@ -114,12 +114,13 @@ impl Builder {
         let sp = self.span(&p);
         let mut it = inner(p).skip(1); // kw_model
         let name = ident(it.next().expect("internal: model name"));
-        let params = inner(it.next().expect("internal: model params"))
-            .map(|p| self.param(p))
-            .collect();
-        let body = inner(it.next().expect("internal: model body"))
-            .map(|s| self.stmt(s))
-            .collect();
+        let mut next = it.next().expect("internal: model params or body");
+        let mut params = Vec::new();
+        if next.as_rule() == Rule::params {
+            params = inner(next).map(|p| self.param(p)).collect();
+            next = it.next().expect("internal: model body");
+        }
+        let body = inner(next).map(|s| self.stmt(s)).collect();
         ModelDecl {
             name,
             params,

@@ -2,7 +2,10 @@
 //! stage or one concern.
 
 mod checkpoint;
+mod cli;
+mod common;
 mod data;
+mod examples;
 mod filetests;
 mod gradcheck;
 mod interp;
@@ -11,5 +14,7 @@ mod ir_text;
 mod ir_verify;
 mod optimizer;
 mod rng;
+mod sema;
+mod stages;
 mod syntax;
 mod ui;

@@ -7,10 +7,10 @@ use std::path::Path;
 
 use dlc::diag::{render, Diagnostic};
 
-/// Runs the front end on a UI case. It is the parser for now; once the
-/// checker exists this runs it too, so sema's cases can live here.
+/// Runs the front end on a UI case: the parser, then the checker against
+/// the real data files (paths are relative to the package root).
 fn check(src: &str) -> Result<(), Vec<Diagnostic>> {
-    dlc::syntax::parse(src).map(|_| ())
+    crate::common::check_files(src).map(|_| ())
 }
 
 #[test]
