@@ -597,7 +597,19 @@ impl Parser {
             attrs.push((k, v, at));
         }
         self.expect(Tok::Colon, "`:` before the result type")?;
+        let tyt = self.peek();
         let ty = self.ty()?;
+        for d in ty.shape.dims() {
+            if let Dim::Sym(sym) = d {
+                let bound = g.inputs.iter().any(|&i| g.ty(i).shape.dims().contains(d));
+                if !bound {
+                    return Err(self.error_at(
+                        &tyt,
+                        format!("symbol `{sym}` appears in no input's type, so nothing binds it"),
+                    ));
+                }
+            }
+        }
 
         let op = self.make_op(&opname, const_value, attrs, &ot)?;
         let v = g

@@ -264,6 +264,25 @@ proptest! {
     }
 
     #[test]
+    fn damaged_text_never_panics_the_parser(
+        g in graphs(),
+        cuts in prop::collection::vec((any::<usize>(), 0usize..4, "[ -~\n]{0,3}"), 1..4),
+    ) {
+        // Replace a few short character ranges by random printable text;
+        // whatever comes out must be an error or a graph the verifier likes.
+        let mut text: Vec<char> = print(&g.0).chars().collect();
+        for (at, len, with) in cuts {
+            let at = at % (text.len() + 1);
+            let end = (at + len).min(text.len());
+            text.splice(at..end, with.chars());
+        }
+        let text: String = text.into_iter().collect();
+        if let Ok(h) = parse(&text) {
+            prop_assert!(verify(&h).is_ok(), "parsed but does not verify:\n{}", text);
+        }
+    }
+
+    #[test]
     fn simplify_is_a_fixed_point_and_never_grows(g in graphs()) {
         let g = g.0;
         let s = simplify(&g);

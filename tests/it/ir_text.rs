@@ -385,6 +385,12 @@ const BAD: &[(&str, &str, usize, usize)] = &[
         10,
     ),
     (
+        "unbound symbol",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = const 1 : f32[M,N]\n  return\n}",
+        2,
+        18,
+    ),
+    (
         "negative dimension",
         "graph @g(%x: f32[-2] data) -> () {\n  return\n}",
         1,
