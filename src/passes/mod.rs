@@ -1,3 +1,6 @@
-//! Graph-to-graph passes: lowering, autodiff, optimizers, simplification.
+//! Graph-to-graph passes: layer lowering, autodiff, optimizers as update
+//! steps, and simplification. Each pass takes a graph and returns a new one;
+//! the verifier runs after every pass in tests and in debug builds.
 
+pub mod lower;
 pub mod simplify;

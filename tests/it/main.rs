@@ -1,6 +1,11 @@
-//! The one integration-test binary: every test module links into it once.
+//! The one integration-test binary (it links once): each module tests one
+//! stage or one concern.
 
+mod checkpoint;
+mod data;
 mod filetests;
+mod interp;
 mod ir_props;
 mod ir_text;
 mod ir_verify;
+mod rng;

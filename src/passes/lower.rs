@@ -1,0 +1,220 @@
+//! Layer lowering: a checked model becomes a graph of primitives. Inputs come
+//! first (data, in the model's order), then one `param` input per parameter,
+//! named by its path; the model's outputs become the graph's outputs.
+//!
+//! Numerically delicate layers are lowered in their stable forms: softmax and
+//! cross-entropy subtract the row maximum, binary cross-entropy from logits
+//! uses `max(z,0) - z*y + log(1 + exp(-|z|))`, and binary cross-entropy from
+//! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does.
+
+use crate::ir::{BinaryOp, CmpOp, DType, Graph, Op, Role, Shape, TensorType, UnaryOp, Value};
+use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
+
+/// The probability clamp for binary cross-entropy.
+pub const BCE_EPSILON: f64 = 1e-7;
+
+/// Lowers `model` to a graph of primitives.
+pub fn lower(model: &Model) -> Graph {
+    let mut g = Graph::new(&model.name);
+    let inputs: Vec<Value> = model
+        .inputs
+        .iter()
+        .map(|(name, ty)| g.input(name, Role::Data, ty.clone()))
+        .collect();
+    let params: Vec<Value> = model
+        .params
+        .iter()
+        .map(|p| g.input(&p.path, Role::Param, p.ty.clone()))
+        .collect();
+    let mut vals: Vec<Value> = Vec::with_capacity(model.nodes.len());
+    for node in &model.nodes {
+        let arg = |i: usize| vals[node.args[i]];
+        let v = match &node.layer {
+            Layer::Input(i) => inputs[*i],
+            Layer::Const(c) => g.constant(*c, node.ty.clone()),
+            Layer::Dense { weight, bias } => {
+                dense(&mut g, arg(0), params[*weight], bias.map(|b| params[b]))
+            }
+            Layer::Activation(a) => activation(&mut g, *a, arg(0)),
+            Layer::Softmax { axis } => softmax(&mut g, arg(0), *axis, false),
+            Layer::LogSoftmax { axis } => softmax(&mut g, arg(0), *axis, true),
+            Layer::Flatten => g.reshape(arg(0), node.ty.shape.clone()),
+            Layer::Neg => g.neg(arg(0)),
+            Layer::Arith(op) => {
+                let shape = node.ty.shape.clone();
+                let a = g.broadcast_trailing(arg(0), shape.clone());
+                let b = g.broadcast_trailing(arg(1), shape);
+                let op = match op {
+                    ArithOp::Add => BinaryOp::Add,
+                    ArithOp::Sub => BinaryOp::Sub,
+                    ArithOp::Mul => BinaryOp::Mul,
+                    ArithOp::Div => BinaryOp::Div,
+                };
+                g.binary(op, a, b)
+            }
+            Layer::Loss(kind) => loss(&mut g, *kind, arg(0), arg(1)),
+        };
+        debug_assert_eq!(
+            g.ty(v),
+            &node.ty,
+            "internal: lowering {:?} changed its type",
+            node.layer
+        );
+        vals.push(v);
+    }
+    for (name, id) in &model.outputs {
+        g.output(name, vals[*id]);
+    }
+    g
+}
+
+/// `x · W + b` over the last axis. Inputs of rank above 2 multiply by `W`
+/// broadcast over their leading axes.
+fn dense(g: &mut Graph, x: Value, w: Value, b: Option<Value>) -> Value {
+    let xt = g.ty(x).clone();
+    let r = xt.rank();
+    let w = if r == 2 {
+        w
+    } else {
+        let mut dims = xt.shape.dims()[..r - 2].to_vec();
+        dims.extend(g.ty(w).shape.dims().iter().cloned());
+        g.broadcast_to(w, Shape(dims), vec![r - 2, r - 1])
+    };
+    let y = g.matmul(x, w);
+    match b {
+        Some(b) => {
+            let shape = g.ty(y).shape.clone();
+            let b = g.broadcast_to(b, shape, vec![r - 1]);
+            g.add(y, b)
+        }
+        None => y,
+    }
+}
+
+fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
+    match a {
+        Activation::Relu => {
+            let zero = g.constant_like(0.0, x);
+            g.binary(BinaryOp::Max, x, zero)
+        }
+        Activation::Sigmoid => sigmoid(g, x),
+        Activation::Tanh => g.unary(UnaryOp::Tanh, x),
+        Activation::Identity => x,
+    }
+}
+
+/// `1 / (1 + exp(-x))`: for very negative x, exp overflows to inf and the
+/// result is the correct 0.
+fn sigmoid(g: &mut Graph, x: Value) -> Value {
+    let n = g.neg(x);
+    let e = g.unary(UnaryOp::Exp, n);
+    let one = g.constant_like(1.0, x);
+    let d = g.add(one, e);
+    g.unary(UnaryOp::Recip, d)
+}
+
+/// Softmax (or log-softmax) along `axis`, with the maximum subtracted first.
+fn softmax(g: &mut Graph, x: Value, axis: usize, log: bool) -> Value {
+    let shape = g.ty(x).shape.clone();
+    let m = g.reduce(crate::ir::ReduceOp::Max, x, vec![axis]);
+    let mb = g.broadcast_reduced(m, shape.clone(), &[axis]);
+    let s = g.sub(x, mb);
+    let e = g.unary(UnaryOp::Exp, s);
+    let z = g.sum(e, vec![axis]);
+    if log {
+        let lz = g.unary(UnaryOp::Log, z);
+        let lzb = g.broadcast_reduced(lz, shape, &[axis]);
+        g.sub(s, lzb)
+    } else {
+        let zb = g.broadcast_reduced(z, shape, &[axis]);
+        g.div(e, zb)
+    }
+}
+
+/// The mean of all elements.
+fn mean_all(g: &mut Graph, x: Value) -> Value {
+    let axes = (0..g.ty(x).rank()).collect();
+    g.mean(x, axes)
+}
+
+/// Brings a target to the prediction's float dtype and shape (`[N]` targets
+/// for `[N, 1]` predictions are reshaped; sema allowed only that case).
+fn align_target(g: &mut Graph, t: Value, like: Value) -> Value {
+    let want = g.ty(like).clone();
+    let t = if g.ty(t).dtype != want.dtype {
+        g.cast(t, want.dtype)
+    } else {
+        t
+    };
+    if g.ty(t).shape != want.shape {
+        g.reshape(t, want.shape)
+    } else {
+        t
+    }
+}
+
+fn loss(g: &mut Graph, kind: LossKind, p: Value, t: Value) -> Value {
+    match kind {
+        LossKind::CrossEntropy => {
+            let pt = g.ty(p).clone();
+            let shape = pt.shape.clone();
+            let ls = softmax(g, p, 1, true);
+            let iota = g.push(
+                Op::Iota { axis: 1 },
+                &[],
+                Some(TensorType::new(DType::I32, shape.clone())),
+            );
+            let labels = g.broadcast_to(t, shape, vec![0]);
+            let hit = g.compare(CmpOp::Eq, iota, labels);
+            let onehot = g.cast(hit, pt.dtype);
+            let picked = g.mul(ls, onehot);
+            let per_row = g.sum(picked, vec![1]);
+            let m = mean_all(g, per_row);
+            g.neg(m)
+        }
+        LossKind::BinaryCrossEntropy => {
+            let y = align_target(g, t, p);
+            let lo = g.constant_like(BCE_EPSILON, p);
+            let hi = g.constant_like(1.0 - BCE_EPSILON, p);
+            let pc = g.binary(BinaryOp::Max, p, lo);
+            let pc = g.binary(BinaryOp::Min, pc, hi);
+            let one = g.constant_like(1.0, p);
+            let lp = g.unary(UnaryOp::Log, pc);
+            let q = g.sub(one, pc);
+            let lq = g.unary(UnaryOp::Log, q);
+            let a = g.mul(y, lp);
+            let ny = g.sub(one, y);
+            let b = g.mul(ny, lq);
+            let s = g.add(a, b);
+            let m = mean_all(g, s);
+            g.neg(m)
+        }
+        LossKind::BinaryCrossEntropyLogits => {
+            let y = align_target(g, t, p);
+            let zero = g.constant_like(0.0, p);
+            let relu = g.binary(BinaryOp::Max, p, zero);
+            let zy = g.mul(p, y);
+            let abs = g.unary(UnaryOp::Abs, p);
+            let na = g.neg(abs);
+            let e = g.unary(UnaryOp::Exp, na);
+            let one = g.constant_like(1.0, p);
+            let ope = g.add(one, e);
+            let sp = g.unary(UnaryOp::Log, ope);
+            let a = g.sub(relu, zy);
+            let s = g.add(a, sp);
+            mean_all(g, s)
+        }
+        LossKind::MeanSquaredError => {
+            let y = align_target(g, t, p);
+            let d = g.sub(p, y);
+            let sq = g.mul(d, d);
+            mean_all(g, sq)
+        }
+        LossKind::MeanAbsoluteError => {
+            let y = align_target(g, t, p);
+            let d = g.sub(p, y);
+            let a = g.unary(UnaryOp::Abs, d);
+            mean_all(g, a)
+        }
+    }
+}

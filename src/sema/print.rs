@@ -1,0 +1,152 @@
+//! The text form of a checked program (`dlc dump --stage checked`): data
+//! sets with their field types, each model as a numbered list of layers with
+//! shapes, parameters with their initializers, and the training settings.
+
+use std::fmt::Write;
+
+use super::data::{Columns, DatasetSpec, FileFormat, Transform};
+use super::program::{Layer, Model, Program, Schedule, Train};
+
+pub fn print_program(p: &Program) -> String {
+    let mut out = String::new();
+    for d in &p.datasets {
+        dataset(&mut out, d);
+    }
+    for m in &p.models {
+        model(&mut out, m);
+    }
+    if let Some(t) = &p.train {
+        train(&mut out, t, p);
+    }
+    out
+}
+
+fn dataset(out: &mut String, d: &DatasetSpec) {
+    let _ = writeln!(out, "dataset {} {{", d.name);
+    for (f, (name, src)) in d.fields.iter().zip(&d.sources) {
+        let fmt = match &src.format {
+            FileFormat::Csv {
+                delimiter,
+                skip_rows,
+            } => {
+                let delim = delimiter
+                    .map(|c| format!(" delimiter={c:?}"))
+                    .unwrap_or_default();
+                format!("csv{delim} skip={skip_rows}")
+            }
+            FileFormat::Idx => "idx".into(),
+            FileFormat::Npy => "npy".into(),
+        };
+        let cols = match src.columns {
+            Columns::All => String::new(),
+            Columns::AllBut(i) => format!(" drop={i}"),
+            Columns::Only(i) => format!(" column={i}"),
+        };
+        let shape: Vec<String> = f.sample_shape.iter().map(|n| n.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "  field {name}: {}[{}] x {} samples  <- {fmt}{cols} {:?}",
+            f.dtype,
+            shape.join(","),
+            f.samples,
+            src.path
+        );
+    }
+    for t in &d.transforms {
+        let text = match t {
+            Transform::Scale { field, factor } => format!("scale {field} by {factor}"),
+            Transform::Standardize { field } => format!("standardize {field}"),
+            Transform::MinMax { field } => format!("minmax {field}"),
+            Transform::Shuffle { seed } => format!("shuffle seed={seed}"),
+            Transform::Take { n } => format!("take {n}"),
+            Transform::Split { parts, seed } => {
+                let p: Vec<String> = parts.iter().map(|(n, f)| format!("{n}={f}")).collect();
+                format!("split {} seed={seed}", p.join(" "))
+            }
+        };
+        let _ = writeln!(out, "  {text}");
+    }
+    out.push_str("}\n");
+}
+
+fn model(out: &mut String, m: &Model) {
+    let _ = writeln!(out, "model {} {{", m.name);
+    for p in &m.params {
+        let _ = writeln!(out, "  param {}: {} init={}", p.path, p.ty, p.init.name());
+    }
+    for (i, n) in m.nodes.iter().enumerate() {
+        let args: Vec<String> = n.args.iter().map(|a| format!("#{a}")).collect();
+        let layer = match &n.layer {
+            Layer::Input(k) => format!("input {}", m.inputs[*k].0),
+            Layer::Const(c) => format!("const {c}"),
+            Layer::Dense { weight, bias } => {
+                let b = bias
+                    .map(|b| format!(", {}", m.params[b].path))
+                    .unwrap_or_default();
+                format!("dense({}{b})", m.params[*weight].path)
+            }
+            Layer::Activation(a) => a.name().to_string(),
+            Layer::Softmax { axis } => format!("softmax(axis={axis})"),
+            Layer::LogSoftmax { axis } => format!("log_softmax(axis={axis})"),
+            Layer::Flatten => "flatten".into(),
+            Layer::Arith(op) => format!("{op:?}").to_lowercase(),
+            Layer::Neg => "neg".into(),
+            Layer::Loss(k) => k.name().to_string(),
+        };
+        let args = if args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", args.join(", "))
+        };
+        let _ = writeln!(out, "  #{i} = {layer}{args} : {}  ({})", n.ty, n.name);
+    }
+    for (name, id) in &m.outputs {
+        let _ = writeln!(out, "  output {name} = #{id}");
+    }
+    out.push_str("}\n");
+}
+
+fn train(out: &mut String, t: &Train, p: &Program) {
+    model(out, &t.model);
+    let part = |r: &super::program::DataRef| {
+        let name = &p.datasets[r.dataset].name;
+        match &r.part {
+            Some(part) => format!("{name}.{part}"),
+            None => name.clone(),
+        }
+    };
+    let _ = writeln!(out, "train {} on {} {{", t.model.name, part(&t.data));
+    if let Some(h) = &t.head {
+        let _ = writeln!(
+            out,
+            "  head {} vs {} ({})",
+            h.prediction,
+            h.target,
+            h.loss.name()
+        );
+    }
+    let o = &t.optimizer;
+    let _ = writeln!(
+        out,
+        "  optimizer {} lr={} weight_decay={} {:?}",
+        o.name, o.lr, o.weight_decay, o.kind
+    );
+    let schedule = match &t.schedule {
+        Schedule::Constant => "constant".to_string(),
+        other => format!("{other:?}"),
+    };
+    let _ = writeln!(out, "  schedule {schedule}");
+    let _ = writeln!(
+        out,
+        "  epochs {} batch {} shuffle {} seed {}",
+        t.epochs, t.batch, t.shuffle, t.seed
+    );
+    for e in &t.evaluate {
+        let ms: Vec<&str> = e.metrics.iter().map(|m| m.name()).collect();
+        let _ = writeln!(out, "  evaluate {}: {}", part(&e.data), ms.join(", "));
+    }
+    if let Some(s) = &t.save {
+        let _ = writeln!(out, "  save {s:?}");
+    }
+    out.push_str("}\n");
+}

@@ -1,0 +1,260 @@
+//! The checked program: every name resolved, every model instantiated with
+//! its arguments into a flat list of layer applications whose shapes and
+//! dtypes are known, every setting validated. This is what `lower` consumes
+//! and what `dlc dump --stage checked` prints.
+
+use crate::diag::Span;
+use crate::ir::TensorType;
+
+use super::data::DatasetSpec;
+use super::init::Init;
+
+/// Index of a node in [`Model::nodes`].
+pub type NodeId = usize;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub datasets: Vec<DatasetSpec>,
+    /// Every model that could be instantiated on its own (all parameters
+    /// have defaults), with its defaults: what `dump` shows without a train.
+    pub models: Vec<Model>,
+    pub train: Option<Train>,
+}
+
+/// A model instantiated with concrete arguments: a flat SSA list of layers.
+/// Blocks used inside it are inlined, their parameters named by path.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub name: String,
+    pub inputs: Vec<(String, TensorType)>,
+    pub params: Vec<Param>,
+    pub nodes: Vec<LayerNode>,
+    pub outputs: Vec<(String, NodeId)>,
+}
+
+/// A trained tensor, named by its binding path (`mlp.h.weight`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub path: String,
+    pub ty: TensorType,
+    pub init: Init,
+    pub fan_in: usize,
+    pub fan_out: usize,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerNode {
+    pub layer: Layer,
+    pub args: Vec<NodeId>,
+    pub ty: TensorType,
+    /// The binding path that produced the node (`mlp.h`), for dumps.
+    pub name: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Sigmoid,
+    Tanh,
+    Identity,
+}
+
+impl Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Tanh => "tanh",
+            Activation::Identity => "identity",
+        }
+    }
+    pub fn by_name(name: &str) -> Option<Activation> {
+        [
+            Activation::Relu,
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Identity,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    /// Softmax cross-entropy from logits `[N, C]` and integer labels `[N]`.
+    CrossEntropy,
+    /// Binary cross-entropy from probabilities in (0, 1).
+    BinaryCrossEntropy,
+    /// Binary cross-entropy from logits (numerically stable).
+    BinaryCrossEntropyLogits,
+    MeanSquaredError,
+    MeanAbsoluteError,
+}
+
+impl LossKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::CrossEntropy => "cross_entropy",
+            LossKind::BinaryCrossEntropy => "binary_cross_entropy",
+            LossKind::BinaryCrossEntropyLogits => "binary_cross_entropy_logits",
+            LossKind::MeanSquaredError => "mse",
+            LossKind::MeanAbsoluteError => "mae",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// Model input `i` (index into `Model::inputs`).
+    Input(usize),
+    /// A scalar constant written in the program.
+    Const(f64),
+    /// `x · W + b` over the last axis; `W: [in, out]`.
+    Dense {
+        weight: usize,
+        bias: Option<usize>,
+    },
+    Activation(Activation),
+    Softmax {
+        axis: usize,
+    },
+    LogSoftmax {
+        axis: usize,
+    },
+    /// `[N, a, b, ...] -> [N, a*b*...]`
+    Flatten,
+    /// Elementwise arithmetic; a scalar operand is broadcast.
+    Arith(ArithOp),
+    Neg,
+    /// `[prediction, target]` to a scalar mean loss.
+    Loss(LossKind),
+}
+
+/// What a trained model's metrics compare: a prediction output against a
+/// target field, read off the loss when it is a single loss call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Head {
+    pub prediction: String,
+    pub target: String,
+    pub loss: LossKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    Loss,
+    Accuracy,
+    Mae,
+    Mse,
+    Rmse,
+}
+
+impl Metric {
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Loss => "loss",
+            Metric::Accuracy => "accuracy",
+            Metric::Mae => "mae",
+            Metric::Mse => "mse",
+            Metric::Rmse => "rmse",
+        }
+    }
+    pub const ALL: [Metric; 5] = [
+        Metric::Loss,
+        Metric::Accuracy,
+        Metric::Mae,
+        Metric::Mse,
+        Metric::Rmse,
+    ];
+}
+
+/// A data set part: `digits.train` is `{ dataset: 0, part: Some("train") }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataRef {
+    pub dataset: usize,
+    pub part: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OptimizerKind {
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        decoupled: bool,
+    },
+    RmsProp {
+        alpha: f64,
+        eps: f64,
+        momentum: f64,
+        centered: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerSpec {
+    /// As written: `sgd`, `adam`, `adamw`, `rmsprop`.
+    pub name: String,
+    pub kind: OptimizerKind,
+    pub lr: f64,
+    pub weight_decay: f64,
+}
+
+/// How the learning rate moves over epochs; evaluated by the runtime and fed
+/// to the compiled step as an input, so it never recompiles.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        every: usize,
+        gamma: f64,
+    },
+    /// Multiply by `gamma` each epoch.
+    Exponential {
+        gamma: f64,
+    },
+    /// Linear warm-up over `warmup` epochs, then cosine decay to `min_lr`.
+    Cosine {
+        warmup: usize,
+        min_lr: f64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluate {
+    pub data: DataRef,
+    pub metrics: Vec<Metric>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Train {
+    /// The model with the training extras: target fields as inputs after the
+    /// model's own, and a final `loss` output.
+    pub model: Model,
+    pub data: DataRef,
+    /// Which model inputs come from which data field (input name = field).
+    pub targets: Vec<String>,
+    pub head: Option<Head>,
+    pub optimizer: OptimizerSpec,
+    pub schedule: Schedule,
+    pub epochs: usize,
+    pub batch: usize,
+    pub shuffle: bool,
+    pub seed: u64,
+    pub evaluate: Vec<Evaluate>,
+    pub save: Option<String>,
+}
