@@ -4,6 +4,7 @@
 mod checkpoint;
 mod data;
 mod filetests;
+mod gradcheck;
 mod interp;
 mod ir_props;
 mod ir_text;
