@@ -79,7 +79,8 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// The name a checkpoint of a run saved under `dir` has.
 pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
-    base.join(dir).join("checkpoint.safetensors")
+    let dir = if base == Path::new(".") { PathBuf::from(dir) } else { base.join(dir) };
+    dir.join("checkpoint.safetensors")
 }
 
 /// Parameters and optimizer state, in the order of the graphs' inputs.
