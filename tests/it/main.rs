@@ -2,4 +2,5 @@
 //! in their own module.
 
 mod syntax;
+mod syntax_fuzz;
 mod ui;
