@@ -76,7 +76,7 @@ impl Want {
 fn want(rule: Rule) -> Option<Want> {
     use Rule::*;
     Some(match rule {
-        item | kw_dataset | kw_model | kw_train | dataset | model | train => Want::Item,
+        file | item | kw_dataset | kw_model | kw_train | dataset | model | train => Want::Item,
         EOI => Want::EndOfFile,
         stmt | kw_input | kw_output | input_stmt | output_stmt | let_stmt => Want::Statement,
         kw_loss | kw_optimizer | kw_schedule | kw_epochs | kw_batch | kw_shuffle | kw_seed
@@ -103,7 +103,7 @@ fn want(rule: Rule) -> Option<Want> {
         colon => Want::Tok(":"),
         equals => Want::Tok("="),
         semi => Want::Tok(";"),
-        file | reserved | ident_start | ident_char | WHITESPACE | COMMENT => return None,
+        reserved | ident_start | ident_char | WHITESPACE | COMMENT => return None,
     })
 }
 
@@ -134,8 +134,22 @@ pub(super) fn translate(err: &Error<Rule>, src: &str, tokens: &[Token]) -> Diagn
     if wants.iter().any(|w| *w != Want::Continuation) {
         wants.retain(|w| *w != Want::Continuation);
     }
-    if wants.contains(&Want::Item) {
-        wants.retain(|w| *w != Want::EndOfFile);
+    // Drop what a broader expectation already implies: a statement may
+    // start with a name, an expression may be a name or `(`; `;` is always
+    // allowed between statements and settings.
+    let implied: &[(Want, &[Want])] = &[
+        (Want::Item, &[Want::EndOfFile]),
+        (
+            Want::Statement,
+            &[Want::Name, Want::Tok("("), Want::Tok(";")],
+        ),
+        (Want::Setting, &[Want::Tok(";")]),
+        (Want::Expr, &[Want::Name, Want::Tok("(")]),
+    ];
+    for (broad, narrow) in implied {
+        if wants.contains(broad) {
+            wants.retain(|w| !narrow.contains(w));
+        }
     }
     let cx = Context::new(src, tokens, pos);
     cx.explain(&wants)
@@ -289,6 +303,14 @@ impl<'a> Context<'a> {
         })
     }
 
+    fn in_model_params(&self) -> bool {
+        self.open.last().is_some_and(|&i| {
+            self.tokens[i].kind == Kind::Open('(')
+                && i >= 2
+                && self.text(self.tokens[i - 2]) == "model"
+        })
+    }
+
     fn in_train_block(&self) -> bool {
         self.open.last().is_some_and(|&i| {
             self.tokens[i].kind == Kind::Open('{') && self.owner_keyword(i) == Some("train")
@@ -381,6 +403,86 @@ impl<'a> Context<'a> {
             }
         }
 
+        // `x |>` with no call after it.
+        if wants_has(Want::Name) && self.before_is(1, "|>") {
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected a function or layer after `|>`, found {found}"),
+            );
+            return self
+                .label(d, "expected a call", wants)
+                .help("the right side of `|>` is a call, as in `x |> relu` or `x |> dense(64)`");
+        }
+
+        // `x.` with no field after it.
+        if wants_has(Want::Name) && self.before_is(1, ".") {
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected a field name after `.`, found {found}"),
+            );
+            return self
+                .label(d, "expected a field name", wants)
+                .help("a field is written `digits.train`");
+        }
+
+        // `optimizer 0.1`, `schedule "cosine"`.
+        if wants_has(Want::Name)
+            && matches!(
+                self.before(1).map(|t| self.text(t)),
+                Some("optimizer" | "schedule")
+            )
+        {
+            let (what, example) = if self.before_is(1, "optimizer") {
+                ("an optimizer", "optimizer sgd(lr: 0.1)")
+            } else {
+                ("a schedule", "schedule cosine(warmup: 2)")
+            };
+            let d = Diagnostic::new(Code::Syntax, format!("expected {what}, found {found}"));
+            return self
+                .label(d, &format!("expected {what}"), wants)
+                .help(format!("name it and give its arguments, as in `{example}`"));
+        }
+
+        // `input x: [N, 64]`: the dtype is missing.
+        if wants_has(Want::Name) && self.before_is(1, ":") && self.before_is(3, "input") {
+            let d = Diagnostic::new(Code::Syntax, format!("expected a dtype, found {found}"));
+            return self
+                .label(d, "expected a dtype such as `f32`", wants)
+                .help("a type starts with its dtype, as in `f32[N, 64]`");
+        }
+
+        // `output = dense(x, 10)`, `dataset = ...`, `train on d`: the name
+        // after a keyword is missing.
+        let prev_kw = self.before(1).map(|t| self.text(t)).filter(|w| {
+            matches!(
+                *w,
+                "input" | "output" | "dataset" | "model" | "train" | "every"
+            )
+        });
+        if let Some(kw) = prev_kw.filter(|_| wants_has(Want::Name)) {
+            if found_word.is_none() || (kw == "train" && found_word == Some("on")) {
+                let (what, example) = match kw {
+                    "output" => ("a name", "output y = dense(h, 10)"),
+                    "input" => ("a name", "input x: f32[N, 64]"),
+                    "dataset" => ("a name", "dataset digits = csv(\"data/digits.csv\")"),
+                    "model" => ("a name", "model mlp() { ... }"),
+                    "train" => ("the model to train", "train mlp on digits.train { ... }"),
+                    _ => (
+                        "how often to evaluate",
+                        "evaluate digits.test every epoch: accuracy",
+                    ),
+                };
+                let prev = self.before(1).map_or(self.found.span, |t| t.span);
+                return Diagnostic::new(
+                    Code::Syntax,
+                    format!("expected {what} after `{kw}`, found {found}"),
+                )
+                .at(self.found.span, format!("expected {what}"))
+                .also(prev, format!("`{kw}` is a keyword"))
+                .help(format!("`{kw}` is followed by {what}, as in `{example}`"));
+            }
+        }
+
         // A reserved word where a name belongs.
         if found_reserved
             && (wants_has(Want::Name) || wants_has(Want::Expr) || wants_has(Want::Statement))
@@ -425,6 +527,29 @@ impl<'a> Context<'a> {
                 .help(format!(
                     "an input declares its type, as in `input {name}: f32[N, 64]`"
                 ));
+        }
+
+        // `model m(units)`: a parameter without its type.
+        if wants_has(Want::Tok(":")) && self.in_model_params() {
+            let name = self.before(1).map(|t| self.text(t)).unwrap_or_default();
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected `:` and a type after parameter `{name}`, found {found}"),
+            );
+            return self
+                .label(d, "expected `:` and a type", wants)
+                .help(format!(
+                    "a parameter declares its type (`int`, `float`, `bool` or `str`), \
+                 as in `{name}: int` or `{name}: int = 64`"
+                ));
+        }
+
+        // `evaluate digits.test:` with an empty metric list.
+        if wants_has(Want::Name) && self.current_setting() == Some("evaluate") {
+            let d = Diagnostic::new(Code::Syntax, format!("expected a metric, found {found}"));
+            return self
+                .label(d, "expected a metric", wants)
+                .help("list the metrics after `:`, as in `evaluate digits.test: accuracy, loss`");
         }
 
         // `evaluate digits.test` with no metrics.
@@ -472,26 +597,6 @@ impl<'a> Context<'a> {
                     .help("separate arguments with `,`");
                 }
             }
-        }
-
-        // `output = dense(x, 10)`: the keyword's name is missing.
-        if wants_has(Want::Name) && (self.before_is(1, "output") || self.before_is(1, "input")) {
-            let kw = self.before(1).map(|t| self.text(t)).unwrap_or_default();
-            let example = if kw == "output" {
-                "output y = dense(h, 10)"
-            } else {
-                "input x: f32[N, 64]"
-            };
-            return Diagnostic::new(
-                Code::Syntax,
-                format!("expected a name after `{kw}`, found {found}"),
-            )
-            .at(self.found.span, "expected a name")
-            .also(
-                self.before(1).map_or(self.found.span, |t| t.span),
-                format!("`{kw}` is a keyword"),
-            )
-            .help(format!("`{kw}` declares a named value, as in `{example}`"));
         }
 
         // `train mlp digits.train { ... }`
@@ -561,7 +666,11 @@ impl<'a> Context<'a> {
                 Some(w) if SETTINGS.contains(&w) => d.help(format!(
                     "`{w}` is a train setting; it belongs inside a train block"
                 )),
-                _ => d.help("a file is a list of `dataset`, `model` and `train` items"),
+                Some(w) => match did_you_mean(w, ITEM_KEYWORDS.iter().copied()) {
+                    Some(k) => d.help(format!("did you mean `{k}`?")),
+                    None => d.help("a file is a list of `dataset`, `model` and `train` items"),
+                },
+                None => d.help("a file is a list of `dataset`, `model` and `train` items"),
             };
         }
         if wants.contains(&Want::Tok("(")) && self.before_is(2, "model") {
