@@ -137,6 +137,7 @@ fn rendering_names_the_file_line_and_column() {
     let color = dlc::diag::render_color(&[d], "m.dl", src);
     assert!(color.contains("\x1b["), "colour codes expected");
     assert!(color.contains("m.dl:4:15"));
+    assert!(color.contains("help\x1b[0m: make them agree"), "{color:?}");
 }
 
 #[test]
