@@ -1,16 +1,17 @@
 //! pest errors to diagnostics in words.
 //!
-//! pest reports a failure as a position and the rules (and, with error
-//! detail on, the literal tokens) it would have accepted there. This module
-//! maps each of those to a human name through one table ([`want`]), looks
-//! at the token found and at the brackets open around it (from
-//! `tokens.rs`), and writes one diagnostic: what was expected, what was
-//! found, where, and a hint. Special cases cover the mistakes people make:
+//! pest reports a failure as a position and the rules it would have
+//! accepted there (punctuation is made of named rules in the grammar so it
+//! is reported too). This module maps each rule to a human name through one
+//! table ([`want`]), looks at the token found and at the brackets open
+//! around it (`context.rs`), and writes one diagnostic: what was expected,
+//! what was found, where, and a hint. Special cases cover the mistakes people make:
 //! an unclosed `{`, an unknown train setting, a reserved word used as a
 //! name, a missing `,` between arguments, an input without a type.
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
+use super::context::{closer, closer_str, opener, Context, ITEM_KEYWORDS};
 use super::parse::Rule;
 use super::tokens::{Kind, Token};
 use crate::diag::{did_you_mean, Code, Diagnostic, Span};
@@ -32,9 +33,6 @@ pub(super) const SETTINGS: &[&str] = &[
 pub(super) const RESERVED: &[&str] = &[
     "dataset", "model", "train", "input", "output", "on", "every", "true", "false",
 ];
-
-/// Words that start an item.
-const ITEM_KEYWORDS: &[&str] = &["dataset", "model", "train"];
 
 /// What the parser would have accepted, in the user's terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,15 +105,6 @@ fn want(rule: Rule) -> Option<Want> {
     })
 }
 
-/// What stands at the error position.
-#[derive(Clone, Copy)]
-struct Found {
-    /// `None` at the end of the file.
-    token: Option<Token>,
-    /// Where a label about the found thing goes: the token, or the end.
-    span: Span,
-}
-
 /// Turns one pest error into one diagnostic.
 pub(super) fn translate(err: &Error<Rule>, src: &str, tokens: &[Token]) -> Diagnostic {
     let pos = match err.location {
@@ -155,93 +144,7 @@ pub(super) fn translate(err: &Error<Rule>, src: &str, tokens: &[Token]) -> Diagn
     cx.explain(&wants)
 }
 
-/// The surroundings of an error: the token found, the one before, and the
-/// brackets still open.
-struct Context<'a> {
-    src: &'a str,
-    tokens: &'a [Token],
-    found: Found,
-    /// Index of the found token (`tokens.len()` at the end).
-    at: usize,
-    /// Indices of the open brackets around the error, innermost last.
-    open: Vec<usize>,
-}
-
 impl<'a> Context<'a> {
-    fn new(src: &'a str, tokens: &'a [Token], pos: usize) -> Context<'a> {
-        let at = tokens
-            .iter()
-            .position(|t| t.span.end > pos)
-            .unwrap_or(tokens.len());
-        let found = match tokens.get(at) {
-            Some(t) => Found {
-                token: Some(*t),
-                span: t.span,
-            },
-            None => Found {
-                token: None,
-                span: Span::new(src.len(), src.len()),
-            },
-        };
-        let mut open = Vec::new();
-        for (i, t) in tokens[..at].iter().enumerate() {
-            match t.kind {
-                Kind::Open(_) => open.push(i),
-                Kind::Close(c)
-                    if open
-                        .last()
-                        .is_some_and(|&o| closer(tokens[o].kind) == Some(c)) =>
-                {
-                    open.pop();
-                }
-                _ => {}
-            }
-        }
-        Context {
-            src,
-            tokens,
-            found,
-            at,
-            open,
-        }
-    }
-
-    fn text(&self, t: Token) -> &'a str {
-        &self.src[t.span.start..t.span.end]
-    }
-
-    /// The `n`th token before the found one (1 = the previous token).
-    fn before(&self, n: usize) -> Option<Token> {
-        self.at.checked_sub(n).map(|i| self.tokens[i])
-    }
-
-    fn before_is(&self, n: usize, text: &str) -> bool {
-        self.before(n).is_some_and(|t| self.text(t) == text)
-    }
-
-    fn found_text(&self) -> Option<&'a str> {
-        self.found.token.map(|t| self.text(t))
-    }
-
-    /// "`epoch`", "a string", "end of file".
-    fn found_words(&self) -> String {
-        match self.found.token {
-            None => "end of file".into(),
-            Some(t) if t.kind == Kind::Str => "a string".into(),
-            Some(t) => format!("`{}`", self.text(t)),
-        }
-    }
-
-    /// True when the found thing is not on the line of the previous token:
-    /// then the mistake is likely that something is missing at the end of
-    /// that line.
-    fn missing_at_line_end(&self) -> bool {
-        let Some(prev) = self.before(1) else {
-            return false;
-        };
-        self.found.token.is_none() || self.src[prev.span.end..self.found.span.start].contains('\n')
-    }
-
     /// The primary label: on the previous token when something is missing
     /// at a line's end in the middle of a construct, else on the found
     /// token. (At the start of an item, statement or setting, the found
@@ -258,63 +161,6 @@ impl<'a> Context<'a> {
             }
             _ => d.at(self.found.span, short.to_string()),
         }
-    }
-
-    fn innermost(&self) -> Option<Token> {
-        self.open.last().map(|&i| self.tokens[i])
-    }
-
-    /// "the model body", "the arguments of `dense`" ...
-    fn describe_open(&self, i: usize) -> String {
-        let t = self.tokens[i];
-        let word_before = |n: usize| {
-            i.checked_sub(n)
-                .map(|j| self.tokens[j])
-                .filter(|t| t.kind == Kind::Word)
-                .map(|t| self.text(t))
-        };
-        match t.kind {
-            Kind::Open('{') => match self.owner_keyword(i) {
-                Some("model") => "the model body".into(),
-                Some("train") => "the train block".into(),
-                _ => "this block".into(),
-            },
-            Kind::Open('(') => match (word_before(2), word_before(1)) {
-                (Some("model"), Some(m)) => format!("the parameters of model `{m}`"),
-                (_, Some(f)) => format!("the arguments of `{f}`"),
-                _ => "this parenthesis".into(),
-            },
-            Kind::Open('[') => match word_before(1) {
-                Some(d) => format!("the dimensions of `{d}`"),
-                None => "these brackets".into(),
-            },
-            _ => "this bracket".into(),
-        }
-    }
-
-    /// The item keyword (`model`, `train`) that a `{` at token `i` belongs
-    /// to: the nearest one before it that is not a field (`digits.train`).
-    fn owner_keyword(&self, i: usize) -> Option<&'a str> {
-        (0..i).rev().find_map(|j| {
-            let t = self.tokens[j];
-            let is_field = j > 0 && self.text(self.tokens[j - 1]) == ".";
-            let w = self.text(t);
-            (t.kind == Kind::Word && !is_field && ITEM_KEYWORDS.contains(&w)).then_some(w)
-        })
-    }
-
-    fn in_model_params(&self) -> bool {
-        self.open.last().is_some_and(|&i| {
-            self.tokens[i].kind == Kind::Open('(')
-                && i >= 2
-                && self.text(self.tokens[i - 2]) == "model"
-        })
-    }
-
-    fn in_train_block(&self) -> bool {
-        self.open.last().is_some_and(|&i| {
-            self.tokens[i].kind == Kind::Open('{') && self.owner_keyword(i) == Some("train")
-        })
     }
 
     fn explain(&self, wants: &[Want]) -> Diagnostic {
@@ -625,36 +471,6 @@ impl<'a> Context<'a> {
         self.general_help(d, wants)
     }
 
-    /// The keyword of the train setting the error is in, if any.
-    fn current_setting(&self) -> Option<&'a str> {
-        if !self.in_train_block() {
-            return None;
-        }
-        (0..self.at).rev().find_map(|j| {
-            let w = self.text(self.tokens[j]);
-            let after_dot = j > 0 && self.text(self.tokens[j - 1]) == ".";
-            (SETTINGS.contains(&w) && !after_dot).then_some(w)
-        })
-    }
-
-    /// The name of the data set being defined at the error, if any.
-    fn enclosing_dataset(&self) -> Option<&'a str> {
-        (0..self.at).rev().find_map(|j| {
-            let w = self.text(self.tokens[j]);
-            if ITEM_KEYWORDS.contains(&w) && self.tokens[j].kind == Kind::Word {
-                let is_field = j > 0 && self.text(self.tokens[j - 1]) == ".";
-                if !is_field {
-                    return Some(if w == "dataset" {
-                        self.tokens.get(j + 1).map(|t| self.text(*t))
-                    } else {
-                        None
-                    });
-                }
-            }
-            None
-        })?
-    }
-
     /// Hints for the generic message, keyed on where the error is.
     fn general_help(&self, d: Diagnostic, wants: &[Want]) -> Diagnostic {
         let found = self.found_text();
@@ -695,31 +511,6 @@ impl<'a> Context<'a> {
             }
         }
         d
-    }
-}
-
-fn closer(k: Kind) -> Option<char> {
-    match k {
-        Kind::Open('(') => Some(')'),
-        Kind::Open('[') => Some(']'),
-        Kind::Open('{') => Some('}'),
-        _ => None,
-    }
-}
-
-fn closer_str(c: char) -> &'static str {
-    match c {
-        ')' => ")",
-        ']' => "]",
-        _ => "}",
-    }
-}
-
-fn opener(c: char) -> char {
-    match c {
-        ')' => '(',
-        ']' => '[',
-        _ => '{',
     }
 }
 
