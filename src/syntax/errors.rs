@@ -185,7 +185,15 @@ impl<'a> Context<'a> {
             ..
         }) = self.found.token
         {
-            match self.innermost() {
+            // Inside a block, a `)` or `]` that nothing opened is stray (an
+            // extra one); inside `(` or `[` it is more likely a typo for the
+            // right closer.
+            let stray = self
+                .open
+                .iter()
+                .all(|&i| closer(self.tokens[i].kind) != Some(c))
+                && self.innermost().is_some_and(|t| t.kind == Kind::Open('{'));
+            match self.innermost().filter(|_| !stray) {
                 None => {
                     return Diagnostic::new(Code::Syntax, format!("unexpected closing `{c}`"))
                         .at(self.found.span, format!("no `{}` is open here", opener(c)))
