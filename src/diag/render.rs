@@ -115,7 +115,10 @@ fn render_one(d: &Diagnostic, path: &str, src: &str, color: bool) -> String {
     let body = body
         .lines()
         .map(|line| lowercase_prefix(line) + "\n")
-        .collect::<String>();
+        .collect::<String>()
+        // In colour, the word is wrapped in escape codes.
+        .replace("Help\x1b[0m:", "help\x1b[0m:")
+        .replace("Note\x1b[0m:", "note\x1b[0m:");
     header + &body
 }
 

@@ -1,16 +1,17 @@
 //! pest errors to diagnostics in words.
 //!
-//! pest reports a failure as a position and the rules (and, with error
-//! detail on, the literal tokens) it would have accepted there. This module
-//! maps each of those to a human name through one table ([`want`]), looks
-//! at the token found and at the brackets open around it (from
-//! `tokens.rs`), and writes one diagnostic: what was expected, what was
-//! found, where, and a hint. Special cases cover the mistakes people make:
+//! pest reports a failure as a position and the rules it would have
+//! accepted there (punctuation is made of named rules in the grammar so it
+//! is reported too). This module maps each rule to a human name through one
+//! table ([`want`]), looks at the token found and at the brackets open
+//! around it (`context.rs`), and writes one diagnostic: what was expected,
+//! what was found, where, and a hint. Special cases cover the mistakes people make:
 //! an unclosed `{`, an unknown train setting, a reserved word used as a
 //! name, a missing `,` between arguments, an input without a type.
 
 use pest::error::{Error, ErrorVariant, InputLocation};
 
+use super::context::{closer, closer_str, opener, Context, ITEM_KEYWORDS};
 use super::parse::Rule;
 use super::tokens::{Kind, Token};
 use crate::diag::{did_you_mean, Code, Diagnostic, Span};
@@ -32,9 +33,6 @@ pub(super) const SETTINGS: &[&str] = &[
 pub(super) const RESERVED: &[&str] = &[
     "dataset", "model", "train", "input", "output", "on", "every", "true", "false",
 ];
-
-/// Words that start an item.
-const ITEM_KEYWORDS: &[&str] = &["dataset", "model", "train"];
 
 /// What the parser would have accepted, in the user's terms.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,7 +74,7 @@ impl Want {
 fn want(rule: Rule) -> Option<Want> {
     use Rule::*;
     Some(match rule {
-        item | kw_dataset | kw_model | kw_train | dataset | model | train => Want::Item,
+        file | item | kw_dataset | kw_model | kw_train | dataset | model | train => Want::Item,
         EOI => Want::EndOfFile,
         stmt | kw_input | kw_output | input_stmt | output_stmt | let_stmt => Want::Statement,
         kw_loss | kw_optimizer | kw_schedule | kw_epochs | kw_batch | kw_shuffle | kw_seed
@@ -103,17 +101,8 @@ fn want(rule: Rule) -> Option<Want> {
         colon => Want::Tok(":"),
         equals => Want::Tok("="),
         semi => Want::Tok(";"),
-        file | reserved | ident_start | ident_char | WHITESPACE | COMMENT => return None,
+        reserved | ident_start | ident_char | WHITESPACE | COMMENT => return None,
     })
-}
-
-/// What stands at the error position.
-#[derive(Clone, Copy)]
-struct Found {
-    /// `None` at the end of the file.
-    token: Option<Token>,
-    /// Where a label about the found thing goes: the token, or the end.
-    span: Span,
 }
 
 /// Turns one pest error into one diagnostic.
@@ -134,100 +123,28 @@ pub(super) fn translate(err: &Error<Rule>, src: &str, tokens: &[Token]) -> Diagn
     if wants.iter().any(|w| *w != Want::Continuation) {
         wants.retain(|w| *w != Want::Continuation);
     }
-    if wants.contains(&Want::Item) {
-        wants.retain(|w| *w != Want::EndOfFile);
+    // Drop what a broader expectation already implies: a statement may
+    // start with a name, an expression may be a name or `(`; `;` is always
+    // allowed between statements and settings.
+    let implied: &[(Want, &[Want])] = &[
+        (Want::Item, &[Want::EndOfFile]),
+        (
+            Want::Statement,
+            &[Want::Name, Want::Tok("("), Want::Tok(";")],
+        ),
+        (Want::Setting, &[Want::Tok(";")]),
+        (Want::Expr, &[Want::Name, Want::Tok("(")]),
+    ];
+    for (broad, narrow) in implied {
+        if wants.contains(broad) {
+            wants.retain(|w| !narrow.contains(w));
+        }
     }
     let cx = Context::new(src, tokens, pos);
     cx.explain(&wants)
 }
 
-/// The surroundings of an error: the token found, the one before, and the
-/// brackets still open.
-struct Context<'a> {
-    src: &'a str,
-    tokens: &'a [Token],
-    found: Found,
-    /// Index of the found token (`tokens.len()` at the end).
-    at: usize,
-    /// Indices of the open brackets around the error, innermost last.
-    open: Vec<usize>,
-}
-
 impl<'a> Context<'a> {
-    fn new(src: &'a str, tokens: &'a [Token], pos: usize) -> Context<'a> {
-        let at = tokens
-            .iter()
-            .position(|t| t.span.end > pos)
-            .unwrap_or(tokens.len());
-        let found = match tokens.get(at) {
-            Some(t) => Found {
-                token: Some(*t),
-                span: t.span,
-            },
-            None => Found {
-                token: None,
-                span: Span::new(src.len(), src.len()),
-            },
-        };
-        let mut open = Vec::new();
-        for (i, t) in tokens[..at].iter().enumerate() {
-            match t.kind {
-                Kind::Open(_) => open.push(i),
-                Kind::Close(c)
-                    if open
-                        .last()
-                        .is_some_and(|&o| closer(tokens[o].kind) == Some(c)) =>
-                {
-                    open.pop();
-                }
-                _ => {}
-            }
-        }
-        Context {
-            src,
-            tokens,
-            found,
-            at,
-            open,
-        }
-    }
-
-    fn text(&self, t: Token) -> &'a str {
-        &self.src[t.span.start..t.span.end]
-    }
-
-    /// The `n`th token before the found one (1 = the previous token).
-    fn before(&self, n: usize) -> Option<Token> {
-        self.at.checked_sub(n).map(|i| self.tokens[i])
-    }
-
-    fn before_is(&self, n: usize, text: &str) -> bool {
-        self.before(n).is_some_and(|t| self.text(t) == text)
-    }
-
-    fn found_text(&self) -> Option<&'a str> {
-        self.found.token.map(|t| self.text(t))
-    }
-
-    /// "`epoch`", "a string", "end of file".
-    fn found_words(&self) -> String {
-        match self.found.token {
-            None => "end of file".into(),
-            Some(t) if t.kind == Kind::Str => "a string".into(),
-            Some(t) => format!("`{}`", self.text(t)),
-        }
-    }
-
-    /// True when the found thing is not on the line of the previous token:
-    /// then the mistake is likely that something is missing at the end of
-    /// that line.
-    fn missing_at_line_end(&self) -> bool {
-        let Some(prev) = self.before(1) else {
-            return false;
-        };
-        self.found.token.is_none() || self.src[prev.span.end..self.found.span.start].contains('\n')
-    }
-
     /// The primary label: on the previous token when something is missing
     /// at a line's end in the middle of a construct, else on the found
     /// token. (At the start of an item, statement or setting, the found
@@ -244,55 +161,6 @@ impl<'a> Context<'a> {
             }
             _ => d.at(self.found.span, short.to_string()),
         }
-    }
-
-    fn innermost(&self) -> Option<Token> {
-        self.open.last().map(|&i| self.tokens[i])
-    }
-
-    /// "the model body", "the arguments of `dense`" ...
-    fn describe_open(&self, i: usize) -> String {
-        let t = self.tokens[i];
-        let word_before = |n: usize| {
-            i.checked_sub(n)
-                .map(|j| self.tokens[j])
-                .filter(|t| t.kind == Kind::Word)
-                .map(|t| self.text(t))
-        };
-        match t.kind {
-            Kind::Open('{') => match self.owner_keyword(i) {
-                Some("model") => "the model body".into(),
-                Some("train") => "the train block".into(),
-                _ => "this block".into(),
-            },
-            Kind::Open('(') => match (word_before(2), word_before(1)) {
-                (Some("model"), Some(m)) => format!("the parameters of model `{m}`"),
-                (_, Some(f)) => format!("the arguments of `{f}`"),
-                _ => "this parenthesis".into(),
-            },
-            Kind::Open('[') => match word_before(1) {
-                Some(d) => format!("the dimensions of `{d}`"),
-                None => "these brackets".into(),
-            },
-            _ => "this bracket".into(),
-        }
-    }
-
-    /// The item keyword (`model`, `train`) that a `{` at token `i` belongs
-    /// to: the nearest one before it that is not a field (`digits.train`).
-    fn owner_keyword(&self, i: usize) -> Option<&'a str> {
-        (0..i).rev().find_map(|j| {
-            let t = self.tokens[j];
-            let is_field = j > 0 && self.text(self.tokens[j - 1]) == ".";
-            let w = self.text(t);
-            (t.kind == Kind::Word && !is_field && ITEM_KEYWORDS.contains(&w)).then_some(w)
-        })
-    }
-
-    fn in_train_block(&self) -> bool {
-        self.open.last().is_some_and(|&i| {
-            self.tokens[i].kind == Kind::Open('{') && self.owner_keyword(i) == Some("train")
-        })
     }
 
     fn explain(&self, wants: &[Want]) -> Diagnostic {
@@ -317,7 +185,15 @@ impl<'a> Context<'a> {
             ..
         }) = self.found.token
         {
-            match self.innermost() {
+            // Inside a block, a `)` or `]` that nothing opened is stray (an
+            // extra one); inside `(` or `[` it is more likely a typo for the
+            // right closer.
+            let stray = self
+                .open
+                .iter()
+                .all(|&i| closer(self.tokens[i].kind) != Some(c))
+                && self.innermost().is_some_and(|t| t.kind == Kind::Open('{'));
+            match self.innermost().filter(|_| !stray) {
                 None => {
                     return Diagnostic::new(Code::Syntax, format!("unexpected closing `{c}`"))
                         .at(self.found.span, format!("no `{}` is open here", opener(c)))
@@ -381,6 +257,86 @@ impl<'a> Context<'a> {
             }
         }
 
+        // `x |>` with no call after it.
+        if wants_has(Want::Name) && self.before_is(1, "|>") {
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected a function or layer after `|>`, found {found}"),
+            );
+            return self
+                .label(d, "expected a call", wants)
+                .help("the right side of `|>` is a call, as in `x |> relu` or `x |> dense(64)`");
+        }
+
+        // `x.` with no field after it.
+        if wants_has(Want::Name) && self.before_is(1, ".") {
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected a field name after `.`, found {found}"),
+            );
+            return self
+                .label(d, "expected a field name", wants)
+                .help("a field is written `digits.train`");
+        }
+
+        // `optimizer 0.1`, `schedule "cosine"`.
+        if wants_has(Want::Name)
+            && matches!(
+                self.before(1).map(|t| self.text(t)),
+                Some("optimizer" | "schedule")
+            )
+        {
+            let (what, example) = if self.before_is(1, "optimizer") {
+                ("an optimizer", "optimizer sgd(lr: 0.1)")
+            } else {
+                ("a schedule", "schedule cosine(warmup: 2)")
+            };
+            let d = Diagnostic::new(Code::Syntax, format!("expected {what}, found {found}"));
+            return self
+                .label(d, &format!("expected {what}"), wants)
+                .help(format!("name it and give its arguments, as in `{example}`"));
+        }
+
+        // `input x: [N, 64]`: the dtype is missing.
+        if wants_has(Want::Name) && self.before_is(1, ":") && self.before_is(3, "input") {
+            let d = Diagnostic::new(Code::Syntax, format!("expected a dtype, found {found}"));
+            return self
+                .label(d, "expected a dtype such as `f32`", wants)
+                .help("a type starts with its dtype, as in `f32[N, 64]`");
+        }
+
+        // `output = dense(x, 10)`, `dataset = ...`, `train on d`: the name
+        // after a keyword is missing.
+        let prev_kw = self.before(1).map(|t| self.text(t)).filter(|w| {
+            matches!(
+                *w,
+                "input" | "output" | "dataset" | "model" | "train" | "every"
+            )
+        });
+        if let Some(kw) = prev_kw.filter(|_| wants_has(Want::Name)) {
+            if found_word.is_none() || (kw == "train" && found_word == Some("on")) {
+                let (what, example) = match kw {
+                    "output" => ("a name", "output y = dense(h, 10)"),
+                    "input" => ("a name", "input x: f32[N, 64]"),
+                    "dataset" => ("a name", "dataset digits = csv(\"data/digits.csv\")"),
+                    "model" => ("a name", "model mlp() { ... }"),
+                    "train" => ("the model to train", "train mlp on digits.train { ... }"),
+                    _ => (
+                        "how often to evaluate",
+                        "evaluate digits.test every epoch: accuracy",
+                    ),
+                };
+                let prev = self.before(1).map_or(self.found.span, |t| t.span);
+                return Diagnostic::new(
+                    Code::Syntax,
+                    format!("expected {what} after `{kw}`, found {found}"),
+                )
+                .at(self.found.span, format!("expected {what}"))
+                .also(prev, format!("`{kw}` is a keyword"))
+                .help(format!("`{kw}` is followed by {what}, as in `{example}`"));
+            }
+        }
+
         // A reserved word where a name belongs.
         if found_reserved
             && (wants_has(Want::Name) || wants_has(Want::Expr) || wants_has(Want::Statement))
@@ -425,6 +381,29 @@ impl<'a> Context<'a> {
                 .help(format!(
                     "an input declares its type, as in `input {name}: f32[N, 64]`"
                 ));
+        }
+
+        // `model m(units)`: a parameter without its type.
+        if wants_has(Want::Tok(":")) && self.in_model_params() {
+            let name = self.before(1).map(|t| self.text(t)).unwrap_or_default();
+            let d = Diagnostic::new(
+                Code::Syntax,
+                format!("expected `:` and a type after parameter `{name}`, found {found}"),
+            );
+            return self
+                .label(d, "expected `:` and a type", wants)
+                .help(format!(
+                    "a parameter declares its type (`int`, `float`, `bool` or `str`), \
+                 as in `{name}: int` or `{name}: int = 64`"
+                ));
+        }
+
+        // `evaluate digits.test:` with an empty metric list.
+        if wants_has(Want::Name) && self.current_setting() == Some("evaluate") {
+            let d = Diagnostic::new(Code::Syntax, format!("expected a metric, found {found}"));
+            return self
+                .label(d, "expected a metric", wants)
+                .help("list the metrics after `:`, as in `evaluate digits.test: accuracy, loss`");
         }
 
         // `evaluate digits.test` with no metrics.
@@ -474,26 +453,6 @@ impl<'a> Context<'a> {
             }
         }
 
-        // `output = dense(x, 10)`: the keyword's name is missing.
-        if wants_has(Want::Name) && (self.before_is(1, "output") || self.before_is(1, "input")) {
-            let kw = self.before(1).map(|t| self.text(t)).unwrap_or_default();
-            let example = if kw == "output" {
-                "output y = dense(h, 10)"
-            } else {
-                "input x: f32[N, 64]"
-            };
-            return Diagnostic::new(
-                Code::Syntax,
-                format!("expected a name after `{kw}`, found {found}"),
-            )
-            .at(self.found.span, "expected a name")
-            .also(
-                self.before(1).map_or(self.found.span, |t| t.span),
-                format!("`{kw}` is a keyword"),
-            )
-            .help(format!("`{kw}` declares a named value, as in `{example}`"));
-        }
-
         // `train mlp digits.train { ... }`
         if wants_has(Want::Keyword("on")) {
             let d = Diagnostic::new(
@@ -520,36 +479,6 @@ impl<'a> Context<'a> {
         self.general_help(d, wants)
     }
 
-    /// The keyword of the train setting the error is in, if any.
-    fn current_setting(&self) -> Option<&'a str> {
-        if !self.in_train_block() {
-            return None;
-        }
-        (0..self.at).rev().find_map(|j| {
-            let w = self.text(self.tokens[j]);
-            let after_dot = j > 0 && self.text(self.tokens[j - 1]) == ".";
-            (SETTINGS.contains(&w) && !after_dot).then_some(w)
-        })
-    }
-
-    /// The name of the data set being defined at the error, if any.
-    fn enclosing_dataset(&self) -> Option<&'a str> {
-        (0..self.at).rev().find_map(|j| {
-            let w = self.text(self.tokens[j]);
-            if ITEM_KEYWORDS.contains(&w) && self.tokens[j].kind == Kind::Word {
-                let is_field = j > 0 && self.text(self.tokens[j - 1]) == ".";
-                if !is_field {
-                    return Some(if w == "dataset" {
-                        self.tokens.get(j + 1).map(|t| self.text(*t))
-                    } else {
-                        None
-                    });
-                }
-            }
-            None
-        })?
-    }
-
     /// Hints for the generic message, keyed on where the error is.
     fn general_help(&self, d: Diagnostic, wants: &[Want]) -> Diagnostic {
         let found = self.found_text();
@@ -561,7 +490,11 @@ impl<'a> Context<'a> {
                 Some(w) if SETTINGS.contains(&w) => d.help(format!(
                     "`{w}` is a train setting; it belongs inside a train block"
                 )),
-                _ => d.help("a file is a list of `dataset`, `model` and `train` items"),
+                Some(w) => match did_you_mean(w, ITEM_KEYWORDS.iter().copied()) {
+                    Some(k) => d.help(format!("did you mean `{k}`?")),
+                    None => d.help("a file is a list of `dataset`, `model` and `train` items"),
+                },
+                None => d.help("a file is a list of `dataset`, `model` and `train` items"),
             };
         }
         if wants.contains(&Want::Tok("(")) && self.before_is(2, "model") {
@@ -586,31 +519,6 @@ impl<'a> Context<'a> {
             }
         }
         d
-    }
-}
-
-fn closer(k: Kind) -> Option<char> {
-    match k {
-        Kind::Open('(') => Some(')'),
-        Kind::Open('[') => Some(']'),
-        Kind::Open('{') => Some('}'),
-        _ => None,
-    }
-}
-
-fn closer_str(c: char) -> &'static str {
-    match c {
-        ')' => ")",
-        ']' => "]",
-        _ => "}",
-    }
-}
-
-fn opener(c: char) -> char {
-    match c {
-        ')' => '(',
-        ']' => '[',
-        _ => '{',
     }
 }
 

@@ -7,6 +7,7 @@
 //! failure becomes one diagnostic in words, never pest's own message.
 
 pub mod ast;
+mod context;
 mod errors;
 mod parse;
 mod print;

@@ -27,16 +27,14 @@ pub(super) struct Token {
     pub span: Span,
 }
 
-impl Token {
-    #[allow(dead_code)]
-    pub fn text(self, src: &str) -> &str {
-        &src[self.span.start..self.span.end]
-    }
-}
-
 /// Brackets nested deeper than this are refused, so that no later recursive
 /// walk over the tree can exhaust the stack on hostile input.
 pub(super) const MAX_NESTING: usize = 128;
+
+/// At most this many operators (`+ - * / |> .`) in one statement, for the
+/// same reason: a chain of operators is a chain of nested tree nodes. Real
+/// statements have a handful.
+pub(super) const MAX_OPERATORS: usize = 512;
 
 /// Splits `src` into tokens and reports every lexical error found.
 pub(super) fn tokenize(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
@@ -44,6 +42,7 @@ pub(super) fn tokenize(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
     let mut tokens = Vec::new();
     let mut errors = Vec::new();
     let mut depth = 0usize;
+    let mut operators = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -106,6 +105,26 @@ pub(super) fn tokenize(src: &str) -> (Vec<Token>, Vec<Diagnostic>) {
                 Kind::Other
             }
         };
+        let text = &src[start..i];
+        if kind == Kind::Punct && !matches!(text, "=" | "," | ":" | ";") {
+            operators += 1;
+            if operators == MAX_OPERATORS + 1 {
+                errors.push(
+                    Diagnostic::new(Code::Syntax, "this statement has too many operators")
+                        .at(Span::new(start, i), "one operator too many")
+                        .help(format!(
+                            "dlc accepts at most {MAX_OPERATORS} operators in one statement; \
+                             split it with intermediate bindings"
+                        )),
+                );
+            }
+        } else if (text == "=" && depth <= 1)
+            || text == ";"
+            || matches!(kind, Kind::Open('{') | Kind::Close('}'))
+        {
+            // A new statement, setting or item begins.
+            operators = 0;
+        }
         tokens.push(Token {
             kind,
             span: Span::new(start, i),

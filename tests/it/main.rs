@@ -17,4 +17,5 @@ mod rng;
 mod sema;
 mod stages;
 mod syntax;
+mod syntax_fuzz;
 mod ui;
