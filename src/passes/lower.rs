@@ -3,9 +3,11 @@
 //! named by its path; the model's outputs become the graph's outputs.
 //!
 //! Numerically delicate layers are lowered in their stable forms: softmax and
-//! cross-entropy subtract the row maximum, binary cross-entropy from logits
-//! uses `max(z,0) - z*y + log(1 + exp(-|z|))`, and binary cross-entropy from
-//! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does.
+//! cross-entropy subtract the row maximum, sigmoid exponentiates only
+//! `-|x|`, binary cross-entropy from logits uses
+//! `max(z,0) - z*y + log(1 + exp(-|z|))`, and binary cross-entropy from
+//! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does. Their
+//! gradients (by `autodiff`) are finite for any finite input.
 
 use crate::ir::{BinaryOp, CmpOp, DType, Graph, Op, Role, Shape, TensorType, UnaryOp, Value};
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
@@ -93,9 +95,11 @@ fn dense(g: &mut Graph, x: Value, w: Value, b: Option<Value>) -> Value {
 
 fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
     match a {
+        // `max(0, x)`, not `max(x, 0)`: a tie gives the gradient to the
+        // first operand, so relu'(0) = 0 as in PyTorch and JAX.
         Activation::Relu => {
             let zero = g.constant_like(0.0, x);
-            g.binary(BinaryOp::Max, x, zero)
+            g.binary(BinaryOp::Max, zero, x)
         }
         Activation::Sigmoid => sigmoid(g, x),
         Activation::Tanh => g.unary(UnaryOp::Tanh, x),
@@ -103,14 +107,23 @@ fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
     }
 }
 
-/// `1 / (1 + exp(-x))`: for very negative x, exp overflows to inf and the
-/// result is the correct 0.
+/// `1 / (1 + exp(-x))`, from `e = exp(-|x|)`, which never overflows:
+/// `1 / (1 + e)` for x >= 0 and `e / (1 + e)` below. It saturates to exactly
+/// 0 and 1, keeps the relative precision of tiny outputs, and its gradient
+/// is finite everywhere (the direct form's is `0 * inf = NaN` once `exp(-x)`
+/// overflows). `-|x|` is a select on the same condition, so at x = 0 the
+/// taken branch has the true derivative 1/4 (`abs`'s would be 0).
 fn sigmoid(g: &mut Graph, x: Value) -> Value {
-    let n = g.neg(x);
-    let e = g.unary(UnaryOp::Exp, n);
+    let zero = g.constant_like(0.0, x);
+    let pos = g.compare(CmpOp::Ge, x, zero);
+    let nx = g.neg(x);
+    let m = g.select(pos, nx, x);
+    let e = g.unary(UnaryOp::Exp, m);
     let one = g.constant_like(1.0, x);
     let d = g.add(one, e);
-    g.unary(UnaryOp::Recip, d)
+    let r = g.unary(UnaryOp::Recip, d);
+    let er = g.mul(e, r);
+    g.select(pos, r, er)
 }
 
 /// Softmax (or log-softmax) along `axis`, with the maximum subtracted first.
@@ -191,10 +204,14 @@ fn loss(g: &mut Graph, kind: LossKind, p: Value, t: Value) -> Value {
         }
         LossKind::BinaryCrossEntropyLogits => {
             let y = align_target(g, t, p);
-            let zero = g.constant_like(0.0, p);
-            let relu = g.binary(BinaryOp::Max, p, zero);
-            let zy = g.mul(p, y);
+            // `max(z, 0)` as `(z + |z|) / 2` (the same value): with
+            // sign(0) = 0 its gradient at z = 0 is 1/2, and the two kinks
+            // at 0 cancel, so the loss's gradient there is the true
+            // sigmoid(0) - y rather than a one-sided 1 - y.
             let abs = g.unary(UnaryOp::Abs, p);
+            let za = g.add(p, abs);
+            let relu = g.scale(za, 0.5);
+            let zy = g.mul(p, y);
             let na = g.neg(abs);
             let e = g.unary(UnaryOp::Exp, na);
             let one = g.constant_like(1.0, p);
