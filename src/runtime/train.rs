@@ -44,8 +44,8 @@ pub struct Options {
 pub struct Report {
     pub epochs_run: usize,
     pub steps: usize,
-    /// `(epoch, split, metrics)` in the order they were computed.
-    pub records: Vec<(usize, String, Vec<(Metric, f64)>)>,
+    /// Every epoch's metrics per split, in the order they were computed.
+    pub records: Vec<Record>,
     pub checkpoint: Option<PathBuf>,
 }
 
@@ -55,8 +55,8 @@ impl Report {
         self.records
             .iter()
             .rev()
-            .find(|(_, s, _)| s == split)
-            .and_then(|(_, _, v)| v.iter().find(|(m, _)| *m == metric).map(|(_, x)| *x))
+            .find(|r| r.split == split)
+            .and_then(|r| r.values.iter().find(|(m, _)| *m == metric).map(|(_, x)| *x))
     }
 }
 
@@ -79,7 +79,11 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// The name a checkpoint of a run saved under `dir` has.
 pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
-    let dir = if base == Path::new(".") { PathBuf::from(dir) } else { base.join(dir) };
+    let dir = if base == Path::new(".") {
+        PathBuf::from(dir)
+    } else {
+        base.join(dir)
+    };
     dir.join("checkpoint.safetensors")
 }
 
@@ -486,7 +490,7 @@ impl<'p> Session<'p> {
                 if let Some(f) = metrics_file.as_mut() {
                     f.write(&r).map_err(RunFailure)?;
                 }
-                report.records.push((r.epoch, r.split, r.values));
+                report.records.push(r);
             }
             report.epochs_run += 1;
             report.steps = steps;

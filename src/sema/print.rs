@@ -13,7 +13,7 @@ pub fn print_program(p: &Program) -> String {
         dataset(&mut out, d);
     }
     for m in &p.models {
-        model(&mut out, m);
+        model(&mut out, m, "model");
     }
     if let Some(t) = &p.train {
         train(&mut out, t, p);
@@ -69,8 +69,10 @@ fn dataset(out: &mut String, d: &DatasetSpec) {
     out.push_str("}\n");
 }
 
-fn model(out: &mut String, m: &Model) {
-    let _ = writeln!(out, "model {} {{", m.name);
+/// `kind` says which instance this is: a model on its own, or the one a
+/// train block builds (with target inputs and the loss).
+fn model(out: &mut String, m: &Model, kind: &str) {
+    let _ = writeln!(out, "{kind} {} {{", m.name);
     for p in &m.params {
         let _ = writeln!(out, "  param {}: {} init={}", p.path, p.ty, p.init.name());
     }
@@ -107,7 +109,7 @@ fn model(out: &mut String, m: &Model) {
 }
 
 fn train(out: &mut String, t: &Train, p: &Program) {
-    model(out, &t.model);
+    model(out, &t.model, "training model");
     let part = |r: &super::program::DataRef| {
         let name = &p.datasets[r.dataset].name;
         match &r.part {

@@ -425,11 +425,20 @@ fn optimizer(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<OptimizerSpec,
             let ok = x.is_finite() && (if open_lo { x > lo } else { x >= lo }) && x < hi;
             if !ok {
                 let range = format!("{}{lo}, {hi})", if open_lo { "(" } else { "[" });
+                let typical = match key {
+                    "lr" => "a learning rate is positive, typically 1e-4 to 0.1",
+                    "momentum" | "beta1" | "beta2" | "alpha" => {
+                        "decay rates lie in [0, 1), typically 0.9 to 0.999"
+                    }
+                    "eps" => "eps is a small positive number such as 1e-8",
+                    _ => "weight decay is zero or a small positive number such as 1e-4",
+                };
                 return Err(Diagnostic::new(
                     Code::BadHyperparameter,
                     format!("`{key}` of `{name}` must be in {range}, got {x}"),
                 )
-                .at(v.span, "out of range"));
+                .at(v.span, "out of range")
+                .help(typical));
             }
             Ok(x)
         };
