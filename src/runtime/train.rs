@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::backend::{self, Executable};
 use crate::ir::{Graph, Role};
-use crate::sema::program::{DataRef, Metric, Program, Train};
+use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
 use crate::tensor::Tensor;
 
 use super::checkpoint;
@@ -148,6 +148,64 @@ fn part<'d>(data: &'d [Option<Dataset>], r: &DataRef) -> &'d Table {
         .expect("internal: sema checked the part exists")
 }
 
+/// Checks that targets fit the loss before any training: class labels
+/// within the prediction's classes (an out-of-range label would silently
+/// contribute nothing to cross-entropy), binary targets within [0, 1].
+fn validate_targets(program: &Program, train: &Train, data: &[Option<Dataset>]) -> Result<()> {
+    let Some(head) = &train.head else {
+        return Ok(());
+    };
+    let pred = train
+        .model
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == head.prediction)
+        .map(|(_, id)| &train.model.nodes[*id].ty)
+        .expect("internal: the head names an output");
+    let refs = std::iter::once(&train.data).chain(train.evaluate.iter().map(|e| &e.data));
+    for r in refs {
+        let Some(values) = part(data, r).field(&head.target).map(Tensor::to_f64_vec) else {
+            continue;
+        };
+        let (lo, hi, what) = match head.loss {
+            LossKind::CrossEntropy => {
+                let classes = pred
+                    .shape
+                    .dims()
+                    .last()
+                    .and_then(|d| d.fixed())
+                    .unwrap_or(0);
+                (
+                    0.0,
+                    classes as f64 - 1.0,
+                    format!(
+                        "one of the {classes} classes of `{}` (0 to {})",
+                        head.prediction,
+                        classes.saturating_sub(1)
+                    ),
+                )
+            }
+            LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits => {
+                (0.0, 1.0, "a binary target between 0 and 1".to_string())
+            }
+            LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => continue,
+        };
+        if let Some((i, v)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, &v)| !(lo..=hi).contains(&v))
+        {
+            return fail(format!(
+                "data set `{}`, part `{}`: `{}` of sample {i} is {v}, which is not {what}",
+                program.datasets[r.dataset].name,
+                split_name(program, r),
+                head.target
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn split_name(program: &Program, r: &DataRef) -> String {
     r.part
         .clone()
@@ -181,6 +239,7 @@ impl<'p> Session<'p> {
             ))
         })?;
         let data = load_data(program, train, &opts.base)?;
+        validate_targets(program, train, &data)?;
         let step_graph = crate::training_step(train);
         let eval_graph = crate::evaluation(train);
         let step = backend.compile(&step_graph).map_err(RunFailure)?;

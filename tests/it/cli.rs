@@ -231,3 +231,30 @@ fn a_diverging_loss_stops_with_a_clear_message() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn labels_outside_the_classes_are_refused_before_training() {
+    let dir = scratch("labels");
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits_mlp.dl"),
+    )
+    .unwrap();
+    // Eight classes for labels 0-9: two of the digits have no logit.
+    let src = src
+        .replace("classes: int = 10", "classes: int = 8")
+        .replace(
+            "\"runs/digits\"",
+            &format!("{:?}", dir.join("run").display().to_string()),
+        );
+    let prog = dir.join("eight.dl");
+    std::fs::write(&prog, src).unwrap();
+    let out = dlc(&["train", prog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not one of the 8 classes of `logits` (0 to 7)"),
+        "{err}"
+    );
+    assert!(!dir.join("run").exists(), "nothing was trained or saved");
+    let _ = std::fs::remove_dir_all(dir);
+}
