@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::data::{Columns, DatasetSpec, FileFormat, Transform};
-use super::program::{Layer, Model, Program, Schedule, Train};
+use super::program::{Activation, Layer, Model, Program, Schedule, Train};
 
 pub fn print_program(p: &Program) -> String {
     let mut out = String::new();
@@ -87,7 +87,19 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                     .unwrap_or_default();
                 format!("dense({}{b})", m.params[*weight].path)
             }
-            Layer::Activation(a) => a.name().to_string(),
+            Layer::Activation(a) => match a {
+                Activation::LeakyRelu { alpha } | Activation::Elu { alpha } => {
+                    format!("{}(alpha={alpha})", a.name())
+                }
+                _ => a.name().to_string(),
+            },
+            Layer::LayerNorm { weight, bias, eps } => {
+                let p = |i: &Option<usize>| {
+                    i.map(|i| format!(", {}", m.params[i].path))
+                        .unwrap_or_default()
+                };
+                format!("layer_norm(eps={eps}{}{})", p(weight), p(bias))
+            }
             Layer::Softmax { axis } => format!("softmax(axis={axis})"),
             Layer::LogSoftmax { axis } => format!("log_softmax(axis={axis})"),
             Layer::Flatten => "flatten".into(),

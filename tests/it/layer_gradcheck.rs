@@ -203,6 +203,13 @@ fn dense_cases() -> Vec<LayerCase> {
             let f = b.flatten(x);
             b.dense("h", f, 2, true)
         }),
+        unary("layer_norm", &[1, 5], Domain::Any, 3, |b, x| {
+            let y = b.layer_norm("ln", x, true);
+            b.dense("h", y, 2, true)
+        }),
+        unary("layer_norm without affine", &[4], Domain::Any, 3, |b, x| {
+            b.layer_norm("ln", x, false)
+        }),
     ]
 }
 
@@ -213,11 +220,23 @@ fn activation_cases() -> Vec<LayerCase> {
         Activation::Sigmoid,
         Activation::Tanh,
         Activation::Identity,
+        Activation::LeakyRelu { alpha: 0.1 },
+        Activation::Elu { alpha: 1.5 },
+        Activation::Softplus,
+        Activation::Swish,
+        Activation::Gelu,
     ] {
         // relu's kink is at 0.
         let d = match a {
-            Activation::Relu => Domain::AwayFromZero,
-            Activation::Sigmoid | Activation::Tanh | Activation::Identity => Domain::Any,
+            Activation::Relu | Activation::LeakyRelu { .. } | Activation::Elu { .. } => {
+                Domain::AwayFromZero
+            }
+            Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Identity
+            | Activation::Softplus
+            | Activation::Swish
+            | Activation::Gelu => Domain::Any,
         };
         cases.push(unary(a.name(), &[2, 1], d, 3, |b, x| b.activation(a, x)));
         // After a dense layer, so the parameters see it too. For relu:
@@ -536,7 +555,16 @@ fn kind(l: &Layer) -> &'static str {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Identity => "identity",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Elu { .. } => "elu",
+            Activation::Softplus => "softplus",
+            Activation::Swish => "swish",
+            Activation::Gelu => "gelu",
         },
+        Layer::LayerNorm {
+            weight: Some(_), ..
+        } => "layer_norm",
+        Layer::LayerNorm { weight: None, .. } => "layer_norm without affine",
         Layer::Softmax { .. } => "softmax",
         Layer::LogSoftmax { .. } => "log_softmax",
         Layer::Flatten => "flatten",
@@ -573,6 +601,16 @@ fn every_layer_kind() -> Vec<Layer> {
         Layer::LogSoftmax { axis: 0 },
         Layer::Flatten,
         Layer::Neg,
+        Layer::LayerNorm {
+            weight: Some(0),
+            bias: Some(1),
+            eps: 1e-5,
+        },
+        Layer::LayerNorm {
+            weight: None,
+            bias: None,
+            eps: 1e-5,
+        },
     ];
     all.extend(
         [
@@ -580,6 +618,11 @@ fn every_layer_kind() -> Vec<Layer> {
             Activation::Sigmoid,
             Activation::Tanh,
             Activation::Identity,
+            Activation::LeakyRelu { alpha: 0.1 },
+            Activation::Elu { alpha: 1.5 },
+            Activation::Softplus,
+            Activation::Swish,
+            Activation::Gelu,
         ]
         .map(Layer::Activation),
     );

@@ -118,6 +118,47 @@ impl ModelBuilder {
         self.node(Layer::Activation(a), vec![x], ty, a.name())
     }
 
+    /// `layer_norm(x, affine: affine)` over the last axis, bound to
+    /// `binding`: weight (ones) and bias (zeros) of the feature size.
+    pub fn layer_norm(&mut self, binding: &str, x: NodeId, affine: bool) -> NodeId {
+        let ty = self.ty(x).clone();
+        let features = ty
+            .shape
+            .dims()
+            .last()
+            .and_then(Dim::fixed)
+            .expect("fixed features");
+        let (weight, bias) = if affine {
+            let path = self.layer_path(binding);
+            let mut param = |suffix: &str, init: Init| {
+                self.model.params.push(Param {
+                    path: format!("{path}.{suffix}"),
+                    ty: TensorType::new(ty.dtype, Shape::fixed(&[features])),
+                    init,
+                    fan_in: features,
+                    fan_out: features,
+                });
+                self.model.params.len() - 1
+            };
+            (
+                Some(param("weight", Init::Ones)),
+                Some(param("bias", Init::Zeros)),
+            )
+        } else {
+            (None, None)
+        };
+        self.node(
+            Layer::LayerNorm {
+                weight,
+                bias,
+                eps: 1e-5,
+            },
+            vec![x],
+            ty,
+            binding,
+        )
+    }
+
     pub fn softmax(&mut self, x: NodeId, axis: usize) -> NodeId {
         let ty = self.ty(x).clone();
         self.node(Layer::Softmax { axis }, vec![x], ty, "softmax")
