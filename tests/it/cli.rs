@@ -258,3 +258,13 @@ fn labels_outside_the_classes_are_refused_before_training() {
     assert!(!dir.join("run").exists(), "nothing was trained or saved");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn summary_tabulates_layers_parameters_and_flops() {
+    let out = dlc(&["summary", "examples/digits_mlp.dl", "--batch", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    // 64·128+128 + 128·64+64 + 64·10+10 parameters.
+    assert!(table.contains("parameters          17,226"), "{table}");
+    insta::assert_snapshot!("summary_digits", table);
+}
