@@ -206,6 +206,26 @@ fn validate_targets(program: &Program, train: &Train, data: &[Option<Dataset>]) 
     Ok(())
 }
 
+/// The metrics reported for the training split: the loss, plus accuracy
+/// (classification) or MAE (regression) when the loss has a head. They are
+/// averaged over the epoch's batches, with the weights as they were at each
+/// batch, as Keras reports them.
+fn train_metrics(train: &Train) -> Vec<Metric> {
+    match train.head.as_ref().map(|h| h.loss) {
+        Some(
+            LossKind::CrossEntropy
+            | LossKind::BinaryCrossEntropy
+            | LossKind::BinaryCrossEntropyLogits,
+        ) => {
+            vec![Metric::Loss, Metric::Accuracy]
+        }
+        Some(LossKind::MeanSquaredError | LossKind::MeanAbsoluteError) => {
+            vec![Metric::Loss, Metric::Mae]
+        }
+        None => vec![Metric::Loss],
+    }
+}
+
 fn split_name(program: &Program, r: &DataRef) -> String {
     r.part
         .clone()
@@ -318,8 +338,9 @@ impl<'p> Session<'p> {
         &self.state.params
     }
 
-    /// Runs one optimizer step on `batch`; returns the batch's loss.
-    fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<f64> {
+    /// Runs one optimizer step on `batch`; returns the batch's loss and,
+    /// when the program has a head, the prediction (for training metrics).
+    fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<(f64, Option<Tensor>)> {
         let dtype = self
             .train
             .model
@@ -347,14 +368,18 @@ impl<'p> Session<'p> {
         }
         let outputs = self.step.run(&inputs).map_err(|e| RunFailure(e.0))?;
         let mut loss = f64::NAN;
+        let mut prediction = None;
+        let head = self.train.head.as_ref().map(|h| h.prediction.as_str());
         for (out, t) in self.step_graph.outputs.iter().zip(outputs) {
             if out.name == "loss" {
                 loss = t.item();
+            } else if Some(out.name.as_str()) == head {
+                prediction = Some(t);
             } else {
                 self.state.set(&out.name, t);
             }
         }
-        Ok(loss)
+        Ok((loss, prediction))
     }
 
     /// Evaluates the model on a split.
@@ -504,7 +529,7 @@ impl<'p> Session<'p> {
                 done += 1;
                 let batch = part(&self.data, &train.data).gather(chunk);
                 steps += 1;
-                let loss = self.step(&batch, lr, steps)?;
+                let (loss, prediction) = self.step(&batch, lr, steps)?;
                 if !loss.is_finite() {
                     progress.finish();
                     let kept = match (&save_path, epoch) {
@@ -518,7 +543,15 @@ impl<'p> Session<'p> {
                         epoch + 1
                     ));
                 }
-                acc.add(chunk.len(), loss, None);
+                let head = match (&train.head, &prediction) {
+                    (Some(h), Some(p)) => Some((
+                        h.loss,
+                        p,
+                        batch.field(&h.target).expect("internal: head target"),
+                    )),
+                    _ => None,
+                };
+                acc.add(chunk.len(), loss, head);
                 progress.inc(1);
                 progress.set_message(format!("loss {:.4}", acc.value(Metric::Loss)));
             }
@@ -526,7 +559,10 @@ impl<'p> Session<'p> {
             let mut records = vec![Record {
                 epoch: epoch + 1,
                 split: train_split.clone(),
-                values: vec![(Metric::Loss, acc.value(Metric::Loss))],
+                values: train_metrics(train)
+                    .into_iter()
+                    .map(|m| (m, acc.value(m)))
+                    .collect(),
             }];
             for e in &train.evaluate {
                 let values = self.evaluate(&e.data, &e.metrics)?;
