@@ -491,6 +491,14 @@ impl Elaborator<'_> {
                     _ => {
                         let id = self.tensor(frame, &v)?;
                         let ty = self.builder.ty(id).clone();
+                        if !ty.dtype.is_float() {
+                            return Err(Diagnostic::new(
+                                Code::DTypeMismatch,
+                                format!("cannot negate {ty}"),
+                            )
+                            .at(inner.span, format!("{ty}"))
+                            .help("arithmetic needs float tensors"));
+                        }
                         let n =
                             self.builder
                                 .node(Layer::Neg, vec![id], ty, &frame.binding, e.span)?;
