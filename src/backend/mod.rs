@@ -2,6 +2,7 @@
 //! is the oracle: it defines every op's semantics, and every other backend is
 //! tested against it.
 
+pub mod cpu;
 pub mod interp;
 
 use crate::ir::Graph;
