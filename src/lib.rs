@@ -1,10 +1,17 @@
 //! dlc: a compiler for deep-learning models.
 //!
 //! The pipeline, one module per stage, data flowing one way:
-//! `syntax` (text → AST) → `sema` (AST → checked program) → `passes::lower`
-//! (→ graph IR) → `passes::autodiff` and `passes::optimizer` (→ training
-//! step) → `passes::simplify` → `backend` (interp) → `runtime` (data,
-//! training driver, checkpoints) → `cli`.
+//!
+//! ```text
+//! source ─syntax::parse─▶ ast::File ─sema::check─▶ Program
+//!        ─passes::lower─▶ Graph (forward + loss)
+//!        ─passes::autodiff::grad─▶ Graph (+ gradients)
+//!        ─passes::optimizer::apply─▶ Graph (the training step)
+//!        ─passes::simplify─▶ Graph ─backend─▶ Executable ─runtime─▶ trained weights
+//! ```
+//!
+//! The functions below are that pipeline, one line per stage; `cli` and the
+//! tests call them.
 
 pub mod backend;
 pub mod cli;
@@ -16,3 +23,66 @@ pub mod runtime;
 pub mod sema;
 pub mod syntax;
 pub mod tensor;
+
+use ir::{Graph, Role};
+use passes::optimizer::Optimizer;
+use sema::program::{OptimizerKind, OptimizerSpec, Train};
+
+/// The forward graph of a train block's model, with its `loss` output.
+pub fn forward(train: &Train) -> Graph {
+    passes::lower::lower(&train.model)
+}
+
+/// The forward graph plus `grad.<param>` outputs.
+pub fn gradients(train: &Train) -> Graph {
+    let fwd = forward(train);
+    let params = fwd.inputs_with_role(Role::Param);
+    passes::autodiff::grad(&fwd, "loss", &params)
+}
+
+/// The whole training step — forward, backward, update — as one graph.
+pub fn training_step(train: &Train) -> Graph {
+    let step = passes::optimizer::apply(&gradients(train), &optimizer(&train.optimizer));
+    passes::simplify::simplify(&step)
+}
+
+/// The evaluation graph: the model's outputs and the loss, no update.
+pub fn evaluation(train: &Train) -> Graph {
+    passes::simplify::simplify(&forward(train))
+}
+
+/// The optimizer transform a checked optimizer setting asks for.
+pub fn optimizer(spec: &OptimizerSpec) -> Optimizer {
+    let weight_decay = spec.weight_decay;
+    match spec.kind {
+        OptimizerKind::Sgd { momentum, nesterov } => Optimizer::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+        },
+        OptimizerKind::Adam {
+            beta1,
+            beta2,
+            eps,
+            decoupled,
+        } => Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+        },
+        OptimizerKind::RmsProp {
+            alpha,
+            eps,
+            momentum,
+            centered,
+        } => Optimizer::RmsProp {
+            alpha,
+            eps,
+            momentum,
+            weight_decay,
+            centered,
+        },
+    }
+}

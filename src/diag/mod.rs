@@ -8,7 +8,7 @@ mod codes;
 mod render;
 
 pub use codes::{explain, Code, CODES};
-pub use render::render;
+pub use render::{render, render_color};
 
 /// A byte range in one source file. Spans are half-open: `start..end`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -4,7 +4,9 @@
 //! `fuse` turns the graph into a kernel program and `plan_memory` places
 //! its temporaries.
 
+pub mod autodiff;
 pub mod fuse;
 pub mod lower;
+pub mod optimizer;
 pub mod plan_memory;
 pub mod simplify;

@@ -7,5 +7,8 @@
 pub mod checkpoint;
 pub mod data;
 pub mod init;
+pub mod metrics;
 pub mod progress;
 pub mod rng;
+pub mod schedule;
+pub mod train;

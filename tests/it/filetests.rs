@@ -59,10 +59,8 @@ fn run_folder(pass_name: &str) {
             "{what}: {pass_name} changed the outputs"
         );
 
-        // NOT YET WIRED: `dlc::backend::interp::eval` is not on main yet.
-        // Once it is, this line replaces the comment:
-        // agreement::agree(&before, &after, &dlc::backend::interp::eval)
-        //     .unwrap_or_else(|e| panic!("{what}: {e}\nafter {pass_name}:\n{printed}"));
+        agreement::agree(&before, &after, &dlc::backend::interp::eval)
+            .unwrap_or_else(|e| panic!("{what}: {e}\nafter {pass_name}:\n{printed}"));
 
         let shown = format!("{}\n\n# after {pass_name}:\n{printed}", text.trim_end());
         insta::with_settings!({ omit_expression => true }, {
@@ -118,10 +116,9 @@ fn simplify() {
 }
 
 /// Interpreter agreement: the graph before and after a pass, run on the
-/// same seeded inputs, must give the same outputs. NOT YET WIRED (see
-/// `run_folder`): the interpreter is not on main yet, hence the allow.
-#[allow(dead_code)]
-mod agreement {
+/// same seeded inputs, must give the same outputs. The property tests use
+/// it too.
+pub(crate) mod agreement {
     use dlc::backend::RunError;
     use dlc::ir::{DType, Dim, Graph};
     use dlc::tensor::Tensor;

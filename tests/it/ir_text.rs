@@ -385,6 +385,12 @@ const BAD: &[(&str, &str, usize, usize)] = &[
         10,
     ),
     (
+        "unbound symbol",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = const 1 : f32[M,N]\n  return\n}",
+        2,
+        18,
+    ),
+    (
         "negative dimension",
         "graph @g(%x: f32[-2] data) -> () {\n  return\n}",
         1,
@@ -408,4 +414,19 @@ fn parse_errors_have_positions() {
         report.push_str(&format!("{what}: {e}\n"));
     }
     insta::assert_snapshot!("ir_text_parse_errors", report);
+}
+
+#[test]
+fn docs_example_is_printer_output() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ir.md")).unwrap();
+    let start = doc.find("```\ngraph @").expect("docs/ir.md has an example") + 4;
+    let end = start + doc[start..].find("```").unwrap();
+    let text = &doc[start..end];
+    let g = parse(text).unwrap_or_else(|e| panic!("docs/ir.md example: {e}"));
+    verify(&g).unwrap();
+    assert_eq!(
+        print(&g),
+        text,
+        "the example is not what the printer writes"
+    );
 }

@@ -2,10 +2,20 @@
 //! stage or one concern.
 
 mod checkpoint;
+mod cli;
+mod common;
 mod data;
+mod examples;
 mod filetests;
+mod gradcheck;
 mod interp;
 mod ir_props;
 mod ir_text;
 mod ir_verify;
+mod optimizer;
 mod rng;
+mod sema;
+mod stages;
+mod syntax;
+mod syntax_fuzz;
+mod ui;

@@ -1,0 +1,55 @@
+//! `dlc dump`: the program at one stage, as text or Graphviz.
+
+use std::path::Path;
+
+use super::{load_program, read_source, Failure, Format, Stage};
+use crate::ir::{self, Graph};
+use crate::sema::print::print_program;
+use crate::syntax;
+
+/// The text `dlc dump` prints for `stage`.
+pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<String, Failure> {
+    if stage == Stage::Ast {
+        let (display, src) = read_source(path)?;
+        let file = syntax::parse(&src).map_err(|diags| Failure::Diagnostics {
+            path: display,
+            src: src.clone(),
+            diags,
+        })?;
+        return Ok(if spans {
+            syntax::print_ast_with_spans(&file)
+        } else {
+            syntax::print_ast(&file)
+        });
+    }
+    let (_, program) = load_program(path)?;
+    if stage == Stage::Checked {
+        return Ok(print_program(&program));
+    }
+    let graphs: Vec<Graph> = match (&program.train, stage) {
+        (Some(t), Stage::Ir) => vec![crate::forward(t)],
+        (Some(t), Stage::Grad) => vec![crate::gradients(t)],
+        (Some(t), Stage::Opt) => vec![crate::training_step(t)],
+        (None, Stage::Ir) => program
+            .models
+            .iter()
+            .map(crate::passes::lower::lower)
+            .collect(),
+        (None, _) => {
+            return Err(Failure::Message(format!(
+                "{} has no train block, so it has no {} stage; `--stage ir` shows its models",
+                path.display(),
+                if stage == Stage::Grad { "grad" } else { "opt" }
+            )))
+        }
+        (_, Stage::Ast | Stage::Checked) => unreachable!("handled above"),
+    };
+    Ok(graphs
+        .iter()
+        .map(|g| match format {
+            Format::Text => ir::print::print(g),
+            Format::Dot => ir::dot::to_dot(g),
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}

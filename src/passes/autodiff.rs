@@ -1,0 +1,334 @@
+//! Reverse-mode autodiff as a graph-to-graph pass: the result is the forward
+//! graph plus the nodes that compute the gradients, so forward and backward
+//! run as one compiled function. One vector-Jacobian rule per primitive, all
+//! in [`vjp`]; [`rule`] says which ops have one, and the gradient-check
+//! coverage test fails when an op has neither a rule nor a reason to lack one.
+
+use crate::ir::{BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
+
+/// Whether gradients flow through an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Differentiability {
+    /// [`vjp`] has a rule. Cotangents only ever flow between float values, so
+    /// a rule never sees an integer or bool operand: `cast` to or from an
+    /// integer and `select`'s condition get no gradient.
+    Rule,
+    /// Piecewise constant or not a function of float operands: its
+    /// cotangent is dropped (the gradient is zero almost everywhere).
+    NonDifferentiable,
+    /// A graph input: where gradients are collected.
+    Leaf,
+}
+
+/// Which ops have a VJP rule. Exhaustive on purpose: a new op does not
+/// compile until someone decides how it differentiates.
+pub fn rule(op: &Op) -> Differentiability {
+    use Differentiability::*;
+    match op {
+        Op::Input { .. } => Leaf,
+        Op::Const { .. } | Op::Iota { .. } | Op::Compare(_) | Op::DimSize { .. } => {
+            NonDifferentiable
+        }
+        Op::Unary(UnaryOp::Sign) => NonDifferentiable,
+        Op::Unary(
+            UnaryOp::Neg
+            | UnaryOp::Exp
+            | UnaryOp::Log
+            | UnaryOp::Sqrt
+            | UnaryOp::Recip
+            | UnaryOp::Tanh
+            | UnaryOp::Sin
+            | UnaryOp::Cos
+            | UnaryOp::Abs,
+        ) => Rule,
+        Op::Binary(_)
+        | Op::Select
+        | Op::Cast
+        | Op::Reduce { .. }
+        | Op::Broadcast { .. }
+        | Op::Reshape
+        | Op::Transpose { .. }
+        | Op::MatMul => Rule,
+    }
+}
+
+/// Returns a new graph: `g` with the same inputs, all of its outputs, and
+/// then one output `grad.<name>` per input in `wrt` (in that order) holding
+/// d`loss`/d input, typed like the input. An input the loss does not depend
+/// on gets a zero gradient.
+pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
+    let Some(loss_v) = g.find_output(loss) else {
+        panic!("internal: graph @{} has no output `{loss}`", g.name)
+    };
+    let loss_ty = g.ty(loss_v);
+    if loss_ty.rank() != 0 || !loss_ty.dtype.is_float() {
+        panic!("internal: loss `{loss}` is {loss_ty}, not a float scalar");
+    }
+    for &w in wrt {
+        if !g.inputs.contains(&w) {
+            panic!(
+                "internal: gradient with respect to %{}, not an input",
+                w.index()
+            );
+        }
+    }
+    // Build order is topological and `clone` keeps node numbers, so the
+    // forward nodes of the result are the nodes of `g`.
+    let mut h = g.clone();
+    let n = g.len();
+    let carries = carries_gradient(g, loss_v, wrt);
+
+    let mut ct: Vec<Option<Value>> = vec![None; n];
+    if carries[loss_v.index()] {
+        ct[loss_v.index()] = Some(h.constant(1.0, loss_ty.clone()));
+    }
+    for i in (0..=loss_v.index()).rev() {
+        let v = Value::new(i);
+        let Some(gv) = ct[i] else { continue };
+        if rule(g.op(v)) != Differentiability::Rule {
+            continue;
+        }
+        let ops = g.operands(v);
+        let need: Vec<bool> = ops.iter().map(|o| carries[o.index()]).collect();
+        if !need.contains(&true) {
+            continue;
+        }
+        let contribs = vjp(&mut h, v, &ops, gv, &need);
+        for ((o, c), &needed) in ops.iter().zip(contribs).zip(&need) {
+            let Some(c) = c.filter(|_| needed) else {
+                continue;
+            };
+            debug_assert_eq!(h.ty(c), g.ty(*o), "internal: vjp of {}", g.op(v).name());
+            ct[o.index()] = Some(match ct[o.index()] {
+                Some(acc) => h.add(acc, c),
+                None => c,
+            });
+        }
+    }
+    for &w in wrt {
+        let name = format!("grad.{}", g.input_info(w).0);
+        let d = match ct[w.index()] {
+            Some(d) => d,
+            None => h.constant(0.0, g.ty(w).clone()),
+        };
+        h.output(name, d);
+    }
+    h
+}
+
+/// Values on a float path from some `wrt` input to the loss: the only ones
+/// that need a cotangent.
+fn carries_gradient(g: &Graph, loss: Value, wrt: &[Value]) -> Vec<bool> {
+    let n = g.len();
+    let mut from_wrt = vec![false; n];
+    for &w in wrt {
+        from_wrt[w.index()] = g.ty(w).dtype.is_float();
+    }
+    for v in g.nodes() {
+        if !from_wrt[v.index()] && g.ty(v).dtype.is_float() {
+            let flows = rule(g.op(v)) == Differentiability::Rule;
+            from_wrt[v.index()] = flows && g.operands(v).iter().any(|o| from_wrt[o.index()]);
+        }
+    }
+    let mut to_loss = vec![false; n];
+    to_loss[loss.index()] = true;
+    for i in (0..n).rev() {
+        if to_loss[i] && from_wrt[i] {
+            for o in g.operands(Value::new(i)) {
+                to_loss[o.index()] = true;
+            }
+        }
+    }
+    (0..n).map(|i| from_wrt[i] && to_loss[i]).collect()
+}
+
+/// The vector-Jacobian products of node `v` (operands `x`, result `y`) for
+/// cotangent `g`: one entry per operand, built only where `need` says so.
+/// Every entry is typed like its operand.
+pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec<Option<Value>> {
+    let op = h.op(y).clone();
+    let want = |i: usize| need.get(i).copied().unwrap_or(false);
+    let zero = |h: &mut Graph| h.constant_like(0.0, g);
+    match op {
+        Op::Unary(u) => {
+            let a = x[0];
+            let d = match u {
+                UnaryOp::Neg => h.neg(g),
+                UnaryOp::Exp => h.mul(g, y),
+                UnaryOp::Log => h.div(g, a),
+                UnaryOp::Sqrt => {
+                    let two_y = h.scale(y, 2.0);
+                    h.div(g, two_y)
+                }
+                UnaryOp::Recip => {
+                    let yy = h.mul(y, y);
+                    let gyy = h.mul(g, yy);
+                    h.neg(gyy)
+                }
+                UnaryOp::Tanh => {
+                    let yy = h.mul(y, y);
+                    let one = h.constant_like(1.0, y);
+                    let d = h.sub(one, yy);
+                    h.mul(g, d)
+                }
+                UnaryOp::Sin => {
+                    let c = h.unary(UnaryOp::Cos, a);
+                    h.mul(g, c)
+                }
+                UnaryOp::Cos => {
+                    let s = h.unary(UnaryOp::Sin, a);
+                    let gs = h.mul(g, s);
+                    h.neg(gs)
+                }
+                UnaryOp::Abs => {
+                    let s = h.unary(UnaryOp::Sign, a);
+                    h.mul(g, s)
+                }
+                UnaryOp::Sign => unreachable!("internal: sign has no gradient"),
+            };
+            vec![Some(d)]
+        }
+        Op::Binary(b) => {
+            let (a, c) = (x[0], x[1]);
+            match b {
+                BinaryOp::Add => vec![Some(g), Some(g)],
+                BinaryOp::Sub => vec![Some(g), want(1).then(|| h.neg(g))],
+                BinaryOp::Mul => vec![want(0).then(|| h.mul(g, c)), want(1).then(|| h.mul(g, a))],
+                BinaryOp::Div => {
+                    // d/da = g / c; d/dc = -g * a / c^2 = -(g / c) * y
+                    let gc = h.div(g, c);
+                    let dc = want(1).then(|| {
+                        let gy = h.mul(gc, y);
+                        h.neg(gy)
+                    });
+                    vec![Some(gc), dc]
+                }
+                // The winner takes the cotangent; a tie goes to the first operand.
+                BinaryOp::Max | BinaryOp::Min => {
+                    let cmp = if b == BinaryOp::Max {
+                        CmpOp::Ge
+                    } else {
+                        CmpOp::Le
+                    };
+                    let first = h.compare(cmp, a, c);
+                    let z = zero(h);
+                    vec![
+                        want(0).then(|| h.select(first, g, z)),
+                        want(1).then(|| h.select(first, z, g)),
+                    ]
+                }
+                BinaryOp::Pow => {
+                    // d/da = g * c * a^(c-1); d/dc = g * y * log(a), taken as
+                    // 0 where a <= 0 (where a^c is real only for integer c).
+                    let da = want(0).then(|| {
+                        let one = h.constant_like(1.0, c);
+                        let cm1 = h.sub(c, one);
+                        let p = h.binary(BinaryOp::Pow, a, cm1);
+                        let cp = h.mul(c, p);
+                        h.mul(g, cp)
+                    });
+                    let dc = want(1).then(|| {
+                        let z = h.constant_like(0.0, a);
+                        let pos = h.compare(CmpOp::Gt, a, z);
+                        let one = h.constant_like(1.0, a);
+                        let safe = h.select(pos, a, one);
+                        let log = h.unary(UnaryOp::Log, safe);
+                        let log = h.select(pos, log, z);
+                        let gy = h.mul(g, y);
+                        h.mul(gy, log)
+                    });
+                    vec![da, dc]
+                }
+            }
+        }
+        Op::Select => {
+            let cond = x[0];
+            let z = zero(h);
+            vec![
+                None,
+                want(1).then(|| h.select(cond, g, z)),
+                want(2).then(|| h.select(cond, z, g)),
+            ]
+        }
+        Op::Cast => {
+            let from = h.ty(x[0]).dtype;
+            vec![from.is_float().then(|| h.cast(g, from))]
+        }
+        Op::Reduce {
+            op: ReduceOp::Sum,
+            axes,
+        } => {
+            let shape = h.ty(x[0]).shape.clone();
+            vec![Some(h.broadcast_reduced(g, shape, &axes))]
+        }
+        Op::Reduce {
+            op: ReduceOp::Max,
+            axes,
+        } => {
+            // Split g evenly between the positions that hold the maximum, so
+            // the gradient still sums to g when there are ties.
+            let a = x[0];
+            let shape = h.ty(a).shape.clone();
+            let ymax = h.broadcast_reduced(y, shape.clone(), &axes);
+            let hit = h.compare(CmpOp::Eq, a, ymax);
+            let one = h.constant_like(1.0, a);
+            let zero = h.constant_like(0.0, a);
+            let mask = h.select(hit, one, zero);
+            let count = h.sum(mask, axes.clone());
+            let share = h.div(g, count);
+            let share = h.broadcast_reduced(share, shape, &axes);
+            vec![Some(h.mul(mask, share))]
+        }
+        Op::Broadcast { dims } => vec![Some(unbroadcast(h, g, x[0], &dims))],
+        Op::Reshape => {
+            let shape = h.ty(x[0]).shape.clone();
+            vec![Some(h.reshape(g, shape))]
+        }
+        Op::Transpose { perm } => {
+            let mut inv = vec![0; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inv[p] = i;
+            }
+            vec![Some(h.transpose(g, inv))]
+        }
+        Op::MatMul => {
+            let (a, b) = (x[0], x[1]);
+            let da = want(0).then(|| {
+                let bt = h.transpose_last2(b);
+                h.matmul(g, bt)
+            });
+            let db = want(1).then(|| {
+                let at = h.transpose_last2(a);
+                h.matmul(at, g)
+            });
+            vec![da, db]
+        }
+        Op::Input { .. }
+        | Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Compare(_)
+        | Op::DimSize { .. } => {
+            unreachable!("internal: `{}` has no vjp rule", op.name())
+        }
+    }
+}
+
+/// The adjoint of a broadcast: sum the cotangent over the new axes and over
+/// the size-1 axes that were stretched, then reshape to the operand.
+fn unbroadcast(h: &mut Graph, g: Value, operand: Value, dims: &[usize]) -> Value {
+    let from = h.ty(operand).shape.clone();
+    let to = h.ty(g).shape.clone();
+    let one = Dim::Fixed(1);
+    let summed: Vec<usize> = (0..to.rank())
+        .filter(|r| match dims.iter().position(|d| d == r) {
+            None => true,
+            Some(i) => from.0[i] == one && to.0[*r] != one,
+        })
+        .collect();
+    let s = h.sum(g, summed);
+    if h.ty(s).shape == from {
+        s
+    } else {
+        h.reshape(s, Shape(from.0.clone()))
+    }
+}

@@ -1,0 +1,508 @@
+//! The training driver: loads the data, compiles the training step and the
+//! evaluation graph once, then loops over epochs and batches on the host,
+//! feeding parameters, optimizer state, the batch and the learning rate to
+//! the compiled step. Evaluates, logs metrics, saves and resumes checkpoints.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::backend::{self, Executable};
+use crate::ir::{Graph, Role};
+use crate::sema::program::{DataRef, Metric, Program, Train};
+use crate::tensor::Tensor;
+
+use super::checkpoint;
+use super::data::{self, Dataset, Table};
+use super::init::init_tensor;
+use super::metrics::{Accumulator, MetricsFile, Record};
+use super::progress::Progress;
+use super::rng::{derive, Rng};
+use super::schedule::learning_rate;
+
+/// What the command line can change about a run.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub backend: String,
+    pub seed: Option<u64>,
+    pub epochs: Option<usize>,
+    /// Stop after this many optimizer steps.
+    pub steps: Option<usize>,
+    /// Start from the parameters in this safetensors file.
+    pub init: Option<PathBuf>,
+    /// Continue from the run's last checkpoint.
+    pub resume: bool,
+    pub metrics: Option<PathBuf>,
+    /// Directory data paths are relative to.
+    pub base: PathBuf,
+    /// Print per-epoch lines to stdout.
+    pub verbose: bool,
+}
+
+/// How a run ended: the last metrics of every split, for callers and tests.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub epochs_run: usize,
+    pub steps: usize,
+    /// `(epoch, split, metrics)` in the order they were computed.
+    pub records: Vec<(usize, String, Vec<(Metric, f64)>)>,
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Report {
+    /// The last value of `metric` on `split`.
+    pub fn last(&self, split: &str, metric: Metric) -> Option<f64> {
+        self.records
+            .iter()
+            .rev()
+            .find(|(_, s, _)| s == split)
+            .and_then(|(_, _, v)| v.iter().find(|(m, _)| *m == metric).map(|(_, x)| *x))
+    }
+}
+
+/// A user-facing failure of a run (bad data, a diverging loss, a missing
+/// checkpoint). Internal errors panic instead.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFailure(pub String);
+
+impl std::fmt::Display for RunFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+type Result<T> = std::result::Result<T, RunFailure>;
+
+fn fail<T>(msg: impl Into<String>) -> Result<T> {
+    Err(RunFailure(msg.into()))
+}
+
+/// The name a checkpoint of a run saved under `dir` has.
+pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
+    let dir = if base == Path::new(".") { PathBuf::from(dir) } else { base.join(dir) };
+    dir.join("checkpoint.safetensors")
+}
+
+/// Parameters and optimizer state, in the order of the graphs' inputs.
+struct State {
+    params: Vec<(String, Tensor)>,
+    slots: Vec<(String, Tensor)>,
+}
+
+impl State {
+    fn get(&self, name: &str) -> Option<&Tensor> {
+        self.params
+            .iter()
+            .chain(&self.slots)
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t)
+    }
+    fn set(&mut self, name: &str, t: Tensor) -> bool {
+        match self
+            .params
+            .iter_mut()
+            .chain(self.slots.iter_mut())
+            .find(|(n, _)| n == name)
+        {
+            Some(slot) => {
+                slot.1 = t;
+                true
+            }
+            None => false,
+        }
+    }
+    /// A fingerprint of every tensor's name and type, stored in checkpoints
+    /// so a run never resumes from another program's weights.
+    fn signature(&self) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for (n, t) in self.params.iter().chain(&self.slots) {
+            for b in format!("{n}:{:?}{:?};", t.dtype(), t.shape()).bytes() {
+                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+            }
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Loads every data set a train block uses.
+fn load_data(program: &Program, train: &Train, base: &Path) -> Result<Vec<Option<Dataset>>> {
+    let mut loaded: Vec<Option<Dataset>> = vec![None; program.datasets.len()];
+    let used = std::iter::once(&train.data).chain(train.evaluate.iter().map(|e| &e.data));
+    for r in used {
+        if loaded[r.dataset].is_none() {
+            let d = data::load(&program.datasets[r.dataset], base)
+                .map_err(|e| RunFailure(e.message))?;
+            loaded[r.dataset] = Some(d);
+        }
+    }
+    Ok(loaded)
+}
+
+fn part<'d>(data: &'d [Option<Dataset>], r: &DataRef) -> &'d Table {
+    let d = data[r.dataset].as_ref().expect("internal: data set loaded");
+    d.part(r.part.as_deref().unwrap_or("all"))
+        .expect("internal: sema checked the part exists")
+}
+
+fn split_name(program: &Program, r: &DataRef) -> String {
+    r.part
+        .clone()
+        .unwrap_or_else(|| program.datasets[r.dataset].name.clone())
+}
+
+/// The compiled training and evaluation functions of a train block.
+pub struct Session<'p> {
+    program: &'p Program,
+    train: &'p Train,
+    step_graph: Graph,
+    eval_graph: Graph,
+    step: Box<dyn Executable>,
+    eval: Box<dyn Executable>,
+    state: State,
+    data: Vec<Option<Dataset>>,
+    seed: u64,
+}
+
+impl<'p> Session<'p> {
+    /// Loads the data, compiles both graphs and draws the initial
+    /// parameters (or reads them from `--init`).
+    pub fn new(program: &'p Program, opts: &Options) -> Result<Session<'p>> {
+        let Some(train) = program.train.as_ref() else {
+            return fail("the program has no train block");
+        };
+        let backend = backend::by_name(&opts.backend).ok_or_else(|| {
+            RunFailure(format!(
+                "unknown backend `{}`; the backends are: interp",
+                opts.backend
+            ))
+        })?;
+        let data = load_data(program, train, &opts.base)?;
+        let step_graph = crate::training_step(train);
+        let eval_graph = crate::evaluation(train);
+        let step = backend.compile(&step_graph).map_err(RunFailure)?;
+        let eval = backend.compile(&eval_graph).map_err(RunFailure)?;
+        let seed = opts.seed.unwrap_or(train.seed);
+        let params = train
+            .model
+            .params
+            .iter()
+            .map(|p| {
+                let shape =
+                    p.ty.shape
+                        .bind(&[])
+                        .expect("internal: parameters have fixed shapes");
+                let mut rng = Rng::new(seed, derive(seed, &p.path));
+                (
+                    p.path.clone(),
+                    init_tensor(&p.init, p.ty.dtype, &shape, p.fan_in, p.fan_out, &mut rng),
+                )
+            })
+            .collect();
+        let slots = step_graph
+            .inputs_with_role(Role::State)
+            .into_iter()
+            .map(|v| {
+                let ty = step_graph.ty(v);
+                let shape = ty
+                    .shape
+                    .bind(&[])
+                    .expect("internal: state has fixed shapes");
+                (
+                    step_graph.input_info(v).0.to_string(),
+                    Tensor::full(ty.dtype, &shape, 0.0),
+                )
+            })
+            .collect();
+        let mut session = Session {
+            program,
+            train,
+            step_graph,
+            eval_graph,
+            step,
+            eval,
+            state: State { params, slots },
+            data,
+            seed,
+        };
+        if let Some(path) = &opts.init {
+            session.load_params(path)?;
+        }
+        Ok(session)
+    }
+
+    /// Replaces parameters by those of the same path in a safetensors file.
+    pub fn load_params(&mut self, path: &Path) -> Result<()> {
+        let ck = checkpoint::load(path).map_err(RunFailure)?;
+        for (name, t) in &self.state.params.clone() {
+            let Some((_, found)) = ck.tensors.iter().find(|(n, _)| n == name) else {
+                return fail(format!("{} has no tensor `{name}`", path.display()));
+            };
+            if found.shape() != t.shape() {
+                return fail(format!(
+                    "{}: `{name}` has shape {:?}, but the model needs {:?}",
+                    path.display(),
+                    found.shape(),
+                    t.shape()
+                ));
+            }
+            self.state.set(name, found.cast(t.dtype()));
+        }
+        Ok(())
+    }
+
+    /// The current parameters, by path.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.state.params
+    }
+
+    /// Runs one optimizer step on `batch`; returns the batch's loss.
+    fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<f64> {
+        let dtype = self
+            .train
+            .model
+            .params
+            .first()
+            .map(|p| p.ty.dtype)
+            .unwrap_or(crate::ir::DType::F32);
+        let hyper_lr = Tensor::scalar(dtype, lr);
+        let hyper_step = Tensor::scalar(dtype, step as f64);
+        let mut inputs: Vec<&Tensor> = Vec::with_capacity(self.step_graph.inputs.len());
+        for &v in &self.step_graph.inputs {
+            let (name, role) = self.step_graph.input_info(v);
+            let t = match role {
+                Role::Data => batch
+                    .field(name)
+                    .expect("internal: sema bound inputs to fields"),
+                Role::Param | Role::State => self
+                    .state
+                    .get(name)
+                    .expect("internal: state for every input"),
+                Role::Hyper if name == "lr" => &hyper_lr,
+                Role::Hyper => &hyper_step,
+            };
+            inputs.push(t);
+        }
+        let outputs = self.step.run(&inputs).map_err(|e| RunFailure(e.0))?;
+        let mut loss = f64::NAN;
+        for (out, t) in self.step_graph.outputs.iter().zip(outputs) {
+            if out.name == "loss" {
+                loss = t.item();
+            } else {
+                self.state.set(&out.name, t);
+            }
+        }
+        Ok(loss)
+    }
+
+    /// Evaluates the model on a split.
+    pub fn evaluate(&mut self, r: &DataRef, metrics: &[Metric]) -> Result<Vec<(Metric, f64)>> {
+        let table = part(&self.data, r);
+        let mut acc = Accumulator::default();
+        let head = self.train.head.clone();
+        let batch = self.train.batch.max(256);
+        for start in (0..table.samples).step_by(batch) {
+            let idx: Vec<usize> = (start..(start + batch).min(table.samples)).collect();
+            let b = table.gather(&idx);
+            let mut inputs: Vec<&Tensor> = Vec::new();
+            for &v in &self.eval_graph.inputs {
+                let (name, role) = self.eval_graph.input_info(v);
+                inputs.push(match role {
+                    Role::Data => b.field(name).expect("internal: fields bound"),
+                    _ => self.state.get(name).expect("internal: params bound"),
+                });
+            }
+            let outputs = self.eval.run(&inputs).map_err(|e| RunFailure(e.0))?;
+            let find = |name: &str| {
+                self.eval_graph
+                    .outputs
+                    .iter()
+                    .position(|o| o.name == name)
+                    .map(|i| &outputs[i])
+            };
+            let loss = find("loss")
+                .expect("internal: eval graph has a loss")
+                .item();
+            let head_values = head.as_ref().map(|h| {
+                (
+                    h.loss,
+                    find(&h.prediction).expect("internal: head output"),
+                    b.field(&h.target).expect("internal: head target"),
+                )
+            });
+            acc.add(idx.len(), loss, head_values);
+        }
+        Ok(metrics.iter().map(|&m| (m, acc.value(m))).collect())
+    }
+
+    /// Saves parameters, optimizer state and the position: `epoch` epochs
+    /// done plus `batch` batches of the next one.
+    fn save(&self, path: &Path, epoch: usize, batch: usize, step: usize) -> Result<()> {
+        let tensors: Vec<(String, &Tensor)> = self
+            .state
+            .params
+            .iter()
+            .chain(&self.state.slots)
+            .map(|(n, t)| (n.clone(), t))
+            .collect();
+        let mut meta = BTreeMap::new();
+        meta.insert("format".to_string(), "dlc-checkpoint-1".to_string());
+        meta.insert("model".to_string(), self.train.model.name.clone());
+        meta.insert("signature".to_string(), self.state.signature());
+        meta.insert("epoch".to_string(), epoch.to_string());
+        meta.insert("batch".to_string(), batch.to_string());
+        meta.insert("step".to_string(), step.to_string());
+        meta.insert("seed".to_string(), self.seed.to_string());
+        checkpoint::save(path, &tensors, &meta).map_err(RunFailure)
+    }
+
+    /// Restores parameters, optimizer state and position from a checkpoint
+    /// this program wrote; returns `(epochs done, batches done in the next
+    /// epoch, steps done)`.
+    fn resume(&mut self, path: &Path) -> Result<(usize, usize, usize)> {
+        if !path.exists() {
+            return fail(format!(
+                "cannot resume: there is no checkpoint at {}",
+                path.display()
+            ));
+        }
+        let ck = checkpoint::load(path).map_err(RunFailure)?;
+        let sig = ck.metadata.get("signature").cloned().unwrap_or_default();
+        if sig != self.state.signature() {
+            return fail(format!(
+                "cannot resume from {}: it was written by a different model or optimizer",
+                path.display()
+            ));
+        }
+        for (name, t) in ck.tensors {
+            self.state.set(&name, t);
+        }
+        let num = |k: &str| ck.metadata.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok((num("epoch"), num("batch"), num("step")))
+    }
+
+    /// Runs the whole training loop.
+    pub fn run(&mut self, opts: &Options) -> Result<Report> {
+        let train = self.train;
+        let epochs = opts.epochs.unwrap_or(train.epochs);
+        let save_path = train
+            .save
+            .as_ref()
+            .map(|dir| checkpoint_path(dir, &opts.base));
+        let mut metrics_file = match &opts.metrics {
+            Some(p) => Some(MetricsFile::create(p).map_err(RunFailure)?),
+            None => None,
+        };
+        let (mut first_epoch, mut first_batch, mut steps) = (0, 0, 0);
+        if opts.resume {
+            let Some(path) = &save_path else {
+                return fail("cannot resume: the train block has no `save` path");
+            };
+            (first_epoch, first_batch, steps) = self.resume(path)?;
+            if opts.verbose {
+                println!(
+                    "resuming from {} after epoch {first_epoch} (step {steps})",
+                    path.display()
+                );
+            }
+        }
+        let mut report = Report {
+            steps,
+            ..Report::default()
+        };
+        let n = part(&self.data, &train.data).samples;
+        if n == 0 {
+            return fail("the training data is empty");
+        }
+        let batches_per_epoch = n.div_ceil(train.batch);
+        let train_split = split_name(self.program, &train.data);
+        for epoch in first_epoch..epochs {
+            if opts.steps.is_some_and(|max| steps >= max) {
+                break;
+            }
+            let started = Instant::now();
+            let lr = learning_rate(&train.schedule, train.optimizer.lr, epoch, epochs);
+            let order: Vec<usize> = if train.shuffle {
+                Rng::new(self.seed, derive(self.seed, &format!("epoch/{epoch}"))).permutation(n)
+            } else {
+                (0..n).collect()
+            };
+            let progress = Progress::new(
+                batches_per_epoch as u64,
+                &format!("epoch {}/{epochs}", epoch + 1),
+            );
+            let mut acc = Accumulator::default();
+            let skip = if epoch == first_epoch { first_batch } else { 0 };
+            progress.inc(skip as u64);
+            let mut done = skip;
+            for chunk in order.chunks(train.batch).skip(skip) {
+                if opts.steps.is_some_and(|max| steps >= max) {
+                    break;
+                }
+                done += 1;
+                let batch = part(&self.data, &train.data).gather(chunk);
+                steps += 1;
+                let loss = self.step(&batch, lr, steps)?;
+                if !loss.is_finite() {
+                    progress.finish();
+                    let kept = match (&save_path, epoch) {
+                        (Some(p), e) if e > 0 => {
+                            format!("; the checkpoint of epoch {e} at {} is intact", p.display())
+                        }
+                        _ => String::new(),
+                    };
+                    return fail(format!(
+                        "training diverged: the loss became {loss} at epoch {}, step {steps}{kept}; try a lower learning rate",
+                        epoch + 1
+                    ));
+                }
+                acc.add(chunk.len(), loss, None);
+                progress.inc(1);
+                progress.set_message(format!("loss {:.4}", acc.value(Metric::Loss)));
+            }
+            progress.finish();
+            let mut records = vec![Record {
+                epoch: epoch + 1,
+                split: train_split.clone(),
+                values: vec![(Metric::Loss, acc.value(Metric::Loss))],
+            }];
+            for e in &train.evaluate {
+                let values = self.evaluate(&e.data, &e.metrics)?;
+                records.push(Record {
+                    epoch: epoch + 1,
+                    split: split_name(self.program, &e.data),
+                    values,
+                });
+            }
+            if opts.verbose {
+                let line: Vec<String> = records.iter().map(Record::to_text).collect();
+                println!(
+                    "epoch {:>3}/{epochs}  {}  ({:.1}s)",
+                    epoch + 1,
+                    line.join("  |  "),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            for r in records {
+                if let Some(f) = metrics_file.as_mut() {
+                    f.write(&r).map_err(RunFailure)?;
+                }
+                report.records.push((r.epoch, r.split, r.values));
+            }
+            report.epochs_run += 1;
+            report.steps = steps;
+            if let Some(p) = &save_path {
+                // A run stopped by `--steps` inside an epoch records how far
+                // it got, so `--resume` continues with the very next batch.
+                let (e, b) = if done < batches_per_epoch {
+                    (epoch, done)
+                } else {
+                    (epoch + 1, 0)
+                };
+                self.save(p, e, b, steps)?;
+                report.checkpoint = Some(p.clone());
+            }
+        }
+        report.steps = steps;
+        Ok(report)
+    }
+}

@@ -1,0 +1,226 @@
+//! The built `dlc` binary end to end: exit codes, diagnostics without
+//! backtraces, dumps, training with metrics, checkpoints, exact resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn dlc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dlc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("dlc runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A scratch directory unique to one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dlc-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The digits example with its checkpoint directory moved to `dir`.
+fn digits_program(dir: &Path) -> PathBuf {
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits_mlp.dl"),
+    )
+    .unwrap();
+    let src = src.replace(
+        "\"runs/digits\"",
+        &format!("{:?}", dir.join("run").display().to_string()),
+    );
+    let path = dir.join("digits.dl");
+    std::fs::write(&path, src).unwrap();
+    path
+}
+
+#[test]
+fn check_accepts_every_example() {
+    for e in crate::common::EXAMPLES {
+        let out = dlc(&["check", &format!("examples/{e}.dl")]);
+        assert_eq!(out.status.code(), Some(0), "{e}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("ok"));
+    }
+}
+
+#[test]
+fn check_reports_user_errors_with_location_and_exit_1() {
+    let out = dlc(&["check", "tests/ui/unknown_layer.dl"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("tests/ui/unknown_layer.dl:"), "{err}");
+    assert!(err.contains("E0103") && err.contains("relu"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_file_and_bad_arguments_are_user_errors() {
+    let out = dlc(&["check", "no/such/file.dl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read no/such/file.dl"));
+    let out = dlc(&["train", "examples/xor.dl", "--bogus"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = dlc(&["train", "examples/xor.dl", "--backend", "tpu"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown backend `tpu`"));
+}
+
+#[test]
+fn explain_prints_a_code_and_refuses_unknown_ones() {
+    let out = dlc(&["explain", "E0301"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).starts_with("## E0301"));
+    assert_eq!(dlc(&["explain", "E9999"]).status.code(), Some(1));
+}
+
+#[test]
+fn dump_stages_print_parseable_ir_and_dot() {
+    for stage in ["ir", "grad", "opt"] {
+        let out = dlc(&["dump", "examples/xor.dl", "--stage", stage]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        let ir = text(&out.stdout);
+        let g = dlc::ir::parse::parse(&ir).unwrap_or_else(|e| panic!("{stage}: {e}"));
+        dlc::ir::verify::verify(&g).unwrap();
+    }
+    let out = dlc(&[
+        "dump",
+        "examples/xor.dl",
+        "--stage",
+        "ir",
+        "--format",
+        "dot",
+    ]);
+    assert!(text(&out.stdout).starts_with("digraph"));
+    for stage in ["ast", "checked"] {
+        let out = dlc(&["dump", "examples/xor.dl", "--stage", stage]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn train_writes_metrics_lines_and_eval_reads_the_checkpoint() {
+    let dir = scratch("metrics");
+    let prog = digits_program(&dir);
+    let metrics = dir.join("m.jsonl");
+    let out = dlc(&[
+        "train",
+        prog.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "train and test lines for 2 epochs");
+    let last = &lines[3];
+    assert_eq!(
+        (last["epoch"].as_u64(), last["split"].as_str()),
+        (Some(2), Some("test"))
+    );
+    assert!(last["loss"].as_f64().unwrap() > 0.0);
+    assert!(last["accuracy"].as_f64().unwrap() > 0.8);
+    let ck = dir.join("run/checkpoint.safetensors");
+    let out = dlc(&[
+        "eval",
+        prog.to_str().unwrap(),
+        "--checkpoint",
+        ck.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let acc = last["accuracy"].as_f64().unwrap();
+    assert!(
+        text(&out.stdout).contains(&format!("accuracy {acc:.4}")),
+        "{}",
+        text(&out.stdout)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_stopped_run_resumes_exactly() {
+    let dir_a = scratch("resume-a");
+    let dir_b = scratch("resume-b");
+    let (a, b) = (digits_program(&dir_a), digits_program(&dir_b));
+    // A: two epochs straight. B: stopped after 50 steps (inside epoch 2),
+    // then resumed. The weights must agree bit for bit.
+    let out = dlc(&["train", a.to_str().unwrap(), "--epochs", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = dlc(&[
+        "train",
+        b.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--steps",
+        "50",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = dlc(&["train", b.to_str().unwrap(), "--epochs", "2", "--resume"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("resuming"));
+    let load =
+        |d: &Path| dlc::runtime::checkpoint::load(&d.join("run/checkpoint.safetensors")).unwrap();
+    let (ca, cb) = (load(&dir_a), load(&dir_b));
+    assert_eq!(ca.tensors, cb.tensors);
+    assert_eq!(ca.metadata.get("step"), cb.metadata.get("step"));
+    let _ = std::fs::remove_dir_all(dir_a);
+    let _ = std::fs::remove_dir_all(dir_b);
+}
+
+#[test]
+fn resume_without_a_checkpoint_and_bad_init_are_user_errors() {
+    let dir = scratch("noresume");
+    let prog = digits_program(&dir);
+    let out = dlc(&["train", prog.to_str().unwrap(), "--resume"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no checkpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = dlc(&[
+        "train",
+        prog.to_str().unwrap(),
+        "--init",
+        "missing.safetensors",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("missing.safetensors"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_diverging_loss_stops_with_a_clear_message() {
+    let dir = scratch("diverge");
+    let src =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/diabetes.dl"))
+            .unwrap();
+    let src = src.replace("adam(lr: 0.05)", "sgd(lr: 1000000)").replace(
+        "\"runs/diabetes\"",
+        &format!("{:?}", dir.join("run").display().to_string()),
+    );
+    let prog = dir.join("diverge.dl");
+    std::fs::write(&prog, src).unwrap();
+    let out = dlc(&["train", prog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("training diverged") && err.contains("lower learning rate"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

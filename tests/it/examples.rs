@@ -1,0 +1,75 @@
+//! Every example trains on its real data to its stated target, on the
+//! reference interpreter.
+
+use dlc::runtime::train::{Options, Report, Session};
+use dlc::sema::program::Metric;
+
+use crate::common::{check_files, example, show};
+
+fn train(name: &str) -> Report {
+    let src = example(name);
+    let program = check_files(&src).unwrap_or_else(|d| panic!("{}", show(&src, &d)));
+    let dir = std::env::temp_dir().join(format!("dlc-example-{name}-{}", std::process::id()));
+    let opts = Options {
+        backend: "interp".into(),
+        base: ".".into(),
+        ..Options::default()
+    };
+    let mut program = program;
+    // Checkpoints go to a temporary directory, not the repository's runs/.
+    if let Some(t) = program.train.as_mut() {
+        t.save = Some(dir.join("run").display().to_string());
+    }
+    let mut session = Session::new(&program, &opts).expect("session");
+    let report = session.run(&opts).expect("training runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+#[test]
+fn xor_hidden_layer_learns_it() {
+    let r = train("xor");
+    assert_eq!(
+        r.last("xor", Metric::Accuracy),
+        Some(1.0),
+        "{:?}",
+        r.records.last()
+    );
+}
+
+#[test]
+fn xor_perceptron_cannot() {
+    let r = train("xor_perceptron");
+    let acc = r.last("xor", Metric::Accuracy).unwrap();
+    assert!(acc <= 0.75, "a linear model separated XOR: accuracy {acc}");
+}
+
+#[test]
+fn digits_mlp_reaches_95_percent() {
+    let r = train("digits_mlp");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.95, "test accuracy {acc}");
+}
+
+#[test]
+fn breast_cancer_reaches_95_percent() {
+    let r = train("breast_cancer");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.95, "test accuracy {acc}");
+}
+
+#[test]
+fn diabetes_beats_predicting_the_mean() {
+    let r = train("diabetes");
+    let mae = r.last("test", Metric::Mae).unwrap();
+    // The baseline: predict the training targets' mean for every test case.
+    let src = example("diabetes");
+    let program = check_files(&src).unwrap();
+    let data = dlc::runtime::data::load(&program.datasets[0], ".".as_ref()).unwrap();
+    let y = |part: &str| data.part(part).unwrap().field("y").unwrap().to_f64_vec();
+    let (train_y, test_y) = (y("train"), y("test"));
+    let mean = train_y.iter().sum::<f64>() / train_y.len() as f64;
+    let baseline = test_y.iter().map(|t| (t - mean).abs()).sum::<f64>() / test_y.len() as f64;
+    assert!(mae < 0.8 * baseline, "test MAE {mae}, mean predictor {baseline}");
+    assert!(mae < 50.0, "test MAE {mae}");
+}

@@ -1,0 +1,484 @@
+//! Gradient checks: every differentiable primitive's VJP rule against central
+//! differences, in f64 on the interpreter. Tiny cases compare the full
+//! Jacobian entry by entry; bigger cases (symbolic, size-1 and broadcast
+//! dims) compare ⟨J t, c⟩ by finite differences with ⟨t, Jᵀ c⟩ by autodiff
+//! for random t and c. A coverage test fails when an op has neither a check
+//! here nor a `NonDifferentiable` mark in `autodiff::rule`.
+
+use std::collections::HashSet;
+
+use dlc::backend::interp::eval;
+use dlc::ir::{
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+};
+use dlc::passes::autodiff::{grad, rule, Differentiability};
+use dlc::tensor::Tensor;
+
+mod cases;
+use cases::cases;
+
+/// splitmix64: deterministic, so a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Where a parameter's values are drawn: away from the kinks of the op
+/// under test, so central differences are valid.
+#[derive(Clone, Copy, Debug)]
+enum Domain {
+    /// U(-2, 2)
+    Any,
+    /// U(0.5, 2): log, sqrt, the base of pow
+    Positive,
+    /// ±U(0.5, 2): abs, recip, divisors
+    AwayFromZero,
+    /// An integer in [-2, 2] plus the offset: two lattices with offsets 0.5
+    /// apart never tie (max, min).
+    Lattice(f64),
+    /// All values distinct, 0.1 apart (reduce_max).
+    Distinct,
+    /// k/64 in [-2, 2]: exact in f32, so a cast round trip is exact.
+    Dyadic,
+}
+
+fn sample(rng: &mut Rng, d: Domain, n: usize) -> Vec<f64> {
+    match d {
+        Domain::Any => (0..n).map(|_| rng.uniform(-2.0, 2.0)).collect(),
+        Domain::Positive => (0..n).map(|_| rng.uniform(0.5, 2.0)).collect(),
+        Domain::AwayFromZero => (0..n)
+            .map(|_| {
+                let s = if rng.below(2) == 0 { -1.0 } else { 1.0 };
+                s * rng.uniform(0.5, 2.0)
+            })
+            .collect(),
+        Domain::Lattice(off) => (0..n).map(|_| rng.below(5) as f64 - 2.0 + off).collect(),
+        Domain::Distinct => {
+            let mut v: Vec<f64> = (0..n).map(|i| (i as f64 - n as f64 / 2.0) * 0.1).collect();
+            for i in (1..n).rev() {
+                v.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+            v
+        }
+        Domain::Dyadic => (0..n)
+            .map(|_| (rng.below(257) as f64 - 128.0) / 64.0)
+            .collect(),
+    }
+}
+
+/// A differentiated input: its type (maybe symbolic), its run-time shape and
+/// where its values come from.
+struct Param {
+    ty: TensorType,
+    shape: Vec<usize>,
+    domain: Domain,
+}
+
+fn p(shape: &[usize], domain: Domain) -> Param {
+    Param {
+        ty: TensorType::new(DType::F64, Shape::fixed(shape)),
+        shape: shape.to_vec(),
+        domain,
+    }
+}
+
+/// Like `p`, but the first axis is the symbol `N`.
+fn pn(shape: &[usize], domain: Domain) -> Param {
+    let mut param = p(shape, domain);
+    param.ty.shape.0[0] = Dim::Sym("N".into());
+    param
+}
+
+/// `[N, rest...]`
+fn n_shape(rest: &[usize]) -> Shape {
+    let mut s = vec![Dim::Sym("N".into())];
+    s.extend(rest.iter().map(|&d| Dim::Fixed(d)));
+    Shape(s)
+}
+
+type Build = Box<dyn Fn(&mut Graph, &[Value]) -> Value>;
+
+struct Case {
+    name: String,
+    /// The primitives this case checks (by mnemonic).
+    covers: Vec<&'static str>,
+    params: Vec<Param>,
+    /// Inputs that are not differentiated (a select's condition).
+    data: Vec<Tensor>,
+    build: Build,
+    /// Finite-difference step (a power of two, so steps are exact).
+    h: f64,
+    /// Big cases get the random-direction test only; the others also get
+    /// the full Jacobian.
+    big: bool,
+}
+
+fn case(
+    name: impl Into<String>,
+    covers: &[&'static str],
+    params: Vec<Param>,
+    build: Build,
+) -> Case {
+    Case {
+        name: name.into(),
+        covers: covers.to_vec(),
+        params,
+        data: vec![],
+        build,
+        h: (2.0f64).powi(-17),
+        big: false,
+    }
+}
+
+impl Case {
+    fn big(mut self) -> Case {
+        self.big = true;
+        self
+    }
+}
+
+/// The checked graph: `y = build(params, data)`, `loss = sum(y * cot)`, so
+/// the gradient of `loss` is Jᵀ cot. Returns it before and after `grad`.
+fn graphs(c: &Case) -> (Graph, Graph) {
+    let mut g = Graph::new(c.name.clone());
+    let mut args: Vec<Value> = c
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| g.input(format!("p{i}"), Role::Param, p.ty.clone()))
+        .collect();
+    let wrt = args.clone();
+    for (i, d) in c.data.iter().enumerate() {
+        let ty = TensorType::new(d.dtype(), Shape::fixed(d.shape()));
+        args.push(g.input(format!("d{i}"), Role::Data, ty));
+    }
+    let y = (c.build)(&mut g, &args);
+    let cot = g.input("cot", Role::Data, g.ty(y).clone());
+    let prod = g.mul(y, cot);
+    let loss = g.sum(prod, (0..g.ty(y).rank()).collect());
+    g.output("y", y);
+    g.output("loss", loss);
+    let gg = grad(&g, "loss", &wrt);
+    (g, gg)
+}
+
+/// Runs `g` at `x` (one Vec per param) with cotangent `cot`.
+fn run(c: &Case, g: &Graph, x: &[Vec<f64>], cot: &Tensor) -> Vec<Tensor> {
+    let mut inputs: Vec<Tensor> = c
+        .params
+        .iter()
+        .zip(x)
+        .map(|(p, v)| Tensor::from_f64(DType::F64, &p.shape, v.clone()))
+        .collect();
+    inputs.extend(c.data.iter().cloned());
+    inputs.push(cot.clone());
+    let refs: Vec<&Tensor> = inputs.iter().collect();
+    eval(g, &refs).unwrap_or_else(|e| panic!("{}: {e}", c.name))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `x + s * t`, per param.
+fn step(x: &[Vec<f64>], t: &[Vec<f64>], s: f64) -> Vec<Vec<f64>> {
+    x.iter()
+        .zip(t)
+        .map(|(xs, ts)| xs.iter().zip(ts).map(|(a, b)| a + s * b).collect())
+        .collect()
+}
+
+fn check(c: &Case, seed: u64) {
+    let (fwd, bwd) = graphs(c);
+    let mut rng = Rng(seed);
+    let x: Vec<Vec<f64>> = c
+        .params
+        .iter()
+        .map(|p| sample(&mut rng, p.domain, p.shape.iter().product()))
+        .collect();
+    // The output's run-time shape, from a forward run without `cot`.
+    let y_shape = {
+        let mut g = fwd.clone();
+        g.outputs.truncate(1);
+        g.inputs.pop();
+        let mut inputs: Vec<Tensor> = c
+            .params
+            .iter()
+            .zip(&x)
+            .map(|(p, v)| Tensor::from_f64(DType::F64, &p.shape, v.clone()))
+            .collect();
+        inputs.extend(c.data.iter().cloned());
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        eval(&g, &refs).unwrap()[0].shape().to_vec()
+    };
+    let m: usize = y_shape.iter().product();
+    let fd = |x: &[Vec<f64>], cot: &Tensor| run(c, &fwd, x, cot)[1].item();
+    let grads = |cot: &Tensor| -> Vec<Vec<f64>> {
+        let out = run(c, &bwd, &x, cot);
+        out[2..].iter().map(|t| t.to_f64_vec()).collect()
+    };
+
+    // ⟨J t, c⟩ by central differences against ⟨t, Jᵀ c⟩ by autodiff.
+    for round in 0..3 {
+        let t: Vec<Vec<f64>> = x
+            .iter()
+            .map(|v| sample(&mut rng, Domain::Dyadic, v.len()))
+            .collect();
+        let cot = Tensor::from_f64(DType::F64, &y_shape, sample(&mut rng, Domain::Any, m));
+        let jt_c = (fd(&step(&x, &t, c.h), &cot) - fd(&step(&x, &t, -c.h), &cot)) / (2.0 * c.h);
+        let g = grads(&cot);
+        let t_jc: f64 = t.iter().zip(&g).map(|(a, b)| dot(a, b)).sum();
+        assert!(
+            close(jt_c, t_jc),
+            "{} (round {round}): <J t, c> = {jt_c} by differences, <t, J'c> = {t_jc} by autodiff",
+            c.name
+        );
+    }
+    if c.big {
+        return;
+    }
+    // The full Jacobian, row by row (autodiff) and column by column (differences).
+    let rows: Vec<Vec<Vec<f64>>> = (0..m)
+        .map(|j| {
+            let mut e = vec![0.0; m];
+            e[j] = 1.0;
+            grads(&Tensor::from_f64(DType::F64, &y_shape, e))
+        })
+        .collect();
+    for (pi, xp) in x.iter().enumerate() {
+        for i in 0..xp.len() {
+            let mut t: Vec<Vec<f64>> = x.iter().map(|v| vec![0.0; v.len()]).collect();
+            t[pi][i] = 1.0;
+            let at = |s: f64| -> Vec<f64> {
+                let xs = step(&x, &t, s);
+                run(c, &fwd, &xs, &Tensor::full(DType::F64, &y_shape, 0.0))[0].to_f64_vec()
+            };
+            let (plus, minus) = (at(c.h), at(-c.h));
+            for j in 0..m {
+                let num = (plus[j] - minus[j]) / (2.0 * c.h);
+                let ad = rows[j][pi][i];
+                assert!(
+                    close(num, ad),
+                    "{}: d y[{j}] / d p{pi}[{i}] = {num} by differences, {ad} by autodiff",
+                    c.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_primitive_matches_finite_differences() {
+    for (i, c) in cases().iter().enumerate() {
+        check(c, 1000 + i as u64);
+    }
+}
+
+#[test]
+fn reduce_max_splits_the_gradient_between_ties() {
+    let mut g = Graph::new("ties");
+    let x = g.input(
+        "x",
+        Role::Param,
+        TensorType::new(DType::F64, Shape::fixed(&[2, 3])),
+    );
+    let m = g.push(
+        Op::Reduce {
+            op: ReduceOp::Max,
+            axes: vec![1],
+        },
+        &[x],
+        None,
+    );
+    let w = g.input(
+        "w",
+        Role::Data,
+        TensorType::new(DType::F64, Shape::fixed(&[2])),
+    );
+    let mw = g.mul(m, w);
+    let loss = g.sum(mw, vec![0]);
+    g.output("loss", loss);
+    let gg = grad(&g, "loss", &[x]);
+    let xv = Tensor::from_f64(DType::F64, &[2, 3], vec![1.0, 3.0, 3.0, 2.0, 2.0, 2.0]);
+    let wv = Tensor::from_f64(DType::F64, &[2], vec![4.0, 3.0]);
+    let out = eval(&gg, &[&xv, &wv]).unwrap();
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, 2.0, 2.0, 1.0, 1.0, 1.0]);
+}
+
+#[test]
+fn max_and_min_ties_go_to_the_first_operand() {
+    for op in [BinaryOp::Max, BinaryOp::Min] {
+        let mut g = Graph::new("tie");
+        let t = TensorType::new(DType::F64, Shape::fixed(&[2]));
+        let a = g.input("a", Role::Param, t.clone());
+        let b = g.input("b", Role::Param, t);
+        let m = g.binary(op, a, b);
+        let loss = g.sum(m, vec![0]);
+        g.output("loss", loss);
+        let gg = grad(&g, "loss", &[a, b]);
+        let v = Tensor::from_f64(DType::F64, &[2], vec![1.0, -2.0]);
+        let out = eval(&gg, &[&v, &v]).unwrap();
+        assert_eq!(out[1].to_f64_vec(), vec![1.0, 1.0], "{op:?}");
+        assert_eq!(out[2].to_f64_vec(), vec![0.0, 0.0], "{op:?}");
+    }
+}
+
+#[test]
+fn pow_gradient_of_the_exponent_is_zero_where_the_base_is_not_positive() {
+    let mut g = Graph::new("pow0");
+    let t = TensorType::new(DType::F64, Shape::fixed(&[2]));
+    let a = g.input("a", Role::Param, t.clone());
+    let b = g.input("b", Role::Param, t);
+    let y = g.binary(BinaryOp::Pow, a, b);
+    let loss = g.sum(y, vec![0]);
+    g.output("loss", loss);
+    let gg = grad(&g, "loss", &[a, b]);
+    let av = Tensor::from_f64(DType::F64, &[2], vec![0.0, -2.0]);
+    let bv = Tensor::from_f64(DType::F64, &[2], vec![2.0, 2.0]);
+    let out = eval(&gg, &[&av, &bv]).unwrap();
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, -4.0]); // 2a
+    assert_eq!(out[2].to_f64_vec(), vec![0.0, 0.0]);
+}
+
+#[test]
+fn grad_appends_one_typed_output_per_input_and_zero_for_unused_ones() {
+    let mut g = Graph::new("shape");
+    let x = g.input("x", Role::Data, TensorType::new(DType::F32, n_shape(&[3])));
+    let w = g.input(
+        "w",
+        Role::Param,
+        TensorType::new(DType::F32, Shape::fixed(&[3, 2])),
+    );
+    let unused = g.input(
+        "u",
+        Role::Param,
+        TensorType::new(DType::F32, Shape::fixed(&[4])),
+    );
+    let _i = g.input("i", Role::Data, TensorType::new(DType::I32, n_shape(&[])));
+    let y = g.matmul(x, w);
+    let loss = g.mean(y, vec![0, 1]);
+    g.output("y", y);
+    g.output("loss", loss);
+    let gg = grad(&g, "loss", &[w, unused, x]);
+    let names: Vec<&str> = gg.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["y", "loss", "grad.w", "grad.u", "grad.x"]);
+    assert_eq!(gg.inputs, g.inputs);
+    for (o, want) in gg.outputs[2..].iter().zip([w, unused, x]) {
+        assert_eq!(gg.ty(o.value), g.ty(want));
+    }
+    let xv = Tensor::full(DType::F32, &[2, 3], 1.0);
+    let wv = Tensor::full(DType::F32, &[3, 2], 0.5);
+    let uv = Tensor::full(DType::F32, &[4], 7.0);
+    let iv = Tensor::full(DType::I32, &[2], 0.0);
+    let out = eval(&gg, &[&xv, &wv, &uv, &iv]).unwrap();
+    // loss = mean over N*2 entries of sum_k x w: d/dw[k,j] = sum_n x[n,k] / (2N) = 0.5
+    assert_eq!(out[2].to_f64_vec(), vec![0.5; 6]);
+    assert_eq!(out[3].to_f64_vec(), vec![0.0; 4]);
+    assert_eq!(out[4].shape(), &[2, 3]);
+    assert_eq!(out[4].dtype(), DType::F32);
+}
+
+#[test]
+#[should_panic(expected = "internal: loss `y` is f64[2], not a float scalar")]
+fn a_non_scalar_loss_is_an_internal_error() {
+    let mut g = Graph::new("bad");
+    let x = g.input(
+        "x",
+        Role::Param,
+        TensorType::new(DType::F64, Shape::fixed(&[2])),
+    );
+    let y = g.neg(x);
+    g.output("y", y);
+    grad(&g, "y", &[x]);
+}
+
+/// Every op variant and sub-op. The `match` below has no `_` arm: a new
+/// `Op` variant does not compile until it is listed here too.
+fn every_op() -> Vec<Op> {
+    let mut ops = vec![
+        Op::Input {
+            name: "x".into(),
+            role: Role::Param,
+        },
+        Op::Const { value: 0.0 },
+        Op::Iota { axis: 0 },
+        Op::Select,
+        Op::Cast,
+        Op::Broadcast { dims: vec![] },
+        Op::Reshape,
+        Op::Transpose { perm: vec![] },
+        Op::MatMul,
+        Op::DimSize { axis: 0 },
+    ];
+    ops.extend(UnaryOp::ALL.map(Op::Unary));
+    ops.extend(BinaryOp::ALL.map(Op::Binary));
+    ops.extend(CmpOp::ALL.map(Op::Compare));
+    for op in [ReduceOp::Sum, ReduceOp::Max] {
+        match op {
+            ReduceOp::Sum | ReduceOp::Max => ops.push(Op::Reduce { op, axes: vec![0] }),
+        }
+    }
+    for op in &ops {
+        match op {
+            Op::Input { .. }
+            | Op::Const { .. }
+            | Op::Iota { .. }
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Compare(_)
+            | Op::Select
+            | Op::Cast
+            | Op::Reduce { .. }
+            | Op::Broadcast { .. }
+            | Op::Reshape
+            | Op::Transpose { .. }
+            | Op::MatMul
+            | Op::DimSize { .. } => {}
+        }
+    }
+    ops
+}
+
+#[test]
+fn every_op_is_gradient_checked_or_marked_non_differentiable() {
+    let cs = cases();
+    let small: HashSet<&str> = cs
+        .iter()
+        .filter(|c| !c.big)
+        .flat_map(|c| c.covers.clone())
+        .collect();
+    let big: HashSet<&str> = cs
+        .iter()
+        .filter(|c| c.big)
+        .flat_map(|c| c.covers.clone())
+        .collect();
+    let ops = every_op();
+    for op in &ops {
+        let name = op.name();
+        match rule(op) {
+            Differentiability::Rule => assert!(
+                small.contains(name) && big.contains(name),
+                "`{name}` has a vjp rule but no full-Jacobian and random-direction gradient check"
+            ),
+            Differentiability::NonDifferentiable => {}
+            Differentiability::Leaf => assert!(matches!(op, Op::Input { .. }), "`{name}`"),
+        }
+    }
+}
