@@ -124,7 +124,7 @@ pub enum Kernel {
     /// `out[i] = body(i)` for every index `i` of `dims`, row-major.
     Elementwise {
         out: BufId,
-        dims: Vec<Dim>,
+        dims: Vec<Size>,
         body: Expr,
     },
     /// `out[kept(i)] = op over axes of body(i)`; `out` is row-major over the
@@ -132,7 +132,7 @@ pub enum Kernel {
     Reduce {
         out: BufId,
         op: ReduceOp,
-        dims: Vec<Dim>,
+        dims: Vec<Size>,
         axes: Vec<usize>,
         body: Expr,
     },
@@ -146,7 +146,7 @@ pub enum Kernel {
         n: Dim,
         a: MatOperand,
         b: MatOperand,
-        epilogue: Option<(Vec<Dim>, Expr)>,
+        epilogue: Option<(Vec<Size>, Expr)>,
     },
 }
 
@@ -232,11 +232,16 @@ impl KernelProgram {
     }
 }
 
-/// Row-major strides of `dims`, in elements.
-pub fn row_major(dims: &[Dim]) -> Vec<Size> {
+/// Row-major strides of loop extents `dims`, in elements.
+pub fn row_major(dims: &[Size]) -> Vec<Size> {
     let mut strides = vec![Size::one(); dims.len()];
     for i in (0..dims.len().saturating_sub(1)).rev() {
-        strides[i] = strides[i + 1].mul(&Size::of_dim(&dims[i + 1]));
+        strides[i] = strides[i + 1].mul(&dims[i + 1]);
     }
     strides
+}
+
+/// The loop extents of a shape.
+pub fn extents(dims: &[Dim]) -> Vec<Size> {
+    dims.iter().map(Size::of_dim).collect()
 }

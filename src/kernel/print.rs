@@ -6,7 +6,6 @@ use std::fmt::Write;
 
 use super::{BufKind, Expr, Inst, Kernel, KernelProgram, Poly, Size};
 use crate::ir::print::{fmt_f64, fmt_name};
-use crate::ir::Dim;
 
 pub fn print(p: &KernelProgram) -> String {
     let mut out = String::new();
@@ -54,7 +53,7 @@ fn buf_name(p: &KernelProgram, b: usize) -> String {
     format!("%{}", fmt_name(&p.buffers[b].name))
 }
 
-fn dims_text(dims: &[Dim]) -> String {
+fn dims_text<T: std::fmt::Display>(dims: &[T]) -> String {
     let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
     format!("[{}]", d.join(","))
 }

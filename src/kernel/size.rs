@@ -115,7 +115,9 @@ impl Poly {
         Poly(out)
     }
     pub fn eval(&self, bindings: &[(String, usize)]) -> Option<usize> {
-        self.0.iter().try_fold(0usize, |acc, t| acc.checked_add(t.eval(bindings)?))
+        self.0
+            .iter()
+            .try_fold(0usize, |acc, t| acc.checked_add(t.eval(bindings)?))
     }
 }
 

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use crate::ir::{DType, Dim, Graph, Op, Value};
 use crate::kernel::{
-    row_major, Access, BufId, BufKind, Buffer, Expr, Inst, Kernel, KernelProgram, MatOperand,
-    MemoryPlan, Size,
+    extents, row_major, Access, BufId, BufKind, Buffer, Expr, Inst, Kernel, KernelProgram,
+    MatOperand, MemoryPlan, Size,
 };
 
 /// The kernel program for `g` (a verified graph), memory not yet planned.
@@ -164,7 +164,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         let kernel = match g.op(v) {
             Op::Reduce { op, axes } => {
                 let src = g.operands(v)[0];
-                let dims = g.ty(src).shape.0.clone();
+                let dims = extents(g.ty(src).shape.dims());
                 let body = ExprBuilder::new(g, &buf_of, dims.len()).root(src);
                 Kernel::Reduce {
                     out,
@@ -199,7 +199,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                 }
             }
             _ => {
-                let dims = ty.shape.0.clone();
+                let dims = extents(ty.shape.dims());
                 let mut eb = ExprBuilder::new(g, &buf_of, dims.len());
                 eb.skip_load = Some(v);
                 Kernel::Elementwise {
@@ -330,7 +330,7 @@ impl<'a> ExprBuilder<'a> {
         let dt = ty.dtype;
         if self.skip_load != Some(v) {
             if let Some(buf) = self.buf_of[v.index()] {
-                let rm = row_major(ty.shape.dims());
+                let rm = row_major(&extents(ty.shape.dims()));
                 let mut strides = vec![Size::zero(); self.rank];
                 for (a, l) in map.iter().enumerate() {
                     if let Some(l) = l {
@@ -448,10 +448,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
             i += 1;
             continue;
         };
-        let viewed = p
-            .buffers
-            .iter()
-            .any(|b| b.kind == BufKind::View { of: c });
+        let viewed = p.buffers.iter().any(|b| b.kind == BufKind::View { of: c });
         let readers: Vec<usize> = (0..p.kernels.len())
             .filter(|&j| p.kernels[j].reads().contains(&c))
             .collect();
@@ -461,7 +458,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
             && readers.len() == 1
             && match &p.kernels[readers[0]] {
                 Kernel::Elementwise { dims, body, .. } => {
-                    *dims == p.buffers[c].ty.shape.0
+                    *dims == extents(p.buffers[c].ty.shape.dims())
                         && body
                             .loads()
                             .filter(|a| a.buf == c)
@@ -477,18 +474,53 @@ fn fuse_epilogues(p: &mut KernelProgram) {
         let Kernel::Elementwise { out, dims, body } = p.kernels[j].clone() else {
             unreachable!()
         };
-        let mut body = body;
-        for (inst, _) in &mut body.insts {
-            if matches!(inst, Inst::Load(a) if a.buf == c) {
-                *inst = Inst::Acc;
-            }
-        }
         let Kernel::MatMul {
-            batch, m, k, n, a, b, ..
+            batch,
+            m,
+            k,
+            n,
+            a,
+            b,
+            epilogue: inner,
+            ..
         } = p.kernels.remove(i)
         else {
             unreachable!()
         };
+        // The reader's body, with the contraction's result (after any
+        // epilogue fused before) where it loaded the buffer.
+        let mut fused = match inner {
+            Some((_, e)) => e,
+            None => Expr {
+                insts: vec![(Inst::Acc, DType::F32)],
+            },
+        };
+        let acc = fused.root();
+        let mut new_index = Vec::with_capacity(body.insts.len());
+        for (inst, dt) in body.insts {
+            let idx = if matches!(&inst, Inst::Load(a) if a.buf == c) {
+                acc
+            } else {
+                let r = |x: usize| new_index[x];
+                let inst = match inst {
+                    Inst::Unary(u, x) => Inst::Unary(u, r(x)),
+                    Inst::Binary(o, x, y) => Inst::Binary(o, r(x), r(y)),
+                    Inst::Compare(o, x, y) => Inst::Compare(o, r(x), r(y)),
+                    Inst::Select(q, x, y) => Inst::Select(r(q), r(x), r(y)),
+                    Inst::Cast(x) => Inst::Cast(r(x)),
+                    other => other,
+                };
+                fused.insts.push((inst, dt));
+                fused.root()
+            };
+            new_index.push(idx);
+        }
+        let last = *new_index.last().expect("internal: empty body");
+        if last != fused.root() {
+            let inst = fused.insts[last].clone();
+            fused.insts.push(inst);
+        }
+        let body = fused;
         p.kernels[j - 1] = Kernel::MatMul {
             out,
             batch,
@@ -532,7 +564,11 @@ fn remove_buffer(p: &mut KernelProgram, dead: BufId) {
                 in_expr(body);
             }
             Kernel::MatMul {
-                out, a, b, epilogue, ..
+                out,
+                a,
+                b,
+                epilogue,
+                ..
             } => {
                 f(out);
                 f(&mut a.buf);
@@ -567,12 +603,12 @@ fn normalize(k: &mut Kernel) {
     }
 }
 
-fn collapse(dims: &mut Vec<Dim>, body: &mut Expr, reduced: &mut Vec<usize>) {
+fn collapse(dims: &mut Vec<Size>, body: &mut Expr, reduced: &mut Vec<usize>) {
     // Size-1 axes: their index is always 0.
     let mut l = 0;
     while l < dims.len() {
-        if dims[l] == Dim::Fixed(1) && dims.len() > 1 {
-            remove_axis(dims, body, reduced, l, None);
+        if dims[l] == Size::one() && dims.len() > 1 {
+            remove_axis(dims, body, reduced, l, false);
         } else {
             l += 1;
         }
@@ -580,7 +616,7 @@ fn collapse(dims: &mut Vec<Dim>, body: &mut Expr, reduced: &mut Vec<usize>) {
     // Adjacent axes l, l+1 that every load walks as one.
     let mut l = 0;
     while l + 1 < dims.len() {
-        let inner = Size::of_dim(&dims[l + 1]);
+        let inner = dims[l + 1].clone();
         let same_kind = reduced.contains(&l) == reduced.contains(&(l + 1));
         let indexed = body
             .insts
@@ -590,39 +626,22 @@ fn collapse(dims: &mut Vec<Dim>, body: &mut Expr, reduced: &mut Vec<usize>) {
             .loads()
             .all(|a| a.strides[l] == a.strides[l + 1].mul(&inner));
         if same_kind && !indexed && walks {
-            let merged = Size::of_dim(&dims[l]).mul(&inner);
-            let d = merged_dim(&merged);
-            match d {
-                Some(d) => {
-                    dims[l + 1] = d;
-                    remove_axis(dims, body, reduced, l, Some(()));
-                }
-                None => l += 1,
-            }
+            dims[l + 1] = dims[l].mul(&inner);
+            remove_axis(dims, body, reduced, l, true);
         } else {
             l += 1;
         }
     }
 }
 
-/// A monomial as a single `Dim`: a fixed size, or one symbol alone.
-/// (`N·784` has no `Dim`; such axes stay separate.)
-fn merged_dim(s: &Size) -> Option<Dim> {
-    match s.syms.len() {
-        0 => Some(Dim::Fixed(s.coeff as usize)),
-        1 if s.coeff == 1 => Some(Dim::Sym(s.syms[0].clone())),
-        _ => None,
-    }
-}
-
 /// Removes loop axis `l`. Without `merge`, its index becomes 0; with it, the
 /// axis has been folded into `l + 1` (strides of `l + 1` already right).
 fn remove_axis(
-    dims: &mut Vec<Dim>,
+    dims: &mut Vec<Size>,
     body: &mut Expr,
     reduced: &mut Vec<usize>,
     l: usize,
-    merge: Option<()>,
+    merge: bool,
 ) {
     dims.remove(l);
     for (inst, _) in &mut body.insts {
@@ -631,7 +650,7 @@ fn remove_axis(
                 a.strides.remove(l);
             }
             Inst::Index(ax) if *ax == l => {
-                debug_assert!(merge.is_none());
+                debug_assert!(!merge);
                 *inst = Inst::Const(0.0);
             }
             Inst::Index(ax) if *ax > l => *ax -= 1,

@@ -79,7 +79,11 @@ fn fail<T>(msg: impl Into<String>) -> Result<T> {
 
 /// The name a checkpoint of a run saved under `dir` has.
 pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
-    let dir = if base == Path::new(".") { PathBuf::from(dir) } else { base.join(dir) };
+    let dir = if base == Path::new(".") {
+        PathBuf::from(dir)
+    } else {
+        base.join(dir)
+    };
     dir.join("checkpoint.safetensors")
 }
 

@@ -70,6 +70,9 @@ fn diabetes_beats_predicting_the_mean() {
     let (train_y, test_y) = (y("train"), y("test"));
     let mean = train_y.iter().sum::<f64>() / train_y.len() as f64;
     let baseline = test_y.iter().map(|t| (t - mean).abs()).sum::<f64>() / test_y.len() as f64;
-    assert!(mae < 0.8 * baseline, "test MAE {mae}, mean predictor {baseline}");
+    assert!(
+        mae < 0.8 * baseline,
+        "test MAE {mae}, mean predictor {baseline}"
+    );
     assert!(mae < 50.0, "test MAE {mae}");
 }

@@ -9,7 +9,7 @@
 use super::layout::{bind, Layout};
 use crate::backend::RunError;
 use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
-use crate::kernel::{BufId, Expr, Inst, Kernel, KernelProgram};
+use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Size};
 use crate::tensor::Tensor;
 
 /// Runs `p` on `inputs` (in graph-input order); results in output order.
@@ -20,29 +20,23 @@ pub fn run(p: &KernelProgram, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunErro
     // as planned); then one space per input and per output buffer.
     let mut mem: Vec<Vec<f64>> = vec![vec![0.0; layout.arena_bytes]];
     let mut place: Vec<(usize, usize)> = vec![(0, 0); p.buffers.len()];
-    for b in 0..p.buffers.len() {
-        let root = p.root(b);
-        if root != b {
-            continue;
-        }
-        match &p.buffers[b].kind {
-            crate::kernel::BufKind::Input { index, .. } => {
+    for (b, buf) in p.buffers.iter().enumerate() {
+        place[b] = match &buf.kind {
+            BufKind::Input { index, .. } => {
                 mem.push(inputs[*index].to_f64_vec());
-                place[b] = (mem.len() - 1, 0);
+                (mem.len() - 1, 0)
             }
-            crate::kernel::BufKind::Output => {
+            BufKind::Output => {
                 mem.push(vec![0.0; layout.numel[b]]);
-                place[b] = (mem.len() - 1, 0);
+                (mem.len() - 1, 0)
             }
-            crate::kernel::BufKind::Temp => place[b] = (0, layout.offset[b]),
-            crate::kernel::BufKind::View { .. } => unreachable!(),
-        }
+            BufKind::Temp => (0, layout.offset[b]),
+            BufKind::View { .. } => continue,
+        };
     }
-    for b in 0..p.buffers.len() {
-        place[b] = place[p.root(b)];
-    }
+    let place: Vec<(usize, usize)> = (0..p.buffers.len()).map(|b| place[p.root(b)]).collect();
     let mut m = Machine {
-        p,
+        dtype: p.buffers.iter().map(|b| b.ty.dtype).collect(),
         mem,
         place,
         bindings: &bindings,
@@ -63,9 +57,9 @@ pub fn run(p: &KernelProgram, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunErro
 }
 
 struct Machine<'a> {
-    p: &'a KernelProgram,
     mem: Vec<Vec<f64>>,
     place: Vec<(usize, usize)>,
+    dtype: Vec<DType>,
     bindings: &'a [(String, usize)],
 }
 
@@ -93,10 +87,10 @@ fn for_each_index(dims: &[usize], mut f: impl FnMut(&[usize])) {
 }
 
 impl Machine<'_> {
-    fn dims(&self, dims: &[crate::ir::Dim]) -> Vec<usize> {
-        crate::ir::Shape(dims.to_vec())
-            .bind(self.bindings)
-            .expect("internal: bound dims")
+    fn dims(&self, dims: &[Size]) -> Vec<usize> {
+        dims.iter()
+            .map(|d| d.eval(self.bindings).expect("internal: bound dims"))
+            .collect()
     }
     fn read(&self, b: BufId, i: usize) -> f64 {
         let (s, o) = self.place[b];
@@ -162,10 +156,11 @@ impl Machine<'_> {
                 b,
                 epilogue,
             } => {
-                let bs: usize = self.dims(batch).iter().product();
-                let [m, k, n] = self.dims(&[m.clone(), k.clone(), n.clone()])[..] else {
+                let bs: usize = self.dims(&extents(batch)).iter().product();
+                let [m, k, n] = self.dims(&extents(&[m.clone(), k.clone(), n.clone()]))[..] else {
                     unreachable!()
                 };
+                let dt = self.dtype[*out];
                 let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
                 let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
                 for z in 0..bs {
@@ -176,7 +171,7 @@ impl Machine<'_> {
                                 s += self.read(a.buf, z * m * k + i * a_rs + q * a_cs)
                                     * self.read(b.buf, z * k * n + q * b_rs + j * b_cs);
                             }
-                            self.write(*out, z * m * n + i * n + j, s as f32 as f64);
+                            self.write(*out, z * m * n + i * n + j, round(dt, s));
                         }
                     }
                 }
