@@ -37,6 +37,7 @@ pub trait Executable {
 pub fn by_name(name: &str) -> Option<Box<dyn Backend>> {
     match name {
         "interp" => Some(Box::new(interp::Interpreter)),
+        "cpu" => Some(Box::new(cpu::CpuBackend)),
         _ => None,
     }
 }

@@ -9,7 +9,7 @@
 //! last bits), f64 to 1e-12, integers and bools exactly, NaN matches NaN.
 
 use dlc::backend::cpu::{kernel_program, reference};
-use dlc::backend::{interp, Backend, RunError};
+use dlc::backend::{interp, RunError};
 use dlc::ir::parse::parse;
 use dlc::ir::verify::verify;
 use dlc::ir::{DType, Graph};
@@ -32,10 +32,11 @@ fn cpu_run(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
     exe.run(inputs)
 }
 
-const RUNNERS: [Runner; 1] = [("reference", reference_run)];
+const RUNNERS: [Runner; 2] = [("reference", reference_run), ("cpu", cpu_run)];
 
-/// Whether two results agree within the stated tolerance.
-pub fn close(x: &Tensor, y: &Tensor) -> Result<(), String> {
+/// Whether two results agree within the stated tolerance (`f32_tol` for
+/// f32; long f32 sums need more than the default 1e-5).
+pub fn close_within(x: &Tensor, y: &Tensor, f32_tol: f64) -> Result<(), String> {
     if x.dtype() != y.dtype() || x.shape() != y.shape() {
         return Err(format!(
             "{:?}{:?} vs {:?}{:?}",
@@ -46,7 +47,7 @@ pub fn close(x: &Tensor, y: &Tensor) -> Result<(), String> {
         ));
     }
     let tol = match x.dtype() {
-        DType::F32 => 1e-5,
+        DType::F32 => f32_tol,
         DType::F64 => 1e-12,
         _ => 0.0,
     };
@@ -64,6 +65,11 @@ pub fn close(x: &Tensor, y: &Tensor) -> Result<(), String> {
 /// Runs the graph in `text` on the interpreter and on every runner, on
 /// three seeded input sets, and compares every output.
 pub fn agree_all(text: &str) {
+    agree_all_within(text, 1e-5)
+}
+
+/// [`agree_all`] with the f32 tolerance given.
+pub fn agree_all_within(text: &str, f32_tol: f64) {
     let g = parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     verify(&g).unwrap_or_else(|e| panic!("{e}\n{text}"));
     for seed in 0..3 {
@@ -74,7 +80,7 @@ pub fn agree_all(text: &str) {
             let got = run(&g, &refs).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(got.len(), want.len());
             for ((o, w), x) in g.outputs.iter().zip(&want).zip(&got) {
-                close(w, x).unwrap_or_else(|e| {
+                close_within(w, x, f32_tol).unwrap_or_else(|e| {
                     panic!(
                         "{name}, seed {seed}, output `{}`: {e}\n{text}\n{}",
                         o.name,
@@ -377,4 +383,24 @@ fn wrong_inputs_are_errors_not_panics() {
         assert!(run(&g, &[&bad]).is_err(), "{name} accepted a wrong shape");
         assert!(run(&g, &[]).is_err(), "{name} accepted no inputs");
     }
+}
+
+#[test]
+fn big_shapes_split_across_threads() {
+    // Above the parallel thresholds: loops split by rows, gemm threaded.
+    // Sums of 1024 f32 products in different orders (the reference sums in
+    // f64) differ by ~1e-5 of their terms' size: tolerance 1e-4 here.
+    agree_all_within(
+        "graph @big(%x: f32[64,1024] data, %w: f32[1024,96] param, %v: f32[1024] data) -> (%y: f32[64,1024], %s: f32[1024], %h: f32[64,96]) {
+  %vb = broadcast %v dims=[1] : f32[64,1024]
+  %m = mul %x, %vb : f32[64,1024]
+  %y = tanh %m : f32[64,1024]
+  %s = reduce_sum %y axes=[0] : f32[1024]
+  %z = matmul %y, %w : f32[64,96]
+  %zero = const 0 : f32[64,96]
+  %h = max %z, %zero : f32[64,96]
+  return %y = %y, %s = %s, %h = %h
+}",
+        1e-4,
+    );
 }
