@@ -404,3 +404,50 @@ fn big_shapes_split_across_threads() {
         1e-4,
     );
 }
+
+/// Trains `examples/<name>.dl` for a few steps on a backend; the parameters.
+fn train_steps(name: &str, backend: &str, steps: usize) -> Vec<(String, Tensor)> {
+    use dlc::runtime::train::{Options, Session};
+    let src = crate::common::example(name);
+    let mut program = crate::common::check_files(&src)
+        .unwrap_or_else(|d| panic!("{}", crate::common::show(&src, &d)));
+    if let Some(t) = program.train.as_mut() {
+        // Checkpoints, if any, go nowhere near the repository.
+        let dir = std::env::temp_dir().join(format!("dlc-cpu-{name}-{}", std::process::id()));
+        t.save = Some(dir.join(backend).display().to_string());
+    }
+    let opts = Options {
+        backend: backend.into(),
+        base: ".".into(),
+        steps: Some(steps),
+        ..Options::default()
+    };
+    let mut session = Session::new(&program, &opts).expect("session");
+    session.run(&opts).expect("training runs");
+    session.params().to_vec()
+}
+
+/// Every example, trained for 25 optimizer steps on `cpu` and on `interp`
+/// from the same seed: every parameter agrees within 1e-4 relative (f32
+/// rounding differences grow a little with each step).
+#[test]
+fn examples_train_alike_on_cpu_and_interp() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "dl"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for name in names {
+        let want = train_steps(&name, "interp", 25);
+        let got = train_steps(&name, "cpu", 25);
+        assert_eq!(want.len(), got.len());
+        for ((pn, w), (_, x)) in want.iter().zip(&got) {
+            close_within(w, x, 1e-4)
+                .unwrap_or_else(|e| panic!("example {name}, parameter {pn}: {e}"));
+        }
+    }
+}
