@@ -30,25 +30,38 @@ use sema::program::{OptimizerKind, OptimizerSpec, Train};
 
 /// The forward graph of a train block's model, with its `loss` output.
 pub fn forward(train: &Train) -> Graph {
-    passes::lower::lower(&train.model)
+    verified("lower", passes::lower::lower(&train.model))
 }
 
 /// The forward graph plus `grad.<param>` outputs.
 pub fn gradients(train: &Train) -> Graph {
     let fwd = forward(train);
     let params = fwd.inputs_with_role(Role::Param);
-    passes::autodiff::grad(&fwd, "loss", &params)
+    verified("autodiff", passes::autodiff::grad(&fwd, "loss", &params))
 }
 
 /// The whole training step — forward, backward, update — as one graph.
 pub fn training_step(train: &Train) -> Graph {
     let step = passes::optimizer::apply(&gradients(train), &optimizer(&train.optimizer));
-    passes::simplify::simplify(&step)
+    let step = verified("optimizer", step);
+    verified("simplify", passes::simplify::simplify(&step))
 }
 
 /// The evaluation graph: the model's outputs and the loss, no update.
 pub fn evaluation(train: &Train) -> Graph {
-    passes::simplify::simplify(&forward(train))
+    verified("simplify", passes::simplify::simplify(&forward(train)))
+}
+
+/// Runs the verifier on a pass's result. A failure is a bug in that pass,
+/// never a user error, so it panics (the CLI reports an internal error).
+fn verified(pass: &str, g: Graph) -> Graph {
+    if let Err(e) = ir::verify::verify(&g) {
+        panic!(
+            "internal: the {pass} pass produced an invalid graph @{}: {e}",
+            g.name
+        );
+    }
+    g
 }
 
 /// The optimizer transform a checked optimizer setting asks for.

@@ -4,6 +4,7 @@
 //! terminal, and the only place diagnostics are rendered.
 
 mod dump;
+mod summary;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,14 @@ pub enum Command {
     },
     /// Explain an error code, with a bad and a fixed example.
     Explain { code: String },
+    /// Every layer with its output shape and parameter count, totals, FLOPs
+    /// per sample and activation memory.
+    Summary {
+        file: PathBuf,
+        /// The batch size for the memory estimate (default: the program's).
+        #[arg(long)]
+        batch: Option<usize>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -309,6 +318,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let text = dump::dump(&file, stage, format, spans)?;
             print!("{text}");
+            Ok(())
+        }
+        Command::Summary { file, batch } => {
+            let (_, program) = load_program(&file)?;
+            let batch = batch
+                .or(program.train.as_ref().map(|t| t.batch))
+                .unwrap_or(32);
+            print!("{}", summary::summary(&program, batch));
             Ok(())
         }
         Command::Explain { code } => {

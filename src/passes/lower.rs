@@ -3,9 +3,11 @@
 //! named by its path; the model's outputs become the graph's outputs.
 //!
 //! Numerically delicate layers are lowered in their stable forms: softmax and
-//! cross-entropy subtract the row maximum, binary cross-entropy from logits
-//! uses `max(z,0) - z*y + log(1 + exp(-|z|))`, and binary cross-entropy from
-//! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does.
+//! cross-entropy subtract the row maximum, sigmoid exponentiates only
+//! `-|x|`, binary cross-entropy from logits uses
+//! `max(z,0) - z*y + log(1 + exp(-|z|))`, and binary cross-entropy from
+//! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does. Their
+//! gradients (by `autodiff`) are finite for any finite input.
 
 use crate::ir::{BinaryOp, CmpOp, DType, Graph, Op, Role, Shape, TensorType, UnaryOp, Value};
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
@@ -39,6 +41,13 @@ pub fn lower(model: &Model) -> Graph {
             Layer::Softmax { axis } => softmax(&mut g, arg(0), *axis, false),
             Layer::LogSoftmax { axis } => softmax(&mut g, arg(0), *axis, true),
             Layer::Flatten => g.reshape(arg(0), node.ty.shape.clone()),
+            Layer::LayerNorm { weight, bias, eps } => layer_norm(
+                &mut g,
+                arg(0),
+                weight.map(|w| params[w]),
+                bias.map(|b| params[b]),
+                *eps,
+            ),
             Layer::Neg => g.neg(arg(0)),
             Layer::Arith(op) => {
                 let shape = node.ty.shape.clone();
@@ -93,24 +102,119 @@ fn dense(g: &mut Graph, x: Value, w: Value, b: Option<Value>) -> Value {
 
 fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
     match a {
+        // `max(0, x)`, not `max(x, 0)`: a tie gives the gradient to the
+        // first operand, so relu'(0) = 0 as in PyTorch and JAX.
         Activation::Relu => {
             let zero = g.constant_like(0.0, x);
-            g.binary(BinaryOp::Max, x, zero)
+            g.binary(BinaryOp::Max, zero, x)
         }
         Activation::Sigmoid => sigmoid(g, x),
         Activation::Tanh => g.unary(UnaryOp::Tanh, x),
         Activation::Identity => x,
+        Activation::LeakyRelu { alpha } => {
+            // select(x > 0, x, αx): the slope at 0 is α, as in PyTorch.
+            let zero = g.constant_like(0.0, x);
+            let pos = g.compare(CmpOp::Gt, x, zero);
+            let ax = g.scale(x, alpha);
+            g.select(pos, x, ax)
+        }
+        Activation::Elu { alpha } => {
+            // exp of min(x, 0), so the unused branch never overflows (an inf
+            // there would turn its zero cotangent into NaN).
+            let zero = g.constant_like(0.0, x);
+            let pos = g.compare(CmpOp::Gt, x, zero);
+            let neg = g.binary(BinaryOp::Min, x, zero);
+            let e = g.unary(UnaryOp::Exp, neg);
+            let one = g.constant_like(1.0, x);
+            let em1 = g.sub(e, one);
+            let a = g.scale(em1, alpha);
+            g.select(pos, x, a)
+        }
+        Activation::Softplus => softplus(g, x),
+        Activation::Swish => {
+            let s = sigmoid(g, x);
+            g.mul(x, s)
+        }
+        Activation::Gelu => {
+            // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+            let x2 = g.mul(x, x);
+            let x3 = g.mul(x2, x);
+            let c = g.scale(x3, 0.044715);
+            let inner = g.add(x, c);
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            let scaled = g.scale(inner, k);
+            let t = g.unary(UnaryOp::Tanh, scaled);
+            let one = g.constant_like(1.0, x);
+            let onept = g.add(one, t);
+            let half = g.scale(x, 0.5);
+            g.mul(half, onept)
+        }
     }
 }
 
-/// `1 / (1 + exp(-x))`: for very negative x, exp overflows to inf and the
-/// result is the correct 0.
+/// `1 / (1 + exp(-x))`, from `e = exp(-|x|)`, which never overflows:
+/// `1 / (1 + e)` for x >= 0 and `e / (1 + e)` below. It saturates to exactly
+/// 0 and 1, keeps the relative precision of tiny outputs, and its gradient
+/// is finite everywhere (the direct form's is `0 * inf = NaN` once `exp(-x)`
+/// overflows). `-|x|` is a select on the same condition, so at x = 0 the
+/// taken branch has the true derivative 1/4 (`abs`'s would be 0).
 fn sigmoid(g: &mut Graph, x: Value) -> Value {
-    let n = g.neg(x);
-    let e = g.unary(UnaryOp::Exp, n);
+    let zero = g.constant_like(0.0, x);
+    let pos = g.compare(CmpOp::Ge, x, zero);
+    let nx = g.neg(x);
+    let m = g.select(pos, nx, x);
+    let e = g.unary(UnaryOp::Exp, m);
     let one = g.constant_like(1.0, x);
     let d = g.add(one, e);
-    g.unary(UnaryOp::Recip, d)
+    let r = g.unary(UnaryOp::Recip, d);
+    let er = g.mul(e, r);
+    g.select(pos, r, er)
+}
+
+/// `log(1 + exp(x))` as `log(1 + exp(-|x|)) + (x + |x|)/2`: no overflow, and
+/// the slope at 0 is exactly 1/2.
+fn softplus(g: &mut Graph, x: Value) -> Value {
+    let abs = g.unary(UnaryOp::Abs, x);
+    let na = g.neg(abs);
+    let e = g.unary(UnaryOp::Exp, na);
+    let one = g.constant_like(1.0, x);
+    let ope = g.add(one, e);
+    let l = g.unary(UnaryOp::Log, ope);
+    let s = g.add(x, abs);
+    let relu = g.scale(s, 0.5);
+    g.add(l, relu)
+}
+
+/// Layer normalization over the last axis.
+fn layer_norm(
+    g: &mut Graph,
+    x: Value,
+    weight: Option<Value>,
+    bias: Option<Value>,
+    eps: f64,
+) -> Value {
+    let shape = g.ty(x).shape.clone();
+    let last = shape.rank() - 1;
+    let mean = g.mean(x, vec![last]);
+    let mb = g.broadcast_reduced(mean, shape.clone(), &[last]);
+    let xc = g.sub(x, mb);
+    let sq = g.mul(xc, xc);
+    let var = g.mean(sq, vec![last]);
+    let e = g.constant_like(eps, var);
+    let ve = g.add(var, e);
+    let sd = g.unary(UnaryOp::Sqrt, ve);
+    let inv = g.unary(UnaryOp::Recip, sd);
+    let ib = g.broadcast_reduced(inv, shape.clone(), &[last]);
+    let mut y = g.mul(xc, ib);
+    if let Some(w) = weight {
+        let wb = g.broadcast_trailing(w, shape.clone());
+        y = g.mul(y, wb);
+    }
+    if let Some(b) = bias {
+        let bb = g.broadcast_trailing(b, shape);
+        y = g.add(y, bb);
+    }
+    y
 }
 
 /// Softmax (or log-softmax) along `axis`, with the maximum subtracted first.
@@ -191,10 +295,14 @@ fn loss(g: &mut Graph, kind: LossKind, p: Value, t: Value) -> Value {
         }
         LossKind::BinaryCrossEntropyLogits => {
             let y = align_target(g, t, p);
-            let zero = g.constant_like(0.0, p);
-            let relu = g.binary(BinaryOp::Max, p, zero);
-            let zy = g.mul(p, y);
+            // `max(z, 0)` as `(z + |z|) / 2` (the same value): with
+            // sign(0) = 0 its gradient at z = 0 is 1/2, and the two kinks
+            // at 0 cancel, so the loss's gradient there is the true
+            // sigmoid(0) - y rather than a one-sided 1 - y.
             let abs = g.unary(UnaryOp::Abs, p);
+            let za = g.add(p, abs);
+            let relu = g.scale(za, 0.5);
+            let zy = g.mul(p, y);
             let na = g.neg(abs);
             let e = g.unary(UnaryOp::Exp, na);
             let one = g.constant_like(1.0, p);

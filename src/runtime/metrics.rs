@@ -80,6 +80,7 @@ impl Accumulator {
 }
 
 /// One line of results: an epoch, a split and its metrics.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub epoch: usize,
     pub split: String,

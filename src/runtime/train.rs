@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::backend::{self, Executable};
 use crate::ir::{Graph, Role};
-use crate::sema::program::{DataRef, Metric, Program, Train};
+use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
 use crate::tensor::Tensor;
 
 use super::checkpoint;
@@ -44,8 +44,8 @@ pub struct Options {
 pub struct Report {
     pub epochs_run: usize,
     pub steps: usize,
-    /// `(epoch, split, metrics)` in the order they were computed.
-    pub records: Vec<(usize, String, Vec<(Metric, f64)>)>,
+    /// Every epoch's metrics per split, in the order they were computed.
+    pub records: Vec<Record>,
     pub checkpoint: Option<PathBuf>,
 }
 
@@ -55,8 +55,8 @@ impl Report {
         self.records
             .iter()
             .rev()
-            .find(|(_, s, _)| s == split)
-            .and_then(|(_, _, v)| v.iter().find(|(m, _)| *m == metric).map(|(_, x)| *x))
+            .find(|r| r.split == split)
+            .and_then(|r| r.values.iter().find(|(m, _)| *m == metric).map(|(_, x)| *x))
     }
 }
 
@@ -148,6 +148,84 @@ fn part<'d>(data: &'d [Option<Dataset>], r: &DataRef) -> &'d Table {
         .expect("internal: sema checked the part exists")
 }
 
+/// Checks that targets fit the loss before any training: class labels
+/// within the prediction's classes (an out-of-range label would silently
+/// contribute nothing to cross-entropy), binary targets within [0, 1].
+fn validate_targets(program: &Program, train: &Train, data: &[Option<Dataset>]) -> Result<()> {
+    let Some(head) = &train.head else {
+        return Ok(());
+    };
+    let pred = train
+        .model
+        .outputs
+        .iter()
+        .find(|(n, _)| *n == head.prediction)
+        .map(|(_, id)| &train.model.nodes[*id].ty)
+        .expect("internal: the head names an output");
+    let refs = std::iter::once(&train.data).chain(train.evaluate.iter().map(|e| &e.data));
+    for r in refs {
+        let Some(values) = part(data, r).field(&head.target).map(Tensor::to_f64_vec) else {
+            continue;
+        };
+        let (lo, hi, what) = match head.loss {
+            LossKind::CrossEntropy => {
+                let classes = pred
+                    .shape
+                    .dims()
+                    .last()
+                    .and_then(|d| d.fixed())
+                    .unwrap_or(0);
+                (
+                    0.0,
+                    classes as f64 - 1.0,
+                    format!(
+                        "one of the {classes} classes of `{}` (0 to {})",
+                        head.prediction,
+                        classes.saturating_sub(1)
+                    ),
+                )
+            }
+            LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits => {
+                (0.0, 1.0, "a binary target between 0 and 1".to_string())
+            }
+            LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => continue,
+        };
+        if let Some((i, v)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, &v)| !(lo..=hi).contains(&v))
+        {
+            return fail(format!(
+                "data set `{}`, part `{}`: `{}` of sample {i} is {v}, which is not {what}",
+                program.datasets[r.dataset].name,
+                split_name(program, r),
+                head.target
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The metrics reported for the training split: the loss, plus accuracy
+/// (classification) or MAE (regression) when the loss has a head. They are
+/// averaged over the epoch's batches, with the weights as they were at each
+/// batch, as Keras reports them.
+fn train_metrics(train: &Train) -> Vec<Metric> {
+    match train.head.as_ref().map(|h| h.loss) {
+        Some(
+            LossKind::CrossEntropy
+            | LossKind::BinaryCrossEntropy
+            | LossKind::BinaryCrossEntropyLogits,
+        ) => {
+            vec![Metric::Loss, Metric::Accuracy]
+        }
+        Some(LossKind::MeanSquaredError | LossKind::MeanAbsoluteError) => {
+            vec![Metric::Loss, Metric::Mae]
+        }
+        None => vec![Metric::Loss],
+    }
+}
+
 fn split_name(program: &Program, r: &DataRef) -> String {
     r.part
         .clone()
@@ -181,6 +259,7 @@ impl<'p> Session<'p> {
             ))
         })?;
         let data = load_data(program, train, &opts.base)?;
+        validate_targets(program, train, &data)?;
         let step_graph = crate::training_step(train);
         let eval_graph = crate::evaluation(train);
         let step = backend.compile(&step_graph).map_err(RunFailure)?;
@@ -259,8 +338,9 @@ impl<'p> Session<'p> {
         &self.state.params
     }
 
-    /// Runs one optimizer step on `batch`; returns the batch's loss.
-    fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<f64> {
+    /// Runs one optimizer step on `batch`; returns the batch's loss and,
+    /// when the program has a head, the prediction (for training metrics).
+    fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<(f64, Option<Tensor>)> {
         let dtype = self
             .train
             .model
@@ -288,14 +368,18 @@ impl<'p> Session<'p> {
         }
         let outputs = self.step.run(&inputs).map_err(|e| RunFailure(e.0))?;
         let mut loss = f64::NAN;
+        let mut prediction = None;
+        let head = self.train.head.as_ref().map(|h| h.prediction.as_str());
         for (out, t) in self.step_graph.outputs.iter().zip(outputs) {
             if out.name == "loss" {
                 loss = t.item();
+            } else if Some(out.name.as_str()) == head {
+                prediction = Some(t);
             } else {
                 self.state.set(&out.name, t);
             }
         }
-        Ok(loss)
+        Ok((loss, prediction))
     }
 
     /// Evaluates the model on a split.
@@ -445,7 +529,7 @@ impl<'p> Session<'p> {
                 done += 1;
                 let batch = part(&self.data, &train.data).gather(chunk);
                 steps += 1;
-                let loss = self.step(&batch, lr, steps)?;
+                let (loss, prediction) = self.step(&batch, lr, steps)?;
                 if !loss.is_finite() {
                     progress.finish();
                     let kept = match (&save_path, epoch) {
@@ -459,7 +543,15 @@ impl<'p> Session<'p> {
                         epoch + 1
                     ));
                 }
-                acc.add(chunk.len(), loss, None);
+                let head = match (&train.head, &prediction) {
+                    (Some(h), Some(p)) => Some((
+                        h.loss,
+                        p,
+                        batch.field(&h.target).expect("internal: head target"),
+                    )),
+                    _ => None,
+                };
+                acc.add(chunk.len(), loss, head);
                 progress.inc(1);
                 progress.set_message(format!("loss {:.4}", acc.value(Metric::Loss)));
             }
@@ -467,7 +559,10 @@ impl<'p> Session<'p> {
             let mut records = vec![Record {
                 epoch: epoch + 1,
                 split: train_split.clone(),
-                values: vec![(Metric::Loss, acc.value(Metric::Loss))],
+                values: train_metrics(train)
+                    .into_iter()
+                    .map(|m| (m, acc.value(m)))
+                    .collect(),
             }];
             for e in &train.evaluate {
                 let values = self.evaluate(&e.data, &e.metrics)?;
@@ -490,7 +585,7 @@ impl<'p> Session<'p> {
                 if let Some(f) = metrics_file.as_mut() {
                     f.write(&r).map_err(RunFailure)?;
                 }
-                report.records.push((r.epoch, r.split, r.values));
+                report.records.push(r);
             }
             report.epochs_run += 1;
             report.steps = steps;

@@ -73,7 +73,7 @@ impl Builder {
                     Some(b) => format!("{:.1} GiB", gib(b)),
                     None => "more than 2^64 bytes".to_string(),
                 };
-                Err(Diagnostic::new(
+                let d = Diagnostic::new(
                     Code::TooLarge,
                     format!(
                         "{what} of type {ty} would take {size}, over the limit of {:.1} GiB",
@@ -81,7 +81,18 @@ impl Builder {
                     ),
                 )
                 .at(span, "this tensor is too large")
-                .help("check the sizes written here; a misplaced digit is the usual cause"))
+                .help("check the sizes written here; a misplaced digit is the usual cause");
+                // The sizes written here may be fine and the batch the
+                // culprit: say what `N` was taken to be.
+                let batched = ty.shape.dims().iter().any(|d| matches!(d, Dim::Sym(_)));
+                Err(if batched {
+                    d.note(format!(
+                        "the batch `N` is counted as {} (the train block's `batch`, 32 when there is none)",
+                        self.limits.batch
+                    ))
+                } else {
+                    d
+                })
             }
         }
     }

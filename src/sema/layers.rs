@@ -12,13 +12,14 @@ use super::model::{Elaborator, Frame};
 use super::program::{Activation, Layer, LossKind, NodeId};
 use super::value::{Spanned, Val};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerFn {
     Dense,
     Act(Activation),
     Softmax,
     LogSoftmax,
     Flatten,
+    LayerNorm,
     Loss(LossKind),
 }
 
@@ -29,9 +30,17 @@ pub const NAMES: &[&str] = &[
     "sigmoid",
     "tanh",
     "identity",
+    "linear",
+    "leaky_relu",
+    "elu",
+    "softplus",
+    "swish",
+    "silu",
+    "gelu",
     "softmax",
     "log_softmax",
     "flatten",
+    "layer_norm",
     "cross_entropy",
     "binary_cross_entropy",
     "bce",
@@ -47,6 +56,7 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "softmax" => LayerFn::Softmax,
         "log_softmax" => LayerFn::LogSoftmax,
         "flatten" => LayerFn::Flatten,
+        "layer_norm" => LayerFn::LayerNorm,
         "cross_entropy" => LayerFn::Loss(LossKind::CrossEntropy),
         "binary_cross_entropy" | "bce" => LayerFn::Loss(LossKind::BinaryCrossEntropy),
         "binary_cross_entropy_logits" | "bce_logits" => {
@@ -136,8 +146,27 @@ pub fn apply(
             }
         }
         LayerFn::Act(a) => {
-            let b = bind(name, call.span, &["x"], 1, args)?;
+            let params: &[&str] = match a.with_alpha(0.0) {
+                Some(_) => &["x", "alpha"],
+                None => &["x"],
+            };
+            let b = bind(name, call.span, params, 1, args)?;
             let x = float_tensor(el, frame, b.req("x")?, name, 0)?;
+            let a = match b.get("alpha") {
+                Some(v) => {
+                    let alpha = v.float()?;
+                    if !alpha.is_finite() {
+                        return Err(Diagnostic::new(
+                            Code::BadValue,
+                            format!("`alpha` of `{name}` must be finite"),
+                        )
+                        .at(v.span, "not finite"));
+                    }
+                    a.with_alpha(alpha)
+                        .expect("only activations with an alpha take one")
+                }
+                None => a,
+            };
             let ty = el.builder.ty(x).clone();
             el.builder
                 .node(Layer::Activation(a), vec![x], ty, &frame.binding, span)?
@@ -182,6 +211,66 @@ pub fn apply(
             );
             el.builder
                 .node(Layer::Flatten, vec![x], out, &frame.binding, span)?
+        }
+        LayerFn::LayerNorm => {
+            let b = bind(name, call.span, &["x", "eps", "affine"], 1, args)?;
+            let xv = b.req("x")?;
+            let x = float_tensor(el, frame, xv, name, 1)?;
+            let eps = match b.get("eps") {
+                Some(v) => {
+                    let e = v.float()?;
+                    if !(e > 0.0 && e.is_finite()) {
+                        return Err(Diagnostic::new(
+                            Code::BadValue,
+                            format!("`eps` of `{name}` must be positive, got {e}"),
+                        )
+                        .at(v.span, "not positive")
+                        .help("the usual value is 1e-5"));
+                    }
+                    e
+                }
+                None => 1e-5,
+            };
+            let affine = match b.get("affine") {
+                Some(v) => v.bool()?,
+                None => true,
+            };
+            let ty = el.builder.ty(x).clone();
+            let features = ty.shape.dims().last().and_then(Dim::fixed).ok_or_else(|| {
+                Diagnostic::new(
+                    Code::BadDim,
+                    format!("layer_norm needs a fixed last dimension, got {ty}"),
+                )
+                .at(xv.span, "the last dimension is symbolic")
+            })?;
+            let (weight, bias) = if affine {
+                let path = frame.next_layer_path();
+                let pty = TensorType::new(ty.dtype, Shape::fixed(&[features]));
+                let w = el.builder.param(
+                    format!("{path}.weight"),
+                    pty.clone(),
+                    Init::Ones,
+                    (features, features),
+                    span,
+                )?;
+                let b = el.builder.param(
+                    format!("{path}.bias"),
+                    pty,
+                    Init::Zeros,
+                    (features, features),
+                    span,
+                )?;
+                (Some(w), Some(b))
+            } else {
+                (None, None)
+            };
+            el.builder.node(
+                Layer::LayerNorm { weight, bias, eps },
+                vec![x],
+                ty,
+                &frame.binding,
+                span,
+            )?
         }
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
@@ -318,9 +407,12 @@ fn activation(v: &Spanned) -> Result<Activation, Diagnostic> {
     Activation::by_name(s).ok_or_else(|| {
         let d = Diagnostic::new(Code::BadValue, format!("unknown activation `{s}`"))
             .at(v.span, "not an activation");
-        match crate::diag::did_you_mean(s, ["relu", "sigmoid", "tanh", "identity"]) {
+        match crate::diag::did_you_mean(s, Activation::NAMES.iter().copied()) {
             Some(m) => d.help(format!("did you mean `{m}`?")),
-            None => d.help("the activations are relu, sigmoid, tanh and identity"),
+            None => d.help(format!(
+                "the activations are: {}",
+                Activation::NAMES.join(", ")
+            )),
         }
     })
 }

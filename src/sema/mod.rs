@@ -131,6 +131,9 @@ pub fn check(
     }
     if !diags.is_empty() {
         diags.sort_by_key(|d| d.primary_span().map(|s| s.start).unwrap_or(0));
+        // A block checked on its own and again inside a model reports the
+        // same mistake twice; keep one.
+        diags.dedup_by(|a, b| a.code == b.code && a.primary_span() == b.primary_span());
         return Err(diags);
     }
     Ok(Program {

@@ -491,6 +491,14 @@ impl Elaborator<'_> {
                     _ => {
                         let id = self.tensor(frame, &v)?;
                         let ty = self.builder.ty(id).clone();
+                        if !ty.dtype.is_float() {
+                            return Err(Diagnostic::new(
+                                Code::DTypeMismatch,
+                                format!("cannot negate {ty}"),
+                            )
+                            .at(inner.span, format!("{ty}"))
+                            .help("arithmetic needs float tensors"));
+                        }
                         let n =
                             self.builder
                                 .node(Layer::Neg, vec![id], ty, &frame.binding, e.span)?;
@@ -849,7 +857,14 @@ pub fn bad_param_type(ty: &ast::Ident) -> Diagnostic {
         format!("unknown parameter type `{}`", ty.name),
     )
     .at(ty.span, "not a type");
-    match did_you_mean(&ty.name, ["int", "float", "bool", "str"]) {
+    let alias = match ty.name.as_str() {
+        "integer" | "i32" | "i64" | "usize" => Some("int"),
+        "f32" | "f64" | "double" | "number" => Some("float"),
+        "boolean" => Some("bool"),
+        "string" | "String" => Some("str"),
+        _ => None,
+    };
+    match alias.or_else(|| did_you_mean(&ty.name, ["int", "float", "bool", "str"])) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help("parameter types are int, float, bool and str"),
     }

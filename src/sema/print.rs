@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::data::{Columns, DatasetSpec, FileFormat, Transform};
-use super::program::{Layer, Model, Program, Schedule, Train};
+use super::program::{Activation, Layer, Model, Program, Schedule, Train};
 
 pub fn print_program(p: &Program) -> String {
     let mut out = String::new();
@@ -13,7 +13,7 @@ pub fn print_program(p: &Program) -> String {
         dataset(&mut out, d);
     }
     for m in &p.models {
-        model(&mut out, m);
+        model(&mut out, m, "model");
     }
     if let Some(t) = &p.train {
         train(&mut out, t, p);
@@ -69,8 +69,10 @@ fn dataset(out: &mut String, d: &DatasetSpec) {
     out.push_str("}\n");
 }
 
-fn model(out: &mut String, m: &Model) {
-    let _ = writeln!(out, "model {} {{", m.name);
+/// `kind` says which instance this is: a model on its own, or the one a
+/// train block builds (with target inputs and the loss).
+fn model(out: &mut String, m: &Model, kind: &str) {
+    let _ = writeln!(out, "{kind} {} {{", m.name);
     for p in &m.params {
         let _ = writeln!(out, "  param {}: {} init={}", p.path, p.ty, p.init.name());
     }
@@ -85,7 +87,19 @@ fn model(out: &mut String, m: &Model) {
                     .unwrap_or_default();
                 format!("dense({}{b})", m.params[*weight].path)
             }
-            Layer::Activation(a) => a.name().to_string(),
+            Layer::Activation(a) => match a {
+                Activation::LeakyRelu { alpha } | Activation::Elu { alpha } => {
+                    format!("{}(alpha={alpha})", a.name())
+                }
+                _ => a.name().to_string(),
+            },
+            Layer::LayerNorm { weight, bias, eps } => {
+                let p = |i: &Option<usize>| {
+                    i.map(|i| format!(", {}", m.params[i].path))
+                        .unwrap_or_default()
+                };
+                format!("layer_norm(eps={eps}{}{})", p(weight), p(bias))
+            }
             Layer::Softmax { axis } => format!("softmax(axis={axis})"),
             Layer::LogSoftmax { axis } => format!("log_softmax(axis={axis})"),
             Layer::Flatten => "flatten".into(),
@@ -107,7 +121,7 @@ fn model(out: &mut String, m: &Model) {
 }
 
 fn train(out: &mut String, t: &Train, p: &Program) {
-    model(out, &t.model);
+    model(out, &t.model, "training model");
     let part = |r: &super::program::DataRef| {
         let name = &p.datasets[r.dataset].name;
         match &r.part {

@@ -52,12 +52,26 @@ pub struct LayerNode {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
     Identity,
+    /// `x` for x > 0, else `alpha * x`.
+    LeakyRelu {
+        alpha: f64,
+    },
+    /// `x` for x > 0, else `alpha * (exp(x) - 1)`.
+    Elu {
+        alpha: f64,
+    },
+    /// `log(1 + exp(x))`, computed without overflow.
+    Softplus,
+    /// `x * sigmoid(x)` (also called SiLU).
+    Swish,
+    /// GELU in its tanh form (PyTorch's `approximate="tanh"`, JAX's default).
+    Gelu,
 }
 
 impl Activation {
@@ -67,17 +81,52 @@ impl Activation {
             Activation::Sigmoid => "sigmoid",
             Activation::Tanh => "tanh",
             Activation::Identity => "identity",
+            Activation::LeakyRelu { .. } => "leaky_relu",
+            Activation::Elu { .. } => "elu",
+            Activation::Softplus => "softplus",
+            Activation::Swish => "swish",
+            Activation::Gelu => "gelu",
         }
     }
+
+    /// The activation called `name`, with its default `alpha` where it has
+    /// one (0.01 for leaky ReLU, 1 for ELU, as in PyTorch and Keras).
     pub fn by_name(name: &str) -> Option<Activation> {
-        [
-            Activation::Relu,
-            Activation::Sigmoid,
-            Activation::Tanh,
-            Activation::Identity,
-        ]
-        .into_iter()
-        .find(|a| a.name() == name)
+        Some(match name {
+            "relu" => Activation::Relu,
+            "sigmoid" => Activation::Sigmoid,
+            "tanh" => Activation::Tanh,
+            "identity" | "linear" => Activation::Identity,
+            "leaky_relu" => Activation::LeakyRelu { alpha: 0.01 },
+            "elu" => Activation::Elu { alpha: 1.0 },
+            "softplus" => Activation::Softplus,
+            "swish" | "silu" => Activation::Swish,
+            "gelu" => Activation::Gelu,
+            _ => return None,
+        })
+    }
+
+    /// Every activation name a program may use.
+    pub const NAMES: &'static [&'static str] = &[
+        "relu",
+        "sigmoid",
+        "tanh",
+        "identity",
+        "leaky_relu",
+        "elu",
+        "softplus",
+        "swish",
+        "silu",
+        "gelu",
+    ];
+
+    /// A copy with `alpha` replaced, for the activations that take one.
+    pub fn with_alpha(self, alpha: f64) -> Option<Activation> {
+        match self {
+            Activation::LeakyRelu { .. } => Some(Activation::LeakyRelu { alpha }),
+            Activation::Elu { .. } => Some(Activation::Elu { alpha }),
+            _ => None,
+        }
     }
 }
 
@@ -133,6 +182,13 @@ pub enum Layer {
     },
     /// `[N, a, b, ...] -> [N, a*b*...]`
     Flatten,
+    /// Normalizes over the last axis to zero mean and unit variance, then
+    /// scales and shifts by per-feature parameters (`weight`, `bias`).
+    LayerNorm {
+        weight: Option<usize>,
+        bias: Option<usize>,
+        eps: f64,
+    },
     /// Elementwise arithmetic; a scalar operand is broadcast.
     Arith(ArithOp),
     Neg,

@@ -184,7 +184,7 @@ pub fn check_train(
             Setting::Shuffle { .. } => shuffle = true,
             Setting::Seed { value, .. } => {
                 let v = el.eval(&mut Frame::new(""), value)?;
-                seed = u64::try_from(v.int()?).map_err(|_| {
+                seed = u64::try_from(v.int().map_err(hyperparameter)?).map_err(|_| {
                     Diagnostic::new(Code::BadHyperparameter, "the seed cannot be negative")
                         .at(v.span, "negative")
                 })?;
@@ -197,6 +197,7 @@ pub fn check_train(
             } => {
                 let v = el.eval(&mut Frame::new(""), data)?;
                 let data = data_ref(&el, &top, &v, datasets)?;
+                fits_model(&el.builder.model.inputs, &datasets[data.dataset], &v)?;
                 if let Some(e) = every {
                     if e.name != "epoch" {
                         return Err(Diagnostic::new(
@@ -296,6 +297,55 @@ fn data_ref(
     }
 }
 
+/// Evaluation feeds the model (and its loss) from another data set's fields
+/// by name, so that data set needs every field training reads, with the
+/// same dtype and sample shape.
+fn fits_model(
+    inputs: &[(String, TensorType)],
+    data: &DatasetSpec,
+    at: &Spanned,
+) -> Result<(), Diagnostic> {
+    for (name, want) in inputs {
+        let Some(field) = data.fields.iter().find(|f| f.name == *name) else {
+            let names: Vec<&str> = inputs.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Diagnostic::new(
+                Code::UnboundInput,
+                format!(
+                    "data set `{}` has no field `{name}`, which the model or its loss reads",
+                    data.name
+                ),
+            )
+            .at(at.span, "evaluated here")
+            .note(format!(
+                "training feeds the model and its loss from the fields: {}",
+                names.join(", ")
+            ))
+            .help("evaluate on a data set with the same fields, such as another part of the training set"));
+        };
+        let dims = std::iter::once(crate::ir::Dim::Sym("N".into()))
+            .chain(field.sample_shape.iter().map(|&n| crate::ir::Dim::Fixed(n)))
+            .collect();
+        let found = TensorType::new(field.dtype, crate::ir::Shape(dims));
+        if found != *want {
+            let code = if found.dtype != want.dtype {
+                Code::DTypeMismatch
+            } else {
+                Code::ShapeMismatch
+            };
+            return Err(Diagnostic::new(
+                code,
+                format!(
+                    "field `{name}` of data set `{}` is {found}, but the model is trained on {want}",
+                    data.name
+                ),
+            )
+            .at(at.span, format!("`{name}` is {found} here"))
+            .help("evaluate on a data set with the same fields, such as another part of the training set"));
+        }
+    }
+    Ok(())
+}
+
 /// Every name mentioned in an expression (for deciding which data fields
 /// the loss uses).
 fn names_in(e: &ast::Expr) -> Vec<String> {
@@ -371,12 +421,22 @@ fn metric(m: &ast::Ident, head: Option<&Head>) -> Result<Metric, Diagnostic> {
     Ok(metric)
 }
 
+/// A training setting, optimizer or schedule value of the wrong kind
+/// (`epochs 2.5`) or out of range is a bad hyperparameter; an undefined name
+/// stays an unknown name.
+fn hyperparameter(d: Diagnostic) -> Diagnostic {
+    match d.code {
+        Code::ArgType | Code::BadValue => Diagnostic {
+            code: Code::BadHyperparameter,
+            ..d
+        },
+        _ => d,
+    }
+}
+
 fn count(el: &mut Elaborator<'_>, e: &ast::Expr, what: &str) -> Result<usize, Diagnostic> {
     let v = el.eval(&mut Frame::new(""), e)?;
-    let n = v.int().map_err(|d| Diagnostic {
-        code: Code::BadHyperparameter,
-        ..d
-    })?;
+    let n = v.int().map_err(hyperparameter)?;
     if n < 1 {
         return Err(Diagnostic::new(
             Code::BadHyperparameter,
@@ -418,18 +478,24 @@ fn optimizer(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<OptimizerSpec,
             let Some(v) = b.get(key) else {
                 return Ok(default);
             };
-            let x = v.float().map_err(|d| Diagnostic {
-                code: Code::BadHyperparameter,
-                ..d
-            })?;
+            let x = v.float().map_err(hyperparameter)?;
             let ok = x.is_finite() && (if open_lo { x > lo } else { x >= lo }) && x < hi;
             if !ok {
                 let range = format!("{}{lo}, {hi})", if open_lo { "(" } else { "[" });
+                let typical = match key {
+                    "lr" => "a learning rate is positive, typically 1e-4 to 0.1",
+                    "momentum" | "beta1" | "beta2" | "alpha" => {
+                        "decay rates lie in [0, 1), typically 0.9 to 0.999"
+                    }
+                    "eps" => "eps is a small positive number such as 1e-8",
+                    _ => "weight decay is zero or a small positive number such as 1e-4",
+                };
                 return Err(Diagnostic::new(
                     Code::BadHyperparameter,
                     format!("`{key}` of `{name}` must be in {range}, got {x}"),
                 )
-                .at(v.span, "out of range"));
+                .at(v.span, "out of range")
+                .help(typical));
             }
             Ok(x)
         };
@@ -508,7 +574,7 @@ fn schedule_of(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<Schedule, Di
         });
     }
     let positive = |v: &Spanned, what: &str| -> Result<f64, Diagnostic> {
-        let x = v.float()?;
+        let x = v.float().map_err(hyperparameter)?;
         if !(x > 0.0 && x.is_finite()) {
             return Err(Diagnostic::new(
                 Code::BadHyperparameter,
@@ -526,7 +592,10 @@ fn schedule_of(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<Schedule, Di
         "step" => {
             let b = bind(name, call.span, &["every", "gamma"], 0, args)?;
             Schedule::Step {
-                every: b.req("every")?.positive("`every`")?,
+                every: b
+                    .req("every")?
+                    .positive("`every`")
+                    .map_err(hyperparameter)?,
                 gamma: positive(b.req("gamma")?, "gamma")?,
             }
         }
@@ -539,14 +608,27 @@ fn schedule_of(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<Schedule, Di
         "cosine" => {
             let b = bind(name, call.span, &["warmup", "min_lr"], 0, args)?;
             let warmup = match b.get("warmup") {
-                Some(v) => usize::try_from(v.int()?).map_err(|_| {
+                Some(v) => usize::try_from(v.int().map_err(hyperparameter)?).map_err(|_| {
                     Diagnostic::new(Code::BadHyperparameter, "`warmup` cannot be negative")
                         .at(v.span, "negative")
                 })?,
                 None => 0,
             };
             let min_lr = match b.get("min_lr") {
-                Some(v) => v.float()?,
+                Some(v) => {
+                    let x = v.float().map_err(hyperparameter)?;
+                    // The rate decays to `min_lr`: a negative one would end
+                    // the run climbing the loss.
+                    if !(x >= 0.0 && x.is_finite()) {
+                        return Err(Diagnostic::new(
+                            Code::BadHyperparameter,
+                            format!("`min_lr` of `cosine` must be zero or positive, got {x}"),
+                        )
+                        .at(v.span, "out of range")
+                        .help("the learning rate decays from the optimizer's `lr` to `min_lr`, such as 0 or 1e-5"));
+                    }
+                    x
+                }
                 None => 0.0,
             };
             Schedule::Cosine { warmup, min_lr }

@@ -52,6 +52,17 @@ impl Spanned {
     }
 
     fn wrong(&self, expected: &str) -> Diagnostic {
+        // A bare name is one that nothing defines (a typo for a parameter,
+        // a reference to another parameter in a default): say so, rather
+        // than that a name is the wrong kind of argument.
+        if let Val::Name(id) = &self.val {
+            return Diagnostic::new(
+                Code::UnknownName,
+                format!("cannot find `{}` in this scope", id.name),
+            )
+            .at(self.span, "not defined")
+            .help(format!("{expected} is expected here"));
+        }
         Diagnostic::new(
             Code::ArgType,
             format!("expected {expected}, found {}", self.val.kind()),

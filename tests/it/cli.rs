@@ -209,10 +209,17 @@ fn a_diverging_loss_stops_with_a_clear_message() {
     let src =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/diabetes.dl"))
             .unwrap();
-    let src = src.replace("adam(lr: 0.05)", "sgd(lr: 1000000)").replace(
-        "\"runs/diabetes\"",
-        &format!("{:?}", dir.join("run").display().to_string()),
-    );
+    // Whatever the example's optimizer, a learning rate of a million diverges.
+    let src: String = src
+        .lines()
+        .map(|l| match l.trim_start().starts_with("optimizer") {
+            true => "  optimizer sgd(lr: 1000000)",
+            false => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let run = format!("{:?}", dir.join("run").display().to_string());
+    let src = src.replace("\"runs/diabetes\"", &run);
     let prog = dir.join("diverge.dl");
     std::fs::write(&prog, src).unwrap();
     let out = dlc(&["train", prog.to_str().unwrap()]);
@@ -223,4 +230,41 @@ fn a_diverging_loss_stops_with_a_clear_message() {
         "{err}"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn labels_outside_the_classes_are_refused_before_training() {
+    let dir = scratch("labels");
+    let src = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/digits_mlp.dl"),
+    )
+    .unwrap();
+    // Eight classes for labels 0-9: two of the digits have no logit.
+    let src = src
+        .replace("classes: int = 10", "classes: int = 8")
+        .replace(
+            "\"runs/digits\"",
+            &format!("{:?}", dir.join("run").display().to_string()),
+        );
+    let prog = dir.join("eight.dl");
+    std::fs::write(&prog, src).unwrap();
+    let out = dlc(&["train", prog.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("not one of the 8 classes of `logits` (0 to 7)"),
+        "{err}"
+    );
+    assert!(!dir.join("run").exists(), "nothing was trained or saved");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn summary_tabulates_layers_parameters_and_flops() {
+    let out = dlc(&["summary", "examples/digits_mlp.dl", "--batch", "64"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    // 64·128+128 + 128·64+64 + 64·10+10 parameters.
+    assert!(table.contains("parameters          17,226"), "{table}");
+    insta::assert_snapshot!("summary_digits", table);
 }

@@ -15,69 +15,9 @@ use dlc::passes::autodiff::{grad, rule, Differentiability};
 use dlc::tensor::Tensor;
 
 mod cases;
+pub mod fd;
 use cases::cases;
-
-/// splitmix64: deterministic, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Where a parameter's values are drawn: away from the kinks of the op
-/// under test, so central differences are valid.
-#[derive(Clone, Copy, Debug)]
-enum Domain {
-    /// U(-2, 2)
-    Any,
-    /// U(0.5, 2): log, sqrt, the base of pow
-    Positive,
-    /// ±U(0.5, 2): abs, recip, divisors
-    AwayFromZero,
-    /// An integer in [-2, 2] plus the offset: two lattices with offsets 0.5
-    /// apart never tie (max, min).
-    Lattice(f64),
-    /// All values distinct, 0.1 apart (reduce_max).
-    Distinct,
-    /// k/64 in [-2, 2]: exact in f32, so a cast round trip is exact.
-    Dyadic,
-}
-
-fn sample(rng: &mut Rng, d: Domain, n: usize) -> Vec<f64> {
-    match d {
-        Domain::Any => (0..n).map(|_| rng.uniform(-2.0, 2.0)).collect(),
-        Domain::Positive => (0..n).map(|_| rng.uniform(0.5, 2.0)).collect(),
-        Domain::AwayFromZero => (0..n)
-            .map(|_| {
-                let s = if rng.below(2) == 0 { -1.0 } else { 1.0 };
-                s * rng.uniform(0.5, 2.0)
-            })
-            .collect(),
-        Domain::Lattice(off) => (0..n).map(|_| rng.below(5) as f64 - 2.0 + off).collect(),
-        Domain::Distinct => {
-            let mut v: Vec<f64> = (0..n).map(|i| (i as f64 - n as f64 / 2.0) * 0.1).collect();
-            for i in (1..n).rev() {
-                v.swap(i, rng.below(i as u64 + 1) as usize);
-            }
-            v
-        }
-        Domain::Dyadic => (0..n)
-            .map(|_| (rng.below(257) as f64 - 128.0) / 64.0)
-            .collect(),
-    }
-}
+use fd::{sample, Domain, Rng};
 
 /// A differentiated input: its type (maybe symbolic), its run-time shape and
 /// where its values come from.
@@ -138,7 +78,7 @@ fn case(
         params,
         data: vec![],
         build,
-        h: (2.0f64).powi(-17),
+        h: fd::H,
         big: false,
     }
 }
@@ -150,9 +90,9 @@ impl Case {
     }
 }
 
-/// The checked graph: `y = build(params, data)`, `loss = sum(y * cot)`, so
-/// the gradient of `loss` is Jᵀ cot. Returns it before and after `grad`.
-fn graphs(c: &Case) -> (Graph, Graph) {
+/// Builds the case's graph (params as `Role::Param` inputs, then the data),
+/// draws the params from their domains and runs the shared check.
+fn check(c: &Case, seed: u64) {
     let mut g = Graph::new(c.name.clone());
     let mut args: Vec<Value> = c
         .params
@@ -160,128 +100,35 @@ fn graphs(c: &Case) -> (Graph, Graph) {
         .enumerate()
         .map(|(i, p)| g.input(format!("p{i}"), Role::Param, p.ty.clone()))
         .collect();
-    let wrt = args.clone();
     for (i, d) in c.data.iter().enumerate() {
         let ty = TensorType::new(d.dtype(), Shape::fixed(d.shape()));
         args.push(g.input(format!("d{i}"), Role::Data, ty));
     }
     let y = (c.build)(&mut g, &args);
-    let cot = g.input("cot", Role::Data, g.ty(y).clone());
-    let prod = g.mul(y, cot);
-    let loss = g.sum(prod, (0..g.ty(y).rank()).collect());
     g.output("y", y);
-    g.output("loss", loss);
-    let gg = grad(&g, "loss", &wrt);
-    (g, gg)
-}
-
-/// Runs `g` at `x` (one Vec per param) with cotangent `cot`.
-fn run(c: &Case, g: &Graph, x: &[Vec<f64>], cot: &Tensor) -> Vec<Tensor> {
+    let mut rng = Rng(seed);
     let mut inputs: Vec<Tensor> = c
         .params
         .iter()
-        .zip(x)
-        .map(|(p, v)| Tensor::from_f64(DType::F64, &p.shape, v.clone()))
-        .collect();
-    inputs.extend(c.data.iter().cloned());
-    inputs.push(cot.clone());
-    let refs: Vec<&Tensor> = inputs.iter().collect();
-    eval(g, &refs).unwrap_or_else(|e| panic!("{}: {e}", c.name))
-}
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
-
-/// `x + s * t`, per param.
-fn step(x: &[Vec<f64>], t: &[Vec<f64>], s: f64) -> Vec<Vec<f64>> {
-    x.iter()
-        .zip(t)
-        .map(|(xs, ts)| xs.iter().zip(ts).map(|(a, b)| a + s * b).collect())
-        .collect()
-}
-
-fn check(c: &Case, seed: u64) {
-    let (fwd, bwd) = graphs(c);
-    let mut rng = Rng(seed);
-    let x: Vec<Vec<f64>> = c
-        .params
-        .iter()
-        .map(|p| sample(&mut rng, p.domain, p.shape.iter().product()))
-        .collect();
-    // The output's run-time shape, from a forward run without `cot`.
-    let y_shape = {
-        let mut g = fwd.clone();
-        g.outputs.truncate(1);
-        g.inputs.pop();
-        let mut inputs: Vec<Tensor> = c
-            .params
-            .iter()
-            .zip(&x)
-            .map(|(p, v)| Tensor::from_f64(DType::F64, &p.shape, v.clone()))
-            .collect();
-        inputs.extend(c.data.iter().cloned());
-        let refs: Vec<&Tensor> = inputs.iter().collect();
-        eval(&g, &refs).unwrap()[0].shape().to_vec()
-    };
-    let m: usize = y_shape.iter().product();
-    let fd = |x: &[Vec<f64>], cot: &Tensor| run(c, &fwd, x, cot)[1].item();
-    let grads = |cot: &Tensor| -> Vec<Vec<f64>> {
-        let out = run(c, &bwd, &x, cot);
-        out[2..].iter().map(|t| t.to_f64_vec()).collect()
-    };
-
-    // ⟨J t, c⟩ by central differences against ⟨t, Jᵀ c⟩ by autodiff.
-    for round in 0..3 {
-        let t: Vec<Vec<f64>> = x
-            .iter()
-            .map(|v| sample(&mut rng, Domain::Dyadic, v.len()))
-            .collect();
-        let cot = Tensor::from_f64(DType::F64, &y_shape, sample(&mut rng, Domain::Any, m));
-        let jt_c = (fd(&step(&x, &t, c.h), &cot) - fd(&step(&x, &t, -c.h), &cot)) / (2.0 * c.h);
-        let g = grads(&cot);
-        let t_jc: f64 = t.iter().zip(&g).map(|(a, b)| dot(a, b)).sum();
-        assert!(
-            close(jt_c, t_jc),
-            "{} (round {round}): <J t, c> = {jt_c} by differences, <t, J'c> = {t_jc} by autodiff",
-            c.name
-        );
-    }
-    if c.big {
-        return;
-    }
-    // The full Jacobian, row by row (autodiff) and column by column (differences).
-    let rows: Vec<Vec<Vec<f64>>> = (0..m)
-        .map(|j| {
-            let mut e = vec![0.0; m];
-            e[j] = 1.0;
-            grads(&Tensor::from_f64(DType::F64, &y_shape, e))
+        .map(|p| {
+            let v = sample(&mut rng, p.domain, p.shape.iter().product());
+            Tensor::from_f64(DType::F64, &p.shape, v)
         })
         .collect();
-    for (pi, xp) in x.iter().enumerate() {
-        for i in 0..xp.len() {
-            let mut t: Vec<Vec<f64>> = x.iter().map(|v| vec![0.0; v.len()]).collect();
-            t[pi][i] = 1.0;
-            let at = |s: f64| -> Vec<f64> {
-                let xs = step(&x, &t, s);
-                run(c, &fwd, &xs, &Tensor::full(DType::F64, &y_shape, 0.0))[0].to_f64_vec()
-            };
-            let (plus, minus) = (at(c.h), at(-c.h));
-            for j in 0..m {
-                let num = (plus[j] - minus[j]) / (2.0 * c.h);
-                let ad = rows[j][pi][i];
-                assert!(
-                    close(num, ad),
-                    "{}: d y[{j}] / d p{pi}[{i}] = {num} by differences, {ad} by autodiff",
-                    c.name
-                );
-            }
-        }
-    }
+    inputs.extend(c.data.iter().cloned());
+    let wrt: Vec<usize> = (0..c.params.len()).collect();
+    fd::check(
+        &fd::Check {
+            name: &c.name,
+            graph: &g,
+            output: "y",
+            inputs: &inputs,
+            wrt: &wrt,
+            h: c.h,
+            full_jacobian: !c.big,
+        },
+        &mut rng,
+    );
 }
 
 #[test]

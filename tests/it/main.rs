@@ -14,6 +14,7 @@ mod interp;
 mod ir_props;
 mod ir_text;
 mod ir_verify;
+mod layer_gradcheck;
 mod optimizer;
 mod rng;
 mod sema;

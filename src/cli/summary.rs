@@ -1,0 +1,202 @@
+//! `dlc summary`: a Keras-style table of a model's layers with output shapes
+//! and parameter counts, the totals, forward FLOPs per sample and the memory
+//! a training step needs at a given batch size.
+
+use std::fmt::Write;
+
+use crate::ir::{Dim, TensorType};
+use crate::sema::program::{Activation, Layer, LossKind, Model, Program};
+
+/// The summary table of the program's trained model (or of each model that
+/// can stand alone when there is no train block).
+pub fn summary(program: &Program, batch: usize) -> String {
+    let models: Vec<&Model> = match &program.train {
+        Some(t) => vec![&t.model],
+        None => program.models.iter().collect(),
+    };
+    models
+        .iter()
+        .map(|m| table(m, batch))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Elements of one sample of `ty` (the batch axis `N` counts as 1).
+fn per_sample(ty: &TensorType) -> u64 {
+    ty.shape
+        .dims()
+        .iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => *n as u64,
+            Dim::Sym(_) => 1,
+        })
+        .product()
+}
+
+/// Forward floating-point operations for one sample (a multiply-add is 2).
+fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
+    let out = per_sample(&node.ty);
+    let arg = |i: usize| per_sample(&m.nodes[node.args[i]].ty);
+    match &node.layer {
+        Layer::Input(_) | Layer::Const(_) | Layer::Flatten => 0,
+        Layer::Dense { weight, bias } => {
+            let fan_in = m.params[*weight].fan_in as u64;
+            2 * fan_in * out + if bias.is_some() { out } else { 0 }
+        }
+        Layer::Activation(a) => match a {
+            Activation::Identity => 0,
+            Activation::Relu | Activation::LeakyRelu { .. } => out,
+            Activation::Sigmoid
+            | Activation::Tanh
+            | Activation::Softplus
+            | Activation::Elu { .. } => 4 * out,
+            Activation::Swish => 5 * out,
+            Activation::Gelu => 9 * out,
+        },
+        Layer::Softmax { .. } | Layer::LogSoftmax { .. } => 5 * out,
+        Layer::LayerNorm { .. } => 8 * out,
+        Layer::Arith(_) | Layer::Neg => out,
+        Layer::Loss(k) => {
+            let p = arg(0);
+            match k {
+                LossKind::CrossEntropy => 6 * p,
+                LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits => 8 * p,
+                LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => 3 * p,
+            }
+        }
+    }
+}
+
+fn kind(node: &crate::sema::program::LayerNode) -> String {
+    match &node.layer {
+        Layer::Input(_) => "input".into(),
+        Layer::Const(c) => format!("const {c}"),
+        Layer::Dense { .. } => "dense".into(),
+        Layer::Activation(a) => a.name().into(),
+        Layer::Softmax { .. } => "softmax".into(),
+        Layer::LogSoftmax { .. } => "log_softmax".into(),
+        Layer::Flatten => "flatten".into(),
+        Layer::LayerNorm { .. } => "layer_norm".into(),
+        Layer::Arith(op) => format!("{op:?}").to_lowercase(),
+        Layer::Neg => "neg".into(),
+        Layer::Loss(k) => k.name().into(),
+    }
+}
+
+fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
+    match &node.layer {
+        Layer::Dense { weight, bias } => std::iter::once(*weight).chain(*bias).collect(),
+        Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
+        _ => vec![],
+    }
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn table(m: &Model, batch: usize) -> String {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    let mut total_flops = 0u64;
+    let mut activation_bytes = 0u64;
+    for node in &m.nodes {
+        if matches!(node.layer, Layer::Const(_)) {
+            continue;
+        }
+        let params: u64 = params_of(node)
+            .iter()
+            .map(|&p| m.params[p].ty.shape.numel().unwrap_or(0) as u64)
+            .sum();
+        let f = flops(m, node);
+        total_flops += f;
+        activation_bytes += per_sample(&node.ty) * node.ty.dtype.size() as u64 * batch as u64;
+        rows.push([
+            node.name.clone(),
+            kind(node),
+            node.ty.to_string(),
+            count(params),
+        ]);
+    }
+    let header = ["layer (binding)", "kind", "output", "params"];
+    let widths: Vec<usize> = (0..4)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
+        )
+    };
+    let rule = "-".repeat(widths.iter().sum::<usize>() + 6) + "\n";
+    let mut out = format!("model {}\n", m.name);
+    out.push_str(&rule);
+    out.push_str(&line(header));
+    out.push_str(&rule);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+    }
+    out.push_str(&rule);
+    let params: u64 = m
+        .params
+        .iter()
+        .map(|p| p.ty.shape.numel().unwrap_or(0) as u64)
+        .sum();
+    let param_bytes: u64 = m
+        .params
+        .iter()
+        .map(|p| (p.ty.shape.numel().unwrap_or(0) * p.ty.dtype.size()) as u64)
+        .sum();
+    let _ = writeln!(
+        out,
+        "parameters          {} ({})",
+        count(params),
+        human(param_bytes)
+    );
+    let _ = writeln!(
+        out,
+        "forward FLOPs       {} per sample (a training step is about 3x)",
+        count(total_flops)
+    );
+    let _ = writeln!(
+        out,
+        "activations         {} at batch {batch} (every layer output kept for the backward pass, no buffer reuse)",
+        human(activation_bytes)
+    );
+    out
+}

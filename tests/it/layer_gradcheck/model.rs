@@ -1,0 +1,219 @@
+//! Checked models built by hand, as the checker would produce them (until the
+//! parser lands): the same node types, parameter paths, initializers and fans
+//! as `sema::layers` gives each layer, so `lower`'s own type assertion checks
+//! that the two agree.
+
+use dlc::diag::Span;
+use dlc::ir::{DType, Dim, Shape, TensorType};
+use dlc::sema::init::Init;
+use dlc::sema::program::{Activation, ArithOp, Layer, LayerNode, LossKind, Model, NodeId, Param};
+
+/// `f64[N, dims...]`
+pub fn f64n(dims: &[usize]) -> TensorType {
+    let mut s = vec![Dim::Sym("N".into())];
+    s.extend(dims.iter().map(|&d| Dim::Fixed(d)));
+    TensorType::new(DType::F64, Shape(s))
+}
+
+/// `i32[N]`: class or 0/1 labels.
+pub fn labels() -> TensorType {
+    TensorType::new(DType::I32, Shape(vec![Dim::Sym("N".into())]))
+}
+
+/// Builds a [`Model`] node by node; each method mirrors one checker rule.
+pub struct ModelBuilder {
+    pub model: Model,
+    /// Layers made so far under the current binding: the checker's
+    /// `next_layer_path` numbering.
+    bindings: Vec<(String, usize)>,
+}
+
+impl ModelBuilder {
+    pub fn new(name: &str) -> ModelBuilder {
+        ModelBuilder {
+            model: Model {
+                name: name.into(),
+                inputs: vec![],
+                params: vec![],
+                nodes: vec![],
+                outputs: vec![],
+            },
+            bindings: vec![],
+        }
+    }
+
+    pub fn ty(&self, id: NodeId) -> &TensorType {
+        &self.model.nodes[id].ty
+    }
+
+    fn node(&mut self, layer: Layer, args: Vec<NodeId>, ty: TensorType, name: &str) -> NodeId {
+        self.model.nodes.push(LayerNode {
+            layer,
+            args,
+            ty,
+            name: name.into(),
+            span: Span::new(0, 0),
+        });
+        self.model.nodes.len() - 1
+    }
+
+    /// `model.binding`, then `model.binding.1`, ... for further layers
+    /// bound to the same name.
+    fn layer_path(&mut self, binding: &str) -> String {
+        let base = format!("{}.{binding}", self.model.name);
+        let k = match self.bindings.iter_mut().find(|(b, _)| *b == base) {
+            Some((_, k)) => {
+                *k += 1;
+                *k
+            }
+            None => {
+                self.bindings.push((base.clone(), 0));
+                0
+            }
+        };
+        match k {
+            0 => base,
+            k => format!("{base}.{k}"),
+        }
+    }
+
+    pub fn input(&mut self, name: &str, ty: TensorType) -> NodeId {
+        self.model.inputs.push((name.into(), ty.clone()));
+        let i = self.model.inputs.len() - 1;
+        self.node(Layer::Input(i), vec![], ty, name)
+    }
+
+    /// `dense(x, units, bias: bias)` bound to `binding`: weight
+    /// `[in, units]` (Glorot uniform), bias `[units]` (zeros), both with fans
+    /// `(in, units)`; the result has `x`'s type with the last axis `units`.
+    pub fn dense(&mut self, binding: &str, x: NodeId, units: usize, bias: bool) -> NodeId {
+        let xt = self.ty(x).clone();
+        let fan_in = xt
+            .shape
+            .dims()
+            .last()
+            .and_then(Dim::fixed)
+            .expect("fixed features");
+        let path = self.layer_path(binding);
+        let param = |this: &mut Self, suffix: &str, dims: &[usize], init: Init| {
+            this.model.params.push(Param {
+                path: format!("{path}.{suffix}"),
+                ty: TensorType::new(xt.dtype, Shape::fixed(dims)),
+                init,
+                fan_in,
+                fan_out: units,
+            });
+            this.model.params.len() - 1
+        };
+        let weight = param(self, "weight", &[fan_in, units], Init::GlorotUniform);
+        let bias = bias.then(|| param(self, "bias", &[units], Init::Zeros));
+        let mut dims = xt.shape.dims().to_vec();
+        *dims.last_mut().expect("rank >= 2") = Dim::Fixed(units);
+        let ty = TensorType::new(xt.dtype, Shape(dims));
+        self.node(Layer::Dense { weight, bias }, vec![x], ty, &path)
+    }
+
+    pub fn activation(&mut self, a: Activation, x: NodeId) -> NodeId {
+        let ty = self.ty(x).clone();
+        self.node(Layer::Activation(a), vec![x], ty, a.name())
+    }
+
+    /// `layer_norm(x, affine: affine)` over the last axis, bound to
+    /// `binding`: weight (ones) and bias (zeros) of the feature size.
+    pub fn layer_norm(&mut self, binding: &str, x: NodeId, affine: bool) -> NodeId {
+        let ty = self.ty(x).clone();
+        let features = ty
+            .shape
+            .dims()
+            .last()
+            .and_then(Dim::fixed)
+            .expect("fixed features");
+        let (weight, bias) = if affine {
+            let path = self.layer_path(binding);
+            let mut param = |suffix: &str, init: Init| {
+                self.model.params.push(Param {
+                    path: format!("{path}.{suffix}"),
+                    ty: TensorType::new(ty.dtype, Shape::fixed(&[features])),
+                    init,
+                    fan_in: features,
+                    fan_out: features,
+                });
+                self.model.params.len() - 1
+            };
+            (
+                Some(param("weight", Init::Ones)),
+                Some(param("bias", Init::Zeros)),
+            )
+        } else {
+            (None, None)
+        };
+        self.node(
+            Layer::LayerNorm {
+                weight,
+                bias,
+                eps: 1e-5,
+            },
+            vec![x],
+            ty,
+            binding,
+        )
+    }
+
+    pub fn softmax(&mut self, x: NodeId, axis: usize) -> NodeId {
+        let ty = self.ty(x).clone();
+        self.node(Layer::Softmax { axis }, vec![x], ty, "softmax")
+    }
+
+    pub fn log_softmax(&mut self, x: NodeId, axis: usize) -> NodeId {
+        let ty = self.ty(x).clone();
+        self.node(Layer::LogSoftmax { axis }, vec![x], ty, "log_softmax")
+    }
+
+    /// `[N, a, b, ...] -> [N, a*b*...]`
+    pub fn flatten(&mut self, x: NodeId) -> NodeId {
+        let ty = self.ty(x).clone();
+        let rest: usize = ty.shape.dims()[1..]
+            .iter()
+            .map(|d| d.fixed().expect("fixed after the batch"))
+            .product();
+        let out = TensorType::new(
+            ty.dtype,
+            Shape(vec![ty.shape.dims()[0].clone(), Dim::Fixed(rest)]),
+        );
+        self.node(Layer::Flatten, vec![x], out, "flatten")
+    }
+
+    /// A number written in the program: a scalar of the other operand's dtype.
+    pub fn constant(&mut self, c: f64, like: NodeId) -> NodeId {
+        let dtype = self.ty(like).dtype;
+        self.node(Layer::Const(c), vec![], TensorType::scalar(dtype), "const")
+    }
+
+    /// Elementwise arithmetic on equal shapes, or with a scalar on either side.
+    pub fn arith(&mut self, op: ArithOp, a: NodeId, b: NodeId) -> NodeId {
+        let (ta, tb) = (self.ty(a).clone(), self.ty(b).clone());
+        let ty = if ta.shape == tb.shape || tb.rank() == 0 {
+            ta
+        } else if ta.rank() == 0 {
+            tb
+        } else {
+            panic!("the checker rejects {ta} {op:?} {tb}")
+        };
+        self.node(Layer::Arith(op), vec![a, b], ty, "arith")
+    }
+
+    pub fn neg(&mut self, x: NodeId) -> NodeId {
+        let ty = self.ty(x).clone();
+        self.node(Layer::Neg, vec![x], ty, "neg")
+    }
+
+    /// A loss: a scalar of the prediction's dtype.
+    pub fn loss(&mut self, kind: LossKind, p: NodeId, t: NodeId) -> NodeId {
+        let ty = TensorType::scalar(self.ty(p).dtype);
+        self.node(Layer::Loss(kind), vec![p, t], ty, kind.name())
+    }
+
+    pub fn output(&mut self, name: &str, id: NodeId) {
+        self.model.outputs.push((name.into(), id));
+    }
+}
