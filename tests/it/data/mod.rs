@@ -59,6 +59,7 @@ fn spec(sources: Vec<(&str, FieldSource)>, transforms: Vec<Transform>) -> Datase
             .collect(),
         transforms,
         fields: vec![],
+        vocab: None,
     }
 }
 
