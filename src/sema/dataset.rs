@@ -280,6 +280,14 @@ impl Evaluator<'_> {
         let params: &[&str] = match name {
             "csv" => &["path", "delimiter", "skip", "column", "drop", "dtype"],
             "idx" | "npy" => &["path", "dtype"],
+            "text" => {
+                return Err(Diagnostic::new(
+                    Code::ArgType,
+                    "`text(...)` is a data source of its own, not a field of `load(...)`",
+                )
+                .at(call.callee.span, "not a file reader")
+                .help("write `dataset name = text(\"path\", level: char)`; its field is `token`"))
+            }
             _ => {
                 return Err(unknown_call(
                     &call.callee,
