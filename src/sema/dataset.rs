@@ -24,6 +24,7 @@ use super::value::{Spanned, Val};
 pub fn check_dataset(
     decl: &ast::DatasetDecl,
     catalog: &dyn DataCatalog,
+    limits: Limits,
 ) -> Result<DatasetSpec, Diagnostic> {
     let mut chain = Vec::new();
     let mut e = &decl.value;
@@ -50,7 +51,7 @@ pub fn check_dataset(
     chain.reverse();
     let models = HashMap::new();
     let mut ev = Evaluator {
-        el: Elaborator::new(&models, &[], Builder::new("", Limits::default())),
+        el: Elaborator::new(&models, &[], Builder::new("", limits)),
         frame: Frame::new(""),
     };
     let (source_call, transforms) = chain.split_first().expect("chain has a source");
@@ -105,7 +106,7 @@ pub fn check_dataset(
     for call in transforms {
         if stream::is_stream_transform(&call.callee.name) {
             let args = ev.args(call)?;
-            let (t, fields) = stream::stream_transform(call, args, &spec)?;
+            let (t, fields) = stream::stream_transform(call, args, &spec, limits.max_bytes)?;
             spec.fields = fields;
             spec.transforms.push(t);
             continue;

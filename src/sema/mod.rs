@@ -63,7 +63,7 @@ pub fn check(
     let mut datasets = Vec::new();
     for item in &file.items {
         if let Item::Dataset(d) = item {
-            match dataset::check_dataset(d, catalog) {
+            match dataset::check_dataset(d, catalog, limits) {
                 Ok(spec) => datasets.push(spec),
                 Err(e) => diags.push(e),
             }

@@ -75,14 +75,51 @@ pub(super) fn text_source(
 }
 
 /// Checks a stream transform (`sequences`, `skipgrams`, `windows`) against
-/// the data set so far, returning it with the fields it produces.
+/// the data set so far, returning it with the fields it produces, which
+/// must fit in `max_bytes` (a large window over a long text multiplies it).
 pub(super) fn stream_transform(
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    spec: &DatasetSpec,
+    max_bytes: u64,
+) -> Result<(Transform, Vec<FieldSchema>), Diagnostic> {
+    check_order(call, spec)?;
+    let (t, fields) = cut(call, args, spec)?;
+    let bytes: u128 = fields
+        .iter()
+        .map(|f| {
+            let per_sample: u128 = f.sample_shape.iter().map(|&n| n as u128).product();
+            f.samples as u128 * per_sample * f.dtype.size() as u128
+        })
+        .sum();
+    if bytes > u128::from(max_bytes) {
+        let gib = |b: f64| b / (1u64 << 30) as f64;
+        return Err(Diagnostic::new(
+            Code::TooLarge,
+            format!(
+                "the {} samples of `{}` would take {:.1} GiB, over the limit of {:.1} GiB",
+                fields[0].samples,
+                call.callee.name,
+                gib(bytes as f64),
+                gib(max_bytes as f64)
+            ),
+        )
+        .at(call.span, "too many samples")
+        .help(match t {
+            Transform::SkipGrams { .. } => "a smaller window makes fewer samples",
+            _ => "a larger step makes fewer samples, a shorter length smaller ones",
+        }));
+    }
+    Ok((t, fields))
+}
+
+/// The transform and its fields, before the size check.
+fn cut(
     call: &ast::Call,
     args: Vec<ArgVal>,
     spec: &DatasetSpec,
 ) -> Result<(Transform, Vec<FieldSchema>), Diagnostic> {
     let name = call.callee.name.as_str();
-    check_order(call, spec)?;
     match name {
         "sequences" => {
             let b = bind(name, call.span, &["length", "step"], 1, args)?;
