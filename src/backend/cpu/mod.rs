@@ -8,18 +8,26 @@
 //! A run binds the size symbols from the inputs' shapes, lays the arena out
 //! for them (once per distinct batch size), points every buffer at the
 //! caller's inputs, fresh outputs or the arena, and calls the kernels in
-//! order. Kernels are compiled once per graph, never per batch size.
+//! order. Kernels are compiled once per graph, never per batch size. With
+//! `run_update`, outputs that replace an input (new parameters, optimizer
+//! state) are written straight into it where `in_place` proves it safe, so
+//! a training step allocates nothing.
 
 mod codegen;
+mod in_place;
 mod layout;
+mod matmul;
 pub mod reference;
 
+pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};
+pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN};
 
 use rayon::prelude::*;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
-use super::{Backend, Executable, RunError};
+use self::matmul::run_matmul;
+use super::{check_updates, Arg, Backend, Executable, RunError};
 use crate::ir::{DType, Graph, ReduceOp};
 use crate::kernel::{
     row_major, Access, BufKind, Expr, Inst, Kernel, KernelProgram, MatOperand, Size,
@@ -38,8 +46,6 @@ pub fn kernel_program(g: &Graph) -> KernelProgram {
 /// Loops with fewer elements than this run on one thread: below it, waking
 /// the pool costs more than the loop.
 const PARALLEL_MIN: usize = 1 << 15;
-/// Contractions with fewer multiply-adds than this run on one thread.
-const GEMM_PARALLEL_MIN: usize = 1 << 18;
 
 /// The default backend: Cranelift-compiled kernels.
 pub struct CpuBackend;
@@ -50,8 +56,15 @@ impl Backend for CpuBackend {
     }
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, String> {
         crate::ir::verify::verify(graph).map_err(|e| e.to_string())?;
-        Ok(Box::new(Compiled::new(kernel_program(graph))?))
+        compile_program(kernel_program(graph))
     }
+}
+
+/// Compiles a fused, memory-planned kernel program to machine code: the
+/// last stage of [`CpuBackend::compile`], on its own so that `dlc bench`
+/// can time fusion, planning and code generation apart.
+pub fn compile_program(p: KernelProgram) -> Result<Box<dyn Executable>, String> {
+    Ok(Box::new(Compiled::new(p)?))
 }
 
 /// The CLIF of every loop nest of `g`'s kernel program, in kernel order
@@ -187,6 +200,9 @@ enum Step {
     },
 }
 
+/// `(input, output)` pairs of a `run_update`.
+type Updates = Vec<(usize, usize)>;
+
 struct Compiled {
     prog: KernelProgram,
     steps: Vec<Step>,
@@ -196,6 +212,8 @@ struct Compiled {
     /// The arena and the layout it was sized for.
     arena: Vec<Align64>,
     layout: Option<(Vec<(String, usize)>, Layout)>,
+    /// The in-place plan of the last `run_update`'s pairs.
+    in_place: Option<(Updates, Vec<InPlace>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -259,6 +277,7 @@ impl Compiled {
             _jit: jit,
             arena: Vec::new(),
             layout: None,
+            in_place: None,
         })
     }
 }
@@ -302,111 +321,31 @@ fn run_loop(lp: &Loop, ptrs: &[*mut u8], syms: &[i64], bindings: &[(String, usiz
     }
 }
 
-/// `out = a · b` for `bs` matrices laid end to end, f32 through `gemm`.
-#[allow(clippy::too_many_arguments)]
-fn run_matmul(
-    ptrs: &[*mut u8],
-    out: usize,
-    (bs, m, k, n): (usize, usize, usize, usize),
-    a: &MatOperand,
-    b: &MatOperand,
-    dtype: DType,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    // Element strides of A (m×k) and B (k×n) as stored.
-    let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
-    let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
-    let (pa, pb, pc) = (
-        ptrs[a.buf] as usize,
-        ptrs[b.buf] as usize,
-        ptrs[out] as usize,
-    );
-    let one = |z: usize, par: gemm_common::Parallelism| match dtype {
-        DType::F32 => {
-            let (a, b, c) = (
-                (pa as *const f32).wrapping_add(z * m * k),
-                (pb as *const f32).wrapping_add(z * k * n),
-                (pc as *mut f32).wrapping_add(z * m * n),
-            );
-            if k == 0 {
-                // SAFETY: `c` holds m·n elements of this batch.
-                unsafe { std::ptr::write_bytes(c, 0, m * n) };
-                return;
-            }
-            let f = gemm_f32::gemm::f32::get_gemm_fn();
-            // SAFETY: the buffers hold bs·m·k, bs·k·n and bs·m·n elements
-            // (the layout sized them from the same bindings). Called as
-            // Cᵀ = Bᵀ·Aᵀ: gemm's fast orientation for row-major C.
-            unsafe {
-                f(
-                    n,
-                    m,
-                    k,
-                    c,
-                    n as isize,
-                    1,
-                    false,
-                    b,
-                    b_rs as isize,
-                    b_cs as isize,
-                    a,
-                    a_rs as isize,
-                    a_cs as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    par,
-                )
-            };
-        }
-        _ => {
-            let (a, b, c) = (
-                (pa as *const f64).wrapping_add(z * m * k),
-                (pb as *const f64).wrapping_add(z * k * n),
-                (pc as *mut f64).wrapping_add(z * m * n),
-            );
-            // f64 contractions are rare (gradient checks): plain loops.
-            for i in 0..m {
-                for j in 0..n {
-                    let mut s = 0.0;
-                    for q in 0..k {
-                        // SAFETY: indices stay inside the sized buffers.
-                        unsafe { s += *a.add(i * a_rs + q * a_cs) * *b.add(q * b_rs + j * b_cs) };
-                    }
-                    // SAFETY: as above.
-                    unsafe { *c.add(i * n + j) = s };
-                }
-            }
-        }
-    };
-    let threads = rayon::current_num_threads();
-    let big = m * n * k >= GEMM_PARALLEL_MIN && threads > 1;
-    if bs > 1 && big {
-        (0..bs)
-            .into_par_iter()
-            .for_each(|z| one(z, gemm_common::Parallelism::None));
-    } else {
-        let par = if big {
-            gemm_common::Parallelism::Rayon(threads)
-        } else {
-            gemm_common::Parallelism::None
-        };
-        for z in 0..bs {
-            one(z, par);
-        }
-    }
-}
-
 fn tensor_ptr(t: &Tensor) -> *mut u8 {
     match t {
         Tensor::F32(a) => a.as_ptr() as *mut u8,
         Tensor::F64(a) => a.as_ptr() as *mut u8,
         Tensor::I32(a) => a.as_ptr() as *mut u8,
         Tensor::Bool(a) => a.as_ptr() as *mut u8,
+    }
+}
+
+fn tensor_mut_ptr(t: &mut Tensor) -> *mut u8 {
+    match t {
+        Tensor::F32(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::F64(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::I32(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::Bool(a) => a.as_mut_ptr() as *mut u8,
+    }
+}
+
+/// A row-major copy of a strided tensor.
+fn standard_copy(t: &Tensor) -> Tensor {
+    match t {
+        Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
+        Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
+        Tensor::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
+        Tensor::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
     }
 }
 
@@ -460,8 +399,72 @@ fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
 
 impl Executable for Compiled {
     fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
+        let mut args: Vec<Arg> = inputs.iter().map(|t| Arg::In(t)).collect();
+        let outs = self.execute(&mut args, &[])?;
+        Ok(outs
+            .into_iter()
+            .map(|t| t.expect("internal: every output returned"))
+            .collect())
+    }
+
+    fn run_update(
+        &mut self,
+        args: &mut [Arg],
+        updates: &[(usize, usize)],
+    ) -> Result<Vec<Option<Tensor>>, RunError> {
+        check_updates(args, updates)?;
+        self.execute(args, updates)
+    }
+}
+
+impl Compiled {
+    /// How each update may be done in place, cached for the last `updates`.
+    fn in_place_plan(&mut self, updates: &[(usize, usize)]) -> Vec<InPlace> {
+        if let Some((u, plan)) = &self.in_place {
+            if u == updates {
+                return plan.clone();
+            }
+        }
         let p = &self.prog;
-        let bindings = bind(p, inputs)?;
+        let plan: Vec<InPlace> = updates
+            .iter()
+            .map(|&(i, o)| match (p.inputs.get(i), p.outputs.get(o)) {
+                (Some(&ib), Some((_, ob))) => in_place(p, ib, *ob),
+                _ => InPlace::No,
+            })
+            .collect();
+        self.in_place = Some((updates.to_vec(), plan.clone()));
+        plan
+    }
+
+    /// One run: binds the sizes, points every buffer at an input, an
+    /// updated input (in place), fresh output storage or the arena, runs
+    /// the kernels, and hands the outputs back (`None` for those written
+    /// into their inputs).
+    fn execute(
+        &mut self,
+        args: &mut [Arg],
+        updates: &[(usize, usize)],
+    ) -> Result<Vec<Option<Tensor>>, RunError> {
+        let plan = self.in_place_plan(updates);
+        if updates.iter().any(|&(_, o)| o >= self.prog.outputs.len()) {
+            return Err(RunError(format!(
+                "graph @{} has {} output(s)",
+                self.prog.name,
+                self.prog.outputs.len()
+            )));
+        }
+        let p = &self.prog;
+        let (bindings, owned) = {
+            let refs: Vec<&Tensor> = args.iter().map(Arg::tensor).collect();
+            let bindings = bind(p, &refs)?;
+            // Inputs in row-major order (a strided caller tensor is copied).
+            let owned: Vec<Option<Tensor>> = refs
+                .iter()
+                .map(|t| (!standard(t)).then(|| standard_copy(t)))
+                .collect();
+            (bindings, owned)
+        };
         if self.layout.as_ref().map(|(b, _)| b) != Some(&bindings) {
             let layout = Layout::new(p, &bindings);
             let need = layout.arena_bytes.div_ceil(64);
@@ -481,19 +484,6 @@ impl Executable for Compiled {
                     .map_or(0, |(_, v)| *v as i64)
             })
             .collect();
-        // Inputs in row-major order (a strided caller tensor is copied).
-        let owned: Vec<Option<Tensor>> = inputs
-            .iter()
-            .map(|t| (!standard(t)).then(|| t.cast(t.dtype())))
-            .map(|t| {
-                t.map(|t| match t {
-                    Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
-                    Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
-                    Tensor::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
-                    Tensor::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
-                })
-            })
-            .collect();
         let shape_of = |b: usize| {
             p.buffers[b]
                 .ty
@@ -501,29 +491,50 @@ impl Executable for Compiled {
                 .bind(&bindings)
                 .expect("internal: bound shape")
         };
+        // Each input's storage; updated ones through their `&mut`.
+        let input_ptr: Vec<*mut u8> = args
+            .iter_mut()
+            .zip(&owned)
+            .map(|(a, own)| match (own, a) {
+                (Some(t), _) => tensor_ptr(t),
+                (None, Arg::In(t)) => tensor_ptr(t),
+                (None, Arg::Update(t)) => tensor_mut_ptr(t),
+            })
+            .collect();
+        // Output buffers that live in their input, and gemms that accumulate.
+        let mut into_input: Vec<Option<usize>> = vec![None; p.buffers.len()];
+        let mut accumulate: Vec<Option<f32>> = vec![None; p.kernels.len()];
+        for (&(i, o), how) in updates.iter().zip(&plan) {
+            if *how == InPlace::No || owned[i].is_some() {
+                continue;
+            }
+            into_input[p.outputs[o].1] = Some(i);
+            if let InPlace::Accumulate { kernel, alpha } = *how {
+                accumulate[kernel] = Some(alpha);
+            }
+        }
         let mut outputs: Vec<Option<Tensor>> = vec![None; p.buffers.len()];
         let arena = self.arena.as_mut_ptr() as *mut u8;
         let mut ptrs: Vec<*mut u8> = vec![std::ptr::null_mut(); p.buffers.len()];
         for (b, buf) in p.buffers.iter().enumerate() {
-            ptrs[b] = match &buf.kind {
-                BufKind::Input { index, .. } => {
-                    tensor_ptr(owned[*index].as_ref().unwrap_or(inputs[*index]))
-                }
-                BufKind::Output => {
+            ptrs[b] = match (&buf.kind, into_input[b]) {
+                (BufKind::Input { index, .. }, _) => input_ptr[*index],
+                (BufKind::Output, Some(i)) => input_ptr[i],
+                (BufKind::Output, None) => {
                     let t = Tensor::full(buf.ty.dtype, &shape_of(b), 0.0);
                     let ptr = tensor_ptr(&t);
                     outputs[b] = Some(t);
                     ptr
                 }
-                BufKind::Temp => arena.wrapping_add(layout.offset[b]),
-                BufKind::View { .. } => continue,
+                (BufKind::Temp, _) => arena.wrapping_add(layout.offset[b]),
+                (BufKind::View { .. }, _) => continue,
             };
         }
         for b in 0..p.buffers.len() {
             ptrs[b] = ptrs[p.root(b)];
         }
         let ev = |s: &Size| s.eval(&bindings).expect("internal: bound size");
-        for step in &self.steps {
+        for (step, acc) in self.steps.iter().zip(&accumulate) {
             match step {
                 Step::Loop(lp) => run_loop(lp, &ptrs, &syms, &bindings),
                 Step::MatMul {
@@ -538,23 +549,35 @@ impl Executable for Compiled {
                     epilogue,
                 } => {
                     let dims = (ev(batch), ev(m), ev(k), ev(n));
-                    run_matmul(&ptrs, *out, dims, a, b, *dtype);
-                    if let Some(lp) = epilogue {
+                    run_matmul(&ptrs, *out, dims, (a, b), *dtype, *acc);
+                    if let (Some(lp), None) = (epilogue, acc) {
                         run_loop(lp, &ptrs, &syms, &bindings);
                     }
                 }
             }
         }
-        let mut results = Vec::with_capacity(p.outputs.len());
-        for (_, b) in &p.outputs {
-            let t = match outputs[*b].take() {
+        let updated: Vec<usize> = updates.iter().map(|&(_, o)| o).collect();
+        let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
+        for (o, (_, b)) in p.outputs.iter().enumerate() {
+            if updated.contains(&o) && into_input[*b].is_some() {
+                results.push(None);
+                continue;
+            }
+            results.push(Some(match outputs[*b].take() {
                 Some(t) => t,
                 None => read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &shape_of(*b)),
-            };
-            results.push(t);
+            }));
         }
         // (An output named twice is copied the second time from the first
         // one's storage, which moving the tensor into `results` kept alive.)
+        // Updates that could not be done in place are handed over now.
+        for &(i, o) in updates {
+            if let Some(t) = results[o].take() {
+                if let Arg::Update(slot) = &mut args[i] {
+                    **slot = t;
+                }
+            }
+        }
         Ok(results)
     }
 }
