@@ -113,6 +113,21 @@ fn sgd_momentum_updates_in_place_with_gemm_accumulating() {
 }
 
 #[test]
+fn momentum_of_a_one_row_contraction_accumulates_in_place() {
+    // m = 1: the row-times-matrix path, accumulating into the slot.
+    agree_in_place(
+        "graph @row(%u: f32[1,N] data, %g: f32[N,70] data, %m: f32[1,70] state) -> (%m: f32[1,70]) {
+  %gw = matmul %u, %g : f32[1,70]
+  %c = const 0.9 : f32[1,70]
+  %mm = mul %c, %m : f32[1,70]
+  %m2 = add %gw, %mm : f32[1,70]
+  return %m = %m2
+}",
+        &["accumulate"],
+    );
+}
+
+#[test]
 fn an_input_read_after_its_update_falls_back_to_fresh_storage() {
     agree_in_place(
         "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[4]) {

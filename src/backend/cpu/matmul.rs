@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use super::gemv;
 use crate::ir::DType;
 use crate::kernel::MatOperand;
 
@@ -13,6 +14,11 @@ use crate::kernel::MatOperand;
 /// it, splitting costs more than it saves (measured with `dlc bench` on the
 /// MLP's matmuls, whose smallest useful split is the 64×784×256 forward).
 pub const GEMM_PARALLEL_MIN: usize = 1 << 21;
+
+/// A one-row product with fewer multiply-adds than this runs on one thread.
+/// The MLP's 784×256 row (12 µs) is below it: on a shared 2-core machine,
+/// waking the second thread cost more than halving the row saved.
+const GEMV_PARALLEL_MIN: usize = 1 << 20;
 
 /// A row-major f32 matrix operand: base pointer and element strides.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +52,35 @@ pub unsafe fn sgemm(
         match accumulate {
             Some(alpha) => c.iter_mut().for_each(|x| *x *= alpha),
             None => c.fill(0.0),
+        }
+        return;
+    }
+    if m == 1 && a.col_stride == 1 && b.col_stride == 1 && gemv::available() {
+        // One row (batch-1 inference): a streaming row-times-matrix beats
+        // gemm's packing, and split by columns each core keeps its share
+        // of the weights in its own L2.
+        let (pa, pb, pc) = (a.ptr as usize, b.ptr as usize, c as usize);
+        let b_rs = b.row_stride as usize;
+        let run = move |lo: usize, hi: usize| {
+            let (a, b, c) = (pa as *const f32, pb as *const f32, pc as *mut f32);
+            // SAFETY: the caller's contract; columns lo..hi of one row.
+            unsafe { gemv::row_times_matrix(k, a, (b, b_rs), c, (lo, hi), accumulate) };
+        };
+        let parts = if threads > 1 && k * n >= GEMV_PARALLEL_MIN {
+            threads.min(n / 64).max(1)
+        } else {
+            1
+        };
+        if parts == 1 {
+            run(0, n);
+        } else {
+            (0..parts).into_par_iter().for_each(|p| {
+                // Column ranges in whole 64-column blocks.
+                let blocks = n.div_ceil(64);
+                let lo = (blocks * p / parts * 64).min(n);
+                let hi = (blocks * (p + 1) / parts * 64).min(n);
+                run(lo, hi);
+            });
         }
         return;
     }
