@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
-use super::matmul::run_matmul;
+use super::matmul::{run_matmul, GEMM_PARALLEL_MIN};
 use super::{bind, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -36,6 +36,8 @@ pub(super) struct Bound {
     dims: Vec<(usize, usize, usize, usize)>,
     /// Each buffer's shape.
     out_shapes: Vec<Vec<usize>>,
+    /// Whether any step is big enough to split over threads.
+    parallel: bool,
 }
 
 impl Executable for Compiled {
@@ -114,7 +116,7 @@ impl Compiled {
             })
             .collect();
         let extent = |lp: &Loop| (ev(&lp.dim0), ev(&lp.work));
-        let loops = self
+        let loops: Vec<Option<(usize, usize)>> = self
             .steps
             .iter()
             .map(|s| match s {
@@ -122,7 +124,7 @@ impl Compiled {
                 Step::MatMul { epilogue, .. } => epilogue.as_ref().map(extent),
             })
             .collect();
-        let dims = self
+        let dims: Vec<(usize, usize, usize, usize)> = self
             .steps
             .iter()
             .map(|s| match s {
@@ -135,7 +137,15 @@ impl Compiled {
             .iter()
             .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
             .collect();
+        let parallel = loops
+            .iter()
+            .flatten()
+            .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
+            || dims
+                .iter()
+                .any(|&(_, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN);
         self.bound = Some(Bound {
+            parallel,
             shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
             layout,
             syms,
@@ -219,25 +229,38 @@ impl Compiled {
             ptrs[b] = ptrs[p.root(b)];
         }
         let threads = rayon::current_num_threads();
-        for (s, step) in self.steps.iter().enumerate() {
-            let extent = bound.loops[s];
-            match step {
-                Step::Loop(lp) => run_loop(lp, extent, &ptrs, &bound.syms, threads),
-                Step::MatMul {
-                    out,
-                    a,
-                    b,
-                    dtype,
-                    epilogue,
-                    ..
-                } => {
-                    let acc = accumulate[s];
-                    run_matmul(&ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
-                    if let (Some(lp), None) = (epilogue, acc) {
-                        run_loop(lp, extent, &ptrs, &bound.syms, threads);
+        let steps = &self.steps;
+        let run_steps = || {
+            for (s, step) in steps.iter().enumerate() {
+                let extent = bound.loops[s];
+                match step {
+                    Step::Loop(lp) => run_loop(lp, extent, &ptrs, &bound.syms, threads),
+                    Step::MatMul {
+                        out,
+                        a,
+                        b,
+                        dtype,
+                        epilogue,
+                        ..
+                    } => {
+                        let acc = accumulate[s];
+                        run_matmul(&ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
+                        if let (Some(lp), None) = (epilogue, acc) {
+                            run_loop(lp, extent, &ptrs, &bound.syms, threads);
+                        }
                     }
                 }
             }
+        };
+        if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
+            // Run the steps on a pool thread: from there each parallel part
+            // is split by work stealing, so when the OS delays the other
+            // thread this one goes on with the whole job instead of the
+            // caller waiting for every part to be picked up.
+            let job = AssertSend(run_steps);
+            rayon::scope(move |_| job.run());
+        } else {
+            run_steps();
         }
         let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
         for (o, (_, b)) in p.outputs.iter().enumerate() {
@@ -261,6 +284,18 @@ impl Compiled {
             }
         }
         Ok(results)
+    }
+}
+
+/// A job moved to a pool thread while its caller blocks on it.
+struct AssertSend<F>(F);
+// SAFETY: the caller waits in `rayon::scope` until the job is done, so the
+// raw pointers it captures stay valid and are never used concurrently.
+unsafe impl<F> Send for AssertSend<F> {}
+
+impl<F: FnOnce()> AssertSend<F> {
+    fn run(self) {
+        (self.0)()
     }
 }
 
