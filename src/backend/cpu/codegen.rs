@@ -67,6 +67,14 @@ impl Jit {
                 .map_err(|e| format!("cranelift setting {k}: {e}"))
         };
         set(&mut flags, "opt_level", "speed")?;
+        // Cranelift's IR verifier costs a tenth of code generation; it runs
+        // in debug builds (every test), not in release.
+        let verify = if cfg!(debug_assertions) {
+            "true"
+        } else {
+            "false"
+        };
+        set(&mut flags, "enable_verifier", verify)?;
         set(&mut flags, "is_pic", "false")?;
         let isa = cranelift_native::builder()
             .map_err(|e| format!("host machine not supported by cranelift: {e}"))?
@@ -107,7 +115,8 @@ impl Jit {
             .declare_function(&name, Linkage::Local, &sig)
             .map_err(|e| e.to_string())?;
         let mut libs = Vec::new();
-        for (lname, _) in LIBCALLS {
+        let used = libcalls_used(nest.body);
+        for &(lname, _) in LIBCALLS.iter().filter(|(n, _)| used.contains(n)) {
             let (arg, ret, n) = match lname {
                 "dlc_powf" => (types::F32, types::F32, 2),
                 "dlc_pow" => (types::F64, types::F64, 2),
@@ -174,6 +183,37 @@ impl Drop for Jit {
             unsafe { m.free_memory() };
         }
     }
+}
+
+/// The Rust functions a body calls (see `ops::LIBCALLS`), so that only
+/// those are declared in its function.
+fn libcalls_used(body: &Expr) -> Vec<&'static str> {
+    let mut used = Vec::new();
+    for (inst, dt) in &body.insts {
+        let f32s = *dt == DType::F32;
+        let name = match inst {
+            Inst::Unary(u, _) if dt.is_float() => match u {
+                crate::ir::UnaryOp::Exp => Some(if f32s { "dlc_expf" } else { "dlc_exp" }),
+                crate::ir::UnaryOp::Log => Some(if f32s { "dlc_logf" } else { "dlc_log" }),
+                crate::ir::UnaryOp::Tanh => Some(if f32s { "dlc_tanhf" } else { "dlc_tanh" }),
+                crate::ir::UnaryOp::Sin => Some(if f32s { "dlc_sinf" } else { "dlc_sin" }),
+                crate::ir::UnaryOp::Cos => Some(if f32s { "dlc_cosf" } else { "dlc_cos" }),
+                _ => None,
+            },
+            Inst::Binary(BinaryOp::Pow, _, _) => Some(match dt {
+                DType::F32 => "dlc_powf",
+                DType::F64 => "dlc_pow",
+                _ => "dlc_powi",
+            }),
+            _ => None,
+        };
+        if let Some(n) = name {
+            if !used.contains(&n) {
+                used.push(n);
+            }
+        }
+    }
+    used
 }
 
 fn flags() -> MemFlagsData {
