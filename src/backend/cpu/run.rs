@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
-use super::matmul::{run_matmul, GEMM_PARALLEL_MIN};
+use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 use super::{bind, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -141,9 +141,9 @@ impl Compiled {
             .iter()
             .flatten()
             .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
-            || dims
-                .iter()
-                .any(|&(_, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN);
+            || dims.iter().any(|&(_, m, k, n)| {
+                m * k * n >= GEMM_PARALLEL_MIN || (m == 1 && k * n >= GEMV_PARALLEL_MIN)
+            });
         self.bound = Some(Bound {
             parallel,
             shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
