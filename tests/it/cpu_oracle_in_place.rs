@@ -128,6 +128,28 @@ fn momentum_of_a_one_row_contraction_accumulates_in_place() {
 }
 
 #[test]
+fn momentum_of_contractions_split_over_threads_accumulates_in_place() {
+    // Above GEMM_PARALLEL_MIN multiply-adds: C split by rows (160×130) and
+    // by columns (130×160) over the pool, each block accumulating.
+    agree_in_place(
+        "graph @big(%x: f32[128,160] data, %g: f32[128,130] data, %m: f32[160,130] state, %v: f32[130,160] state) -> (%m: f32[160,130], %v: f32[130,160]) {
+  %xt = transpose %x perm=[1,0] : f32[160,128]
+  %gx = matmul %xt, %g : f32[160,130]
+  %c = const 0.9 : f32[160,130]
+  %mm = mul %m, %c : f32[160,130]
+  %m2 = add %mm, %gx : f32[160,130]
+  %gt = transpose %g perm=[1,0] : f32[130,128]
+  %gv = matmul %gt, %x : f32[130,160]
+  %c2 = const 0.5 : f32[130,160]
+  %vv = mul %v, %c2 : f32[130,160]
+  %v2 = add %gv, %vv : f32[130,160]
+  return %m = %m2, %v = %v2
+}",
+        &["accumulate", "accumulate"],
+    );
+}
+
+#[test]
 fn an_input_read_after_its_update_falls_back_to_fresh_storage() {
     agree_in_place(
         "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[4]) {
