@@ -16,6 +16,7 @@ use dlc::tensor::Tensor;
 
 mod cases;
 pub mod fd;
+mod movement;
 use cases::cases;
 use fd::{sample, Domain, Rng};
 
@@ -273,6 +274,19 @@ fn every_op() -> Vec<Op> {
         Op::Transpose { perm: vec![] },
         Op::MatMul,
         Op::DimSize { axis: 0 },
+        Op::Slice {
+            start: vec![],
+            stop: vec![],
+            stride: vec![],
+        },
+        Op::Pad {
+            low: vec![],
+            high: vec![],
+            interior: vec![],
+            value: 0.0,
+        },
+        Op::Concat { axis: 0 },
+        Op::Reverse { axes: vec![] },
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));
@@ -297,7 +311,11 @@ fn every_op() -> Vec<Op> {
             | Op::Reshape
             | Op::Transpose { .. }
             | Op::MatMul
-            | Op::DimSize { .. } => {}
+            | Op::DimSize { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Reverse { .. } => {}
         }
     }
     ops

@@ -67,11 +67,23 @@ fn every_op() -> Graph {
     let step = g.mul(step, lrb);
     let new_w = g.sub(w, step);
     let _dead = g.neg(new_w);
+    let n_dim = Dim::Sym("N".into());
+    let s = g.slice(
+        relu,
+        vec![0, 1],
+        vec![n_dim.clone(), Dim::Fixed(4)],
+        vec![1, 2],
+    );
+    let padded = g.pad(s, vec![0, 1], vec![0, 0], vec![0, 1], f64::NEG_INFINITY);
+    let joined = g.concat(&[padded, relu, padded], 1);
+    let flipped = g.reverse(joined, vec![1]);
+    let moved = g.slice(flipped, vec![0, 2], vec![n_dim, Dim::Fixed(12)], vec![1, 1]);
     g.output("sum", sum);
     g.output("mean", mean);
     g.output("onehot_t", t);
     g.output("m.flat", flat);
     g.output("mlp.h.weight", new_w);
+    g.output("moved", moved);
     g
 }
 
@@ -389,6 +401,42 @@ const BAD: &[(&str, &str, usize, usize)] = &[
         "graph @g(%x: f32[N] data) -> () {\n  %0 = const 1 : f32[M,N]\n  return\n}",
         2,
         18,
+    ),
+    (
+        "slice of part of a symbolic axis",
+        "graph @g(%x: f32[N,4] data) -> (%y: f32[N,2]) {\n  %0 = slice %x start=[1,0] stop=[N,2] : f32[N,2]\n  return %y = %0\n}",
+        2,
+        8,
+    ),
+    (
+        "slice past the end",
+        "graph @g(%x: f32[4] data) -> (%y: f32[2]) {\n  %0 = slice %x start=[3] stop=[5] : f32[2]\n  return %y = %0\n}",
+        2,
+        8,
+    ),
+    (
+        "pad growing a symbolic axis",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = pad %x low=[1] high=[0] : f32[N]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "list where a value belongs",
+        "graph @g(%x: f32[2] data) -> () {\n  %0 = pad %x low=[1] high=[0] value=[1] : f32[3]\n  return\n}",
+        2,
+        32,
+    ),
+    (
+        "concat of nothing",
+        "graph @g() -> () {\n  %0 = concat axis=0 : f32[2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "concat along a symbolic axis",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = concat %x, %x axis=0 : f32[N]\n  return\n}",
+        2,
+        8,
     ),
     (
         "negative dimension",

@@ -9,6 +9,7 @@ mod examples;
 mod filetests;
 mod gradcheck;
 mod interp;
+mod interp_ops;
 mod ir_props;
 mod ir_text;
 mod ir_verify;

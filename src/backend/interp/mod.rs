@@ -5,6 +5,7 @@
 //! its last use. Symbolic dimensions are bound from the inputs' shapes.
 
 mod kernels;
+mod movement;
 
 use ndarray::ArrayD;
 
@@ -406,5 +407,59 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
             let size = r.shape(g, ops[0])?[*axis];
             Tensor::scalar(dtype, size as f64)
         }
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            let a = r.get(ops[0]);
+            // A symbolic axis is kept whole: its stop is its run-time size.
+            let stop: Vec<usize> = stop
+                .iter()
+                .zip(a.shape())
+                .map(|(d, &n)| d.fixed().unwrap_or(n))
+                .collect();
+            each_dtype!(a, a => movement::slice(a, start, &stop, stride))
+        }
+        Op::Pad {
+            low,
+            interior,
+            value,
+            ..
+        } => {
+            let shape = r.shape(g, v)?;
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::pad(a, low, interior, kernels::Elem::of(*value), &shape))
+        }
+        Op::Concat { axis } => {
+            let parts: Vec<&Tensor> = ops.iter().map(|&o| r.get(o)).collect();
+            concat(&parts, *axis).ok_or_else(bad)?
+        }
+        Op::Reverse { axes } => {
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::reverse(a, axes))
+        }
+    })
+}
+
+/// Joins tensors of one dtype along `axis`; `None` if the dtypes differ.
+fn concat(parts: &[&Tensor], axis: usize) -> Option<Tensor> {
+    macro_rules! join {
+        ($variant:ident) => {{
+            let views = parts
+                .iter()
+                .map(|t| match t {
+                    Tensor::$variant(a) => Some(a.view()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Tensor::$variant(movement::concat(&views, axis))
+        }};
+    }
+    Some(match parts.first()? {
+        Tensor::F32(_) => join!(F32),
+        Tensor::F64(_) => join!(F64),
+        Tensor::I32(_) => join!(I32),
+        Tensor::Bool(_) => join!(Bool),
     })
 }
