@@ -185,4 +185,12 @@ impl Graph {
     pub fn reverse(&mut self, a: Value, axes: Vec<usize>) -> Value {
         self.push(Op::Reverse { axes }, &[a], None)
     }
+    /// Rows of `table` picked by the i32 `indices`.
+    pub fn gather(&mut self, table: Value, indices: Value) -> Value {
+        self.push(Op::Gather, &[table, indices], None)
+    }
+    /// `operand` with the rows of `updates` added at `indices`.
+    pub fn scatter_add(&mut self, operand: Value, indices: Value, updates: Value) -> Value {
+        self.push(Op::ScatterAdd, &[operand, indices, updates], None)
+    }
 }

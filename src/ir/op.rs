@@ -153,6 +153,15 @@ pub enum Op {
     Reverse {
         axes: Vec<usize>,
     },
+    /// `gather %table, %indices`: rows of `table` (axis 0) picked by i32
+    /// indices of any shape; the result is `indices.shape ++
+    /// table.shape[1..]`. An index outside the table is a run-time error.
+    /// Embedding lookup is this op.
+    Gather,
+    /// `scatter_add %operand, %indices, %updates`: `operand` with each row
+    /// of `updates` (shaped like a `gather` result) added to the row its
+    /// index names; repeated indices accumulate. The adjoint of `gather`.
+    ScatterAdd,
 }
 
 impl UnaryOp {
@@ -303,6 +312,8 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Concat { .. } => "concat",
             Op::Reverse { .. } => "reverse",
+            Op::Gather => "gather",
+            Op::ScatterAdd => "scatter_add",
         }
     }
 
@@ -321,8 +332,8 @@ impl Op {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Reverse { .. } => 1,
-            Op::Binary(_) | Op::Compare(_) | Op::MatMul => 2,
-            Op::Select => 3,
+            Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather => 2,
+            Op::Select | Op::ScatterAdd => 3,
             Op::Concat { .. } => return None,
         })
     }
@@ -542,6 +553,8 @@ impl Op {
                 check_axes(axes, operands[0].rank())?;
                 operands[0].clone()
             }
+            Op::Gather => rules::gather(operands[0], operands[1])?,
+            Op::ScatterAdd => rules::scatter_add(operands[0], operands[1], operands[2])?,
         };
         if let Some(d) = declared {
             if *d != inferred {

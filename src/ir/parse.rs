@@ -393,6 +393,8 @@ impl Parser {
                 "cast" => Op::Cast,
                 "reshape" => Op::Reshape,
                 "matmul" => Op::MatMul,
+                "gather" => Op::Gather,
+                "scatter_add" => Op::ScatterAdd,
                 "reduce_sum" | "reduce_max" => Op::Reduce {
                     op: reduce_op(name),
                     axes: a.list("axes")?,
@@ -494,6 +496,8 @@ pub fn op_names() -> Vec<&'static str> {
         "pad",
         "concat",
         "reverse",
+        "gather",
+        "scatter_add",
     ];
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));

@@ -52,7 +52,9 @@ pub fn rule(op: &Op) -> Differentiability {
         | Op::Slice { .. }
         | Op::Pad { .. }
         | Op::Concat { .. }
-        | Op::Reverse { .. } => Rule,
+        | Op::Reverse { .. }
+        | Op::Gather
+        | Op::ScatterAdd => Rule,
     }
 }
 
@@ -348,6 +350,17 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
                 .collect()
         }
         Op::Reverse { axes } => vec![Some(h.reverse(g, axes))],
+        // An embedding's gradient: each looked-up row's cotangent added back
+        // into a zero table at its index. The indices get none.
+        Op::Gather => {
+            let zeros = h.constant_like(0.0, x[0]);
+            vec![Some(h.scatter_add(zeros, x[1], g)), None]
+        }
+        Op::ScatterAdd => vec![
+            want(0).then_some(g),
+            None,
+            want(2).then(|| h.gather(g, x[1])),
+        ],
         Op::Input { .. }
         | Op::Const { .. }
         | Op::Iota { .. }

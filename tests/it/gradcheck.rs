@@ -287,6 +287,8 @@ fn every_op() -> Vec<Op> {
         },
         Op::Concat { axis: 0 },
         Op::Reverse { axes: vec![] },
+        Op::Gather,
+        Op::ScatterAdd,
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));
@@ -315,7 +317,9 @@ fn every_op() -> Vec<Op> {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Concat { .. }
-            | Op::Reverse { .. } => {}
+            | Op::Reverse { .. }
+            | Op::Gather
+            | Op::ScatterAdd => {}
         }
     }
     ops

@@ -158,3 +158,91 @@ fn reverse_flips_the_named_axes() {
     let y = run(ty(DType::Bool, &["N"]), &x, |g, a| g.reverse(a, vec![0]));
     assert_eq!(y.to_f64_vec(), [0.0, 0.0, 1.0]);
 }
+
+#[test]
+fn gather_picks_rows_by_index() {
+    // rows [0,1], [2,3], [4,5]; indices [[2,0],[1,1]]
+    let mut g = Graph::new("g");
+    let table = g.input("t", Role::Data, ty(DType::F32, &["3", "2"]));
+    let idx = g.input("i", Role::Data, ty(DType::I32, &["N", "2"]));
+    let one = g.input("j", Role::Data, ty(DType::I32, &[]));
+    let y = g.gather(table, idx);
+    let z = g.gather(table, one);
+    g.output("y", y);
+    g.output("z", z);
+    let tv = counting(DType::F32, &[3, 2]);
+    let iv = t(DType::I32, &[2, 2], &[2.0, 0.0, 1.0, 1.0]);
+    let jv = t(DType::I32, &[], &[1.0]);
+    let out = eval(&g, &[&tv, &iv, &jv]).unwrap();
+    assert_eq!(out[0].shape(), &[2, 2, 2]);
+    assert_eq!(
+        out[0].to_f64_vec(),
+        [4.0, 5.0, 0.0, 1.0, 2.0, 3.0, 2.0, 3.0]
+    );
+    assert_eq!(out[1].shape(), &[2]);
+    assert_eq!(out[1].to_f64_vec(), [2.0, 3.0]);
+    // A table of rank 1 gives one element per index.
+    let x = t(DType::I32, &[4], &[10.0, 11.0, 12.0, 13.0]);
+    let mut g = Graph::new("g1");
+    let table = g.input("t", Role::Data, ty(DType::I32, &["4"]));
+    let idx = g.input("i", Role::Data, ty(DType::I32, &["3"]));
+    let y = g.gather(table, idx);
+    g.output("y", y);
+    let iv = t(DType::I32, &[3], &[3.0, 3.0, 0.0]);
+    assert_eq!(
+        eval(&g, &[&x, &iv]).unwrap()[0].to_f64_vec(),
+        [13.0, 13.0, 10.0]
+    );
+}
+
+#[test]
+fn an_index_outside_the_table_is_a_run_error_naming_it() {
+    let mut g = Graph::new("g");
+    let table = g.input("t", Role::Data, ty(DType::F32, &["3", "2"]));
+    let idx = g.input("i", Role::Data, ty(DType::I32, &["2", "2"]));
+    let y = g.gather(table, idx);
+    let zeros = g.constant(0.0, ty(DType::F32, &["3", "2"]));
+    let upd = g.input("u", Role::Data, ty(DType::F32, &["2", "2", "2"]));
+    let s = g.scatter_add(zeros, idx, upd);
+    g.output("y", y);
+    let tv = counting(DType::F32, &[3, 2]);
+    let uv = counting(DType::F32, &[2, 2, 2]);
+    for (bad, shown) in [
+        (3.0, "index 3 at position [1, 0]"),
+        (-1.0, "index -1 at position [1, 0]"),
+    ] {
+        let iv = t(DType::I32, &[2, 2], &[0.0, 1.0, bad, 2.0]);
+        let e = eval(&g, &[&tv, &iv, &uv]).unwrap_err();
+        assert!(
+            e.0.contains(shown) && e.0.contains("3 rows") && e.0.contains("gather"),
+            "{e}"
+        );
+    }
+    g.outputs.clear();
+    g.output("s", s);
+    let iv = t(DType::I32, &[2, 2], &[0.0, 7.0, 1.0, 2.0]);
+    let e = eval(&g, &[&tv, &iv, &uv]).unwrap_err();
+    assert!(
+        e.0.contains("scatter_add index 7 at position [0, 1]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn scatter_add_accumulates_repeated_indices() {
+    // operand rows [0,1], [2,3], [4,5]; updates rows [1,1], [10,10], [100,100]
+    // at indices [2, 0, 2].
+    let mut g = Graph::new("s");
+    let operand = g.input("o", Role::Data, ty(DType::I32, &["3", "2"]));
+    let idx = g.input("i", Role::Data, ty(DType::I32, &["3"]));
+    let upd = g.input("u", Role::Data, ty(DType::I32, &["3", "2"]));
+    let y = g.scatter_add(operand, idx, upd);
+    g.output("y", y);
+    let ov = counting(DType::I32, &[3, 2]);
+    let iv = t(DType::I32, &[3], &[2.0, 0.0, 2.0]);
+    let uv = t(DType::I32, &[3, 2], &[1.0, 1.0, 10.0, 10.0, 100.0, 100.0]);
+    let out = eval(&g, &[&ov, &iv, &uv]).unwrap();
+    assert_eq!(out[0].to_f64_vec(), [10.0, 11.0, 2.0, 3.0, 105.0, 106.0]);
+    // The operand input itself is not changed (it is the caller's).
+    assert_eq!(ov, counting(DType::I32, &[3, 2]));
+}

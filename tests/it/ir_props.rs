@@ -35,7 +35,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..20, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..21, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -242,6 +242,31 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                 let mask = s.k % (1 << rank);
                 let axes: Vec<usize> = (0..rank).filter(|d| mask & (1 << d) != 0).collect();
                 g.reverse(a, axes)
+            }
+            19 if rank > 0 && ta.shape.0[0].fixed().is_some_and(|n| n > 0) => {
+                // In-range indices: 0, 1, ... (iota) or all zeros, of rank 0..=2.
+                let n = ta.shape.0[0].fixed().unwrap_or(1);
+                let shape = [vec![], vec![n.min(3)], vec![2, n.min(2)]][s.j % 3].clone();
+                let ity = TensorType::new(DType::I32, Shape::fixed(&shape));
+                let idx = if s.k % 2 == 0 && !shape.is_empty() {
+                    g.push(
+                        Op::Iota {
+                            axis: shape.len() - 1,
+                        },
+                        &[],
+                        Some(ity),
+                    )
+                } else {
+                    g.constant(0.0, ity)
+                };
+                let rows = g.gather(a, idx);
+                if s.k % 3 == 0 {
+                    rows
+                } else {
+                    let b = partner(&g, &floats);
+                    let rows_b = g.gather(b, idx);
+                    g.scatter_add(a, idx, rows_b)
+                }
             }
             _ => g.unary(UnaryOp::Neg, a),
         };

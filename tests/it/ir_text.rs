@@ -84,6 +84,9 @@ fn every_op() -> Graph {
     g.output("m.flat", flat);
     g.output("mlp.h.weight", new_w);
     g.output("moved", moved);
+    let rows = g.gather(w, label);
+    let scattered = g.scatter_add(w, label, rows);
+    g.output("scattered", scattered);
     g
 }
 

@@ -4,6 +4,7 @@
 //! last user so elementwise chains run in place, and frees every value after
 //! its last use. Symbolic dimensions are bound from the inputs' shapes.
 
+mod indexing;
 mod kernels;
 mod movement;
 
@@ -438,6 +439,31 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
         Op::Reverse { axes } => {
             let a = r.get(ops[0]);
             each_dtype!(a, a => movement::reverse(a, axes))
+        }
+        Op::Gather => {
+            let Tensor::I32(indices) = r.get(ops[1]) else {
+                return Err(bad());
+            };
+            let table = r.get(ops[0]);
+            each_dtype!(table, t => indexing::gather(t, indices).map_err(err)?)
+        }
+        Op::ScatterAdd => {
+            let operand = r.take(ops[0]);
+            let (Tensor::I32(indices), updates) = (r.get(ops[1]), r.get(ops[2])) else {
+                return Err(bad());
+            };
+            match (operand, updates) {
+                (Tensor::F32(a), Tensor::F32(u)) => {
+                    Tensor::F32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::F64(a), Tensor::F64(u)) => {
+                    Tensor::F64(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::I32(a), Tensor::I32(u)) => {
+                    Tensor::I32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                _ => return Err(bad()),
+            }
         }
     })
 }

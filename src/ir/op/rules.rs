@@ -7,7 +7,7 @@
 //! Sizes come from parsed text as well as from passes, so every sum and
 //! product is checked: an absurd attribute is a type error, not an overflow.
 
-use super::super::types::{Dim, Shape, TensorType};
+use super::super::types::{DType, Dim, Shape, TensorType};
 
 /// The extent of `n` elements with `d - 1` gaps between neighbours.
 pub fn dilated(n: usize, d: usize) -> Option<usize> {
@@ -88,9 +88,11 @@ pub(super) fn slice(
             (Dim::Sym(x), Dim::Sym(y)) if x == y && start[i] == 0 && stride[i] == 1 => {
                 Dim::Sym(x.clone())
             }
-            (Dim::Sym(x), _) => return Err(format!(
+            (Dim::Sym(x), _) => {
+                return Err(format!(
                 "slice axis {i} of {a} is symbolic: it is kept whole (start 0, stop {x}, stride 1)"
-            )),
+            ))
+            }
             (Dim::Fixed(_), Dim::Sym(y)) => {
                 return Err(format!(
                     "slice axis {i} of {a} is fixed, but its stop is the symbol {y}"
@@ -175,4 +177,33 @@ pub(super) fn concat(operands: &[&TensorType], axis: usize) -> Result<TensorType
     let mut dims = first.shape.0.clone();
     dims[axis] = Dim::Fixed(total);
     Ok(TensorType::new(first.dtype, Shape(dims)))
+}
+
+pub(super) fn gather(table: &TensorType, indices: &TensorType) -> Result<TensorType, String> {
+    if table.rank() == 0 {
+        return Err(format!("gather needs a table of rank >= 1, got {table}"));
+    }
+    if indices.dtype != DType::I32 {
+        return Err(format!("gather indices must be i32, got {indices}"));
+    }
+    let mut dims = indices.shape.0.clone();
+    dims.extend(table.shape.0[1..].iter().cloned());
+    Ok(TensorType::new(table.dtype, Shape(dims)))
+}
+
+pub(super) fn scatter_add(
+    operand: &TensorType,
+    indices: &TensorType,
+    updates: &TensorType,
+) -> Result<TensorType, String> {
+    if operand.dtype == DType::Bool {
+        return Err(format!("scatter_add is not defined on bool, got {operand}"));
+    }
+    let want = gather(operand, indices)?;
+    if *updates != want {
+        return Err(format!(
+            "scatter_add of {indices} indices into {operand} needs updates {want}, got {updates}"
+        ));
+    }
+    Ok(operand.clone())
 }

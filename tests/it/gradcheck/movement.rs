@@ -1,9 +1,12 @@
 //! Gradient checks of the movement ops: slice (strided, and keeping a
 //! symbolic axis whole), pad (low, high and interior), concat (several
-//! parts, and one value twice, whose cotangents add) and reverse.
+//! parts, and one value twice, whose cotangents add) and reverse; and of
+//! the indexing ops, gather and scatter_add, with repeated indices (whose
+//! cotangents accumulate) and indices of rank 0, 1 and 2.
 
 use super::{case, n_shape, p, pn, Case, Domain};
-use dlc::ir::{Dim, Shape};
+use dlc::ir::{DType, Dim, Shape};
+use dlc::tensor::Tensor;
 
 fn fixed(xs: &[usize]) -> Vec<Dim> {
     xs.iter().map(|&x| Dim::Fixed(x)).collect()
@@ -111,5 +114,60 @@ pub fn cases() -> Vec<Case> {
         )
         .big(),
     );
+    cs.extend(indexing());
+    cs
+}
+
+fn indices(shape: &[usize], v: &[f64]) -> Tensor {
+    Tensor::from_f64(DType::I32, shape, v.to_vec())
+}
+
+fn indexing() -> Vec<Case> {
+    use Domain::*;
+    let mut cs = Vec::new();
+    // The index input follows the params: a[1] for gather.
+    let mut c = case(
+        "gather",
+        &["gather"],
+        vec![p(&[4, 2], Any)],
+        Box::new(|g, a| g.gather(a[0], a[1])),
+    );
+    c.data = vec![indices(&[3], &[2.0, 0.0, 2.0])];
+    cs.push(c);
+    let mut c = case(
+        "gather of a scalar index",
+        &["gather"],
+        vec![p(&[3, 2], Any)],
+        Box::new(|g, a| g.gather(a[0], a[1])),
+    );
+    c.data = vec![indices(&[], &[1.0])];
+    cs.push(c);
+    let mut c = case(
+        "gather big",
+        &["gather"],
+        vec![pn(&[5, 3, 2], Any)],
+        Box::new(|g, a| g.gather(a[0], a[1])),
+    )
+    .big();
+    c.data = vec![indices(&[2, 3], &[4.0, 0.0, 4.0, 1.0, 4.0, 2.0])];
+    cs.push(c);
+
+    let mut c = case(
+        "scatter_add",
+        &["scatter_add"],
+        vec![p(&[3, 2], Any), p(&[4, 2], Any)],
+        Box::new(|g, a| g.scatter_add(a[0], a[2], a[1])),
+    );
+    c.data = vec![indices(&[4], &[0.0, 2.0, 0.0, 1.0])];
+    cs.push(c);
+    let mut c = case(
+        "scatter_add big",
+        &["scatter_add"],
+        vec![pn(&[4, 3], Any), p(&[2, 2, 3], Any)],
+        Box::new(|g, a| g.scatter_add(a[0], a[2], a[1])),
+    )
+    .big();
+    c.data = vec![indices(&[2, 2], &[3.0, 0.0, 3.0, 1.0])];
+    cs.push(c);
     cs
 }
