@@ -2,7 +2,7 @@
 //! the optimizers. Each is one `Graph::push`; a type error is a compiler bug.
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, UnaryOp};
 use super::types::{DType, Dim, Shape, TensorType};
 
 impl Graph {
@@ -192,5 +192,8 @@ impl Graph {
     /// `operand` with the rows of `updates` added at `indices`.
     pub fn scatter_add(&mut self, operand: Value, indices: Value, updates: Value) -> Value {
         self.push(Op::ScatterAdd, &[operand, indices, updates], None)
+    }
+    pub fn conv(&mut self, lhs: Value, rhs: Value, attrs: ConvAttrs) -> Value {
+        self.push(Op::Conv(attrs), &[lhs, rhs], None)
     }
 }

@@ -12,7 +12,7 @@ use super::types::{DType, Dim, Shape, TensorType};
 
 mod rules;
 
-pub use rules::{dilated, window_output};
+pub use rules::{dilated, window_output, ConvAttrs};
 
 /// How a graph argument is fed: data from the batch, a trained parameter,
 /// optimizer state, or a hyperparameter such as the learning rate.
@@ -162,6 +162,11 @@ pub enum Op {
     /// of `updates` (shaped like a `gather` result) added to the row its
     /// index names; repeated indices accumulate. The adjoint of `gather`.
     ScatterAdd,
+    /// Convolution (cross-correlation, as in every framework), `[N, C,
+    /// S...] x [O, C/groups, K...] -> [N, O, Y...]` over 1, 2 or more
+    /// spatial axes; see [`ConvAttrs`]. Transposed convolution is the same
+    /// op with `lhs_dilation`.
+    Conv(ConvAttrs),
 }
 
 impl UnaryOp {
@@ -314,6 +319,7 @@ impl Op {
             Op::Reverse { .. } => "reverse",
             Op::Gather => "gather",
             Op::ScatterAdd => "scatter_add",
+            Op::Conv(_) => "conv",
         }
     }
 
@@ -332,7 +338,7 @@ impl Op {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Reverse { .. } => 1,
-            Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather => 2,
+            Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather | Op::Conv(_) => 2,
             Op::Select | Op::ScatterAdd => 3,
             Op::Concat { .. } => return None,
         })
@@ -555,6 +561,7 @@ impl Op {
             }
             Op::Gather => rules::gather(operands[0], operands[1])?,
             Op::ScatterAdd => rules::scatter_add(operands[0], operands[1], operands[2])?,
+            Op::Conv(c) => rules::conv(operands[0], operands[1], c)?,
         };
         if let Some(d) = declared {
             if *d != inferred {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
@@ -422,6 +422,17 @@ impl Parser {
                 "reverse" => Op::Reverse {
                     axes: a.list("axes")?,
                 },
+                "conv" => {
+                    let sp = rank.saturating_sub(2);
+                    Op::Conv(ConvAttrs {
+                        stride: a.list_or("stride", vec![1; sp])?,
+                        pad_low: a.list_or("pad_low", vec![0; sp])?,
+                        pad_high: a.list_or("pad_high", vec![0; sp])?,
+                        dilation: a.list_or("dilation", vec![1; sp])?,
+                        lhs_dilation: a.list_or("lhs_dilation", vec![1; sp])?,
+                        groups: a.int_or("groups", 1)?,
+                    })
+                }
                 "input" => {
                     return Err(self.error_at(
                         a.op_tok(),
@@ -498,6 +509,7 @@ pub fn op_names() -> Vec<&'static str> {
         "reverse",
         "gather",
         "scatter_add",
+        "conv",
     ];
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));

@@ -170,6 +170,16 @@ pub(crate) fn attr_text(op: &Op) -> String {
                 o.push(format!("value={}", fmt_f64(*value)));
             }
         }
+        Op::Conv(c) => {
+            attr_list(o, "stride", &c.stride, Some(1));
+            attr_list(o, "pad_low", &c.pad_low, Some(0));
+            attr_list(o, "pad_high", &c.pad_high, Some(0));
+            attr_list(o, "dilation", &c.dilation, Some(1));
+            attr_list(o, "lhs_dilation", &c.lhs_dilation, Some(1));
+            if c.groups != 1 {
+                o.push(format!("groups={}", c.groups));
+            }
+        }
         _ => {}
     }
     out.join(" ")

@@ -4,6 +4,8 @@
 //! in [`vjp`]; [`rule`] says which ops have one, and the gradient-check
 //! coverage test fails when an op has neither a rule nor a reason to lack one.
 
+mod windowed;
+
 use crate::ir::{dilated, BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
 
 /// Whether gradients flow through an op.
@@ -54,7 +56,8 @@ pub fn rule(op: &Op) -> Differentiability {
         | Op::Concat { .. }
         | Op::Reverse { .. }
         | Op::Gather
-        | Op::ScatterAdd => Rule,
+        | Op::ScatterAdd
+        | Op::Conv(_) => Rule,
     }
 }
 
@@ -356,6 +359,7 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
             let zeros = h.constant_like(0.0, x[0]);
             vec![Some(h.scatter_add(zeros, x[1], g)), None]
         }
+        Op::Conv(c) => windowed::conv(h, y, x, g, &c, need),
         Op::ScatterAdd => vec![
             want(0).then_some(g),
             None,

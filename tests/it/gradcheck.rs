@@ -17,6 +17,7 @@ use dlc::tensor::Tensor;
 mod cases;
 pub mod fd;
 mod movement;
+mod window;
 use cases::cases;
 use fd::{sample, Domain, Rng};
 
@@ -289,6 +290,7 @@ fn every_op() -> Vec<Op> {
         Op::Reverse { axes: vec![] },
         Op::Gather,
         Op::ScatterAdd,
+        Op::Conv(dlc::ir::ConvAttrs::new(1)),
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));
@@ -319,7 +321,8 @@ fn every_op() -> Vec<Op> {
             | Op::Concat { .. }
             | Op::Reverse { .. }
             | Op::Gather
-            | Op::ScatterAdd => {}
+            | Op::ScatterAdd
+            | Op::Conv(_) => {}
         }
     }
     ops

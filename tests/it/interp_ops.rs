@@ -1,11 +1,13 @@
 //! The interpreter on the layer library's primitives, on small
 //! hand-computed cases: slice, pad, concat and reverse (with symbolic and
-//! size-1 axes and every dtype), so the semantics other backends are
-//! compared with are pinned down by numbers written out here, not by the
-//! interpreter's own output.
+//! size-1 axes and every dtype), gather and scatter_add, and convolution
+//! (also against a direct loop-by-loop definition on random
+//! configurations), so the semantics other backends are compared with are
+//! pinned down by numbers written out here, not by the interpreter's own
+//! output.
 
 use dlc::backend::interp::eval;
-use dlc::ir::{DType, Dim, Graph, Role, Shape, TensorType};
+use dlc::ir::{ConvAttrs, DType, Dim, Graph, Op, Role, Shape, TensorType};
 use dlc::tensor::Tensor;
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
@@ -245,4 +247,180 @@ fn scatter_add_accumulates_repeated_indices() {
     assert_eq!(out[0].to_f64_vec(), [10.0, 11.0, 2.0, 3.0, 105.0, 106.0]);
     // The operand input itself is not changed (it is the caller's).
     assert_eq!(ov, counting(DType::I32, &[3, 2]));
+}
+
+/// `conv` of `x` and `w` with attributes `a`, by the interpreter.
+fn run_conv(x: &Tensor, w: &Tensor, a: &ConvAttrs) -> Result<Tensor, String> {
+    let mut g = Graph::new("conv");
+    let tx = TensorType::new(x.dtype(), Shape::fixed(x.shape()));
+    let tw = TensorType::new(w.dtype(), Shape::fixed(w.shape()));
+    let xv = g.input("x", Role::Data, tx);
+    let wv = g.input("w", Role::Param, tw);
+    let y = g.try_push(Op::Conv(a.clone()), &[xv, wv], None)?;
+    g.output("y", y);
+    Ok(eval(&g, &[x, w]).map_err(|e| e.0)?.pop().unwrap())
+}
+
+#[test]
+fn conv_1d_by_hand() {
+    // x = [1,2,3,4], w = [1,0,-1]: y[i] = x[i] - x[i+2].
+    let x = t(DType::F64, &[1, 1, 4], &[1.0, 2.0, 3.0, 4.0]);
+    let w = t(DType::F64, &[1, 1, 3], &[1.0, 0.0, -1.0]);
+    let plain = ConvAttrs::new(1);
+    assert_eq!(run_conv(&x, &w, &plain).unwrap().to_f64_vec(), [-2.0, -2.0]);
+    // Padded by one zero each side: [0,1,2,3,4,0].
+    let mut padded = ConvAttrs::new(1);
+    padded.pad_low = vec![1];
+    padded.pad_high = vec![1];
+    assert_eq!(
+        run_conv(&x, &w, &padded).unwrap().to_f64_vec(),
+        [-2.0, -2.0, -2.0, 3.0]
+    );
+    // Stride 2 keeps outputs 0 and 2.
+    padded.stride = vec![2];
+    assert_eq!(
+        run_conv(&x, &w, &padded).unwrap().to_f64_vec(),
+        [-2.0, -2.0]
+    );
+    // Kernel dilation 2 (taps 0 and 2 only), on [1,2,3,4,5,6].
+    let x6 = t(DType::F64, &[1, 1, 6], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    let w2 = t(DType::F64, &[1, 1, 2], &[1.0, 10.0]);
+    let mut dil = ConvAttrs::new(1);
+    dil.dilation = vec![2];
+    assert_eq!(
+        run_conv(&x6, &w2, &dil).unwrap().to_f64_vec(),
+        [31.0, 42.0, 53.0, 64.0]
+    );
+    // Input dilation 2: [1,0,2,0,3,0,4] with w = [1,10] gives
+    // [1, 20, 2, 30, 3, 40] (a transposed convolution).
+    let mut tr = ConvAttrs::new(1);
+    tr.lhs_dilation = vec![2];
+    assert_eq!(
+        run_conv(&x, &w2, &tr).unwrap().to_f64_vec(),
+        [1.0, 20.0, 2.0, 30.0, 3.0, 40.0]
+    );
+}
+
+#[test]
+fn conv_groups_keep_channels_apart() {
+    // Two groups of one channel: output channel j sees input channel j only.
+    let x = t(DType::F32, &[1, 2, 3], &[1.0, 2.0, 3.0, 10.0, 20.0, 30.0]);
+    let w = t(DType::F32, &[2, 1, 2], &[1.0, 1.0, 1.0, -1.0]);
+    let mut a = ConvAttrs::new(1);
+    a.groups = 2;
+    let y = run_conv(&x, &w, &a).unwrap();
+    assert_eq!(y.shape(), &[1, 2, 2]);
+    assert_eq!(y.to_f64_vec(), [3.0, 5.0, -10.0, -10.0]);
+}
+
+/// A direct, loop-by-loop convolution: the definition, for comparison.
+fn naive_conv(x: &Tensor, w: &Tensor, a: &ConvAttrs) -> Vec<f64> {
+    let (xs, ws) = (x.shape(), w.shape());
+    let (xv, wv) = (x.to_f64_vec(), w.to_f64_vec());
+    let sp = xs.len() - 2;
+    let (n, o, cg) = (xs[0], ws[0], ws[1]);
+    let og = o / a.groups;
+    let dil = |n: usize, d: usize| (n - 1) * d + 1;
+    let ys: Vec<usize> = (0..sp)
+        .map(|i| {
+            (dil(xs[2 + i], a.lhs_dilation[i]) + a.pad_low[i] + a.pad_high[i]
+                - dil(ws[2 + i], a.dilation[i]))
+                / a.stride[i]
+                + 1
+        })
+        .collect();
+    let decode = |mut flat: usize, dims: &[usize]| {
+        let mut ix = vec![0; dims.len()];
+        for i in (0..dims.len()).rev() {
+            ix[i] = flat % dims[i];
+            flat /= dims[i];
+        }
+        ix
+    };
+    let index =
+        |ix: &[usize], dims: &[usize]| ix.iter().zip(dims).fold(0, |acc, (&i, &d)| acc * d + i);
+    let (ny, nk) = (
+        ys.iter().product::<usize>(),
+        ws[2..].iter().product::<usize>(),
+    );
+    let mut out = Vec::new();
+    for b in 0..n {
+        for oc in 0..o {
+            let group = oc / og;
+            for yf in 0..ny {
+                let y = decode(yf, &ys);
+                let mut acc = 0.0;
+                for ic in 0..cg {
+                    'tap: for kf in 0..nk {
+                        let k = decode(kf, &ws[2..]);
+                        let mut q = vec![];
+                        for i in 0..sp {
+                            let p = (y[i] * a.stride[i] + k[i] * a.dilation[i]) as i64
+                                - a.pad_low[i] as i64;
+                            let ld = a.lhs_dilation[i] as i64;
+                            if p < 0 || p % ld != 0 || (p / ld) as usize >= xs[2 + i] {
+                                continue 'tap;
+                            }
+                            q.push((p / ld) as usize);
+                        }
+                        let mut xi = vec![b, group * cg + ic];
+                        xi.extend(&q);
+                        let mut wi = vec![oc, ic];
+                        wi.extend(&k);
+                        acc += xv[index(&xi, xs)] * wv[index(&wi, ws)];
+                    }
+                }
+                out.push(acc);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn conv_agrees_with_the_direct_definition_on_random_configurations() {
+    let mut seed = 12345u64;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut checked = 0;
+    for _ in 0..300 {
+        let sp = 1 + next(3);
+        let groups = 1 + next(2);
+        let (n, cg, og) = (1 + next(2), 1 + next(2), 1 + next(2));
+        let mut xs = vec![n, cg * groups];
+        let mut ws = vec![og * groups, cg];
+        let mut a = ConvAttrs::new(sp);
+        a.groups = groups;
+        for i in 0..sp {
+            xs.push(1 + next(5));
+            ws.push(1 + next(3));
+            a.stride[i] = 1 + next(3);
+            a.pad_low[i] = next(3);
+            a.pad_high[i] = next(3);
+            a.dilation[i] = 1 + next(2);
+            a.lhs_dilation[i] = 1 + next(2);
+        }
+        let numel = |s: &[usize]| s.iter().product::<usize>();
+        let xv: Vec<f64> = (0..numel(&xs)).map(|_| next(19) as f64 - 9.0).collect();
+        let wv: Vec<f64> = (0..numel(&ws)).map(|_| next(7) as f64 - 3.0).collect();
+        let x = t(DType::F64, &xs, &xv);
+        let w = t(DType::F64, &ws, &wv);
+        match run_conv(&x, &w, &a) {
+            // Integers in f64: both sums are exact.
+            Ok(y) => {
+                assert_eq!(
+                    y.to_f64_vec(),
+                    naive_conv(&x, &w, &a),
+                    "{xs:?} {ws:?} {a:?}"
+                );
+                checked += 1;
+            }
+            Err(e) => assert!(e.contains("empty"), "{e}"),
+        }
+    }
+    assert!(checked > 200, "only {checked} configurations had outputs");
 }

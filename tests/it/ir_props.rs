@@ -35,7 +35,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..21, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..22, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -266,6 +266,26 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                     let b = partner(&g, &floats);
                     let rows_b = g.gather(b, idx);
                     g.scatter_add(a, idx, rows_b)
+                }
+            }
+            20 if rank >= 3 => {
+                // a as the input and a partner (often a itself) as the
+                // kernel, with attributes from k's bits; an ill-typed
+                // combination (channels, empty output) falls back to neg.
+                let b = partner(&g, &floats);
+                let sp = rank - 2;
+                let mut c = dlc::ir::ConvAttrs::new(sp);
+                for i in 0..sp {
+                    let bits = s.k >> (5 * i);
+                    c.stride[i] = 1 + bits % 2;
+                    c.pad_low[i] = (bits >> 1) % 2;
+                    c.pad_high[i] = (bits >> 2) % 2;
+                    c.dilation[i] = 1 + (bits >> 3) % 2;
+                    c.lhs_dilation[i] = 1 + (bits >> 4) % 2;
+                }
+                match g.try_push(Op::Conv(c), &[a, b], None) {
+                    Ok(v) => v,
+                    Err(_) => g.unary(UnaryOp::Neg, a),
                 }
             }
             _ => g.unary(UnaryOp::Neg, a),

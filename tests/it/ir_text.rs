@@ -6,7 +6,9 @@ use dlc::ir::dot::to_dot;
 use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
-use dlc::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp};
+use dlc::ir::{
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp,
+};
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
     let dims = dims
@@ -87,6 +89,27 @@ fn every_op() -> Graph {
     let rows = g.gather(w, label);
     let scattered = g.scatter_add(w, label, rows);
     g.output("scattered", scattered);
+    let xm = g.reshape(m, Shape::fixed(&[1, 3, 4]));
+    let k = g.reshape(w, Shape::fixed(&[2, 3, 2]));
+    let mut a = ConvAttrs::new(1);
+    a.stride = vec![2];
+    a.pad_low = vec![1];
+    a.pad_high = vec![2];
+    a.dilation = vec![2];
+    a.lhs_dilation = vec![2];
+    let conv = g.conv(xm, k, a);
+    let k2 = g.slice(
+        w,
+        vec![0, 0],
+        vec![Dim::Fixed(3), Dim::Fixed(2)],
+        vec![1, 1],
+    );
+    let k2 = g.reshape(k2, Shape::fixed(&[3, 1, 2]));
+    let mut a = ConvAttrs::new(1);
+    a.groups = 3;
+    let depthwise = g.conv(xm, k2, a);
+    g.output("conv", conv);
+    g.output("depthwise", depthwise);
     g
 }
 
@@ -438,6 +461,24 @@ const BAD: &[(&str, &str, usize, usize)] = &[
     (
         "concat along a symbolic axis",
         "graph @g(%x: f32[N] data) -> () {\n  %0 = concat %x, %x axis=0 : f32[N]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv with an empty output",
+        "graph @g(%x: f32[N,1,2] data, %w: f32[1,1,3] param) -> () {\n  %0 = conv %x, %w : f32[N,1,0]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv groups that do not divide",
+        "graph @g(%x: f32[N,4,5] data, %w: f32[3,2,3] param) -> () {\n  %0 = conv %x, %w groups=2 : f32[N,3,3]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv attribute of the wrong length",
+        "graph @g(%x: f32[N,1,5,5] data, %w: f32[1,1,3,3] param) -> () {\n  %0 = conv %x, %w stride=[2] : f32[N,1,2,2]\n  return\n}",
         2,
         8,
     ),

@@ -4,6 +4,7 @@
 //! last user so elementwise chains run in place, and frees every value after
 //! its last use. Symbolic dimensions are bound from the inputs' shapes.
 
+mod conv;
 mod indexing;
 mod kernels;
 mod movement;
@@ -439,6 +440,14 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
         Op::Reverse { axes } => {
             let a = r.get(ops[0]);
             each_dtype!(a, a => movement::reverse(a, axes))
+        }
+        Op::Conv(c) => {
+            let shape = r.shape(g, v)?;
+            match (r.get(ops[0]), r.get(ops[1])) {
+                (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, &shape)),
+                (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, &shape)),
+                _ => return Err(bad()),
+            }
         }
         Op::Gather => {
             let Tensor::I32(indices) = r.get(ops[1]) else {

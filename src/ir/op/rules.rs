@@ -9,6 +9,47 @@
 
 use super::super::types::{DType, Dim, Shape, TensorType};
 
+/// The attributes of `conv`, one entry per spatial axis (the operand rank
+/// minus 2). Output size per spatial axis, with `S` the input size and `K`
+/// the kernel size: `(dilated(S, lhs_dilation) + pad_low + pad_high -
+/// dilated(K, dilation)) / stride + 1` (see [`window_output`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvAttrs {
+    pub stride: Vec<usize>,
+    /// Zeros added before each spatial axis (after input dilation).
+    pub pad_low: Vec<usize>,
+    /// Zeros added after each spatial axis.
+    pub pad_high: Vec<usize>,
+    /// Kernel (rhs) dilation: kernel taps `dilation` elements apart.
+    pub dilation: Vec<usize>,
+    /// Input (lhs) dilation: `lhs_dilation - 1` zeros between neighbouring
+    /// input elements. Above 1 this is a transposed convolution, which is
+    /// how the gradient of a strided convolution is itself a `conv`.
+    pub lhs_dilation: Vec<usize>,
+    /// Channels split into `groups` independent convolutions: input
+    /// channel group `j` feeds output channel group `j` (depthwise when
+    /// `groups` is the channel count).
+    pub groups: usize,
+}
+
+impl ConvAttrs {
+    /// A plain convolution over `spatial` axes: stride 1, no padding, no
+    /// dilation, one group.
+    pub fn new(spatial: usize) -> ConvAttrs {
+        ConvAttrs {
+            stride: vec![1; spatial],
+            pad_low: vec![0; spatial],
+            pad_high: vec![0; spatial],
+            dilation: vec![1; spatial],
+            lhs_dilation: vec![1; spatial],
+            groups: 1,
+        }
+    }
+    pub fn spatial(&self) -> usize {
+        self.stride.len()
+    }
+}
+
 /// The extent of `n` elements with `d - 1` gaps between neighbours.
 pub fn dilated(n: usize, d: usize) -> Option<usize> {
     if n == 0 {
@@ -206,4 +247,93 @@ pub(super) fn scatter_add(
         ));
     }
     Ok(operand.clone())
+}
+
+/// A fixed size, or an error naming what must be fixed.
+fn fixed(d: &Dim, what: impl Fn() -> String) -> Result<usize, String> {
+    d.fixed()
+        .ok_or_else(|| format!("{} must have a fixed size, not {d}", what()))
+}
+
+pub(super) fn conv(x: &TensorType, w: &TensorType, c: &ConvAttrs) -> Result<TensorType, String> {
+    if x.dtype != w.dtype || !x.dtype.is_float() {
+        return Err(format!(
+            "conv needs two float operands of one dtype, got {x} and {w}"
+        ));
+    }
+    if x.rank() < 3 || x.rank() != w.rank() {
+        return Err(format!(
+            "conv needs [N, C, spatial...] and [O, C/groups, kernel...] of equal rank >= 3, got {x} and {w}"
+        ));
+    }
+    let sp = x.rank() - 2;
+    lengths(
+        "conv",
+        sp,
+        &[
+            ("stride", c.stride.len()),
+            ("pad_low", c.pad_low.len()),
+            ("pad_high", c.pad_high.len()),
+            ("dilation", c.dilation.len()),
+            ("lhs_dilation", c.lhs_dilation.len()),
+        ],
+    )
+    .map_err(|e| e.replace("per axis", "per spatial axis"))?;
+    positive("conv", "stride", &c.stride)?;
+    positive("conv", "dilation", &c.dilation)?;
+    positive("conv", "lhs_dilation", &c.lhs_dilation)?;
+    if c.groups == 0 {
+        return Err("conv `groups` must be at least 1".into());
+    }
+    let (ch, ch_g, out_ch) = (&x.shape.0[1], &w.shape.0[1], &w.shape.0[0]);
+    if c.groups == 1 {
+        if ch != ch_g {
+            return Err(format!(
+                "conv input has {ch} channels but the kernel {w} expects {ch_g}"
+            ));
+        }
+    } else {
+        let g = c.groups;
+        let n = fixed(ch, || format!("the channel axis of grouped conv input {x}"))?;
+        let k = fixed(ch_g, || {
+            format!("the channel axis of grouped conv kernel {w}")
+        })?;
+        let o = fixed(out_ch, || {
+            format!("the output channels of grouped conv kernel {w}")
+        })?;
+        if k.checked_mul(g) != Some(n) {
+            return Err(format!(
+                "conv with {g} groups of the kernel's {k} channels needs {} input channels, got {x}",
+                k.saturating_mul(g)
+            ));
+        }
+        if o % g != 0 {
+            return Err(format!(
+                "conv output channels {o} of {w} do not split into {g} groups"
+            ));
+        }
+    }
+    let mut dims = vec![x.shape.0[0].clone(), out_ch.clone()];
+    for i in 0..sp {
+        let s = fixed(&x.shape.0[2 + i], || {
+            format!("spatial axis {i} of conv input {x}")
+        })?;
+        let k = fixed(&w.shape.0[2 + i], || {
+            format!("spatial axis {i} of conv kernel {w}")
+        })?;
+        if s == 0 || k == 0 {
+            return Err(format!("conv spatial axis {i} is empty in {x} or {w}"));
+        }
+        let size = dilated(s, c.lhs_dilation[i]).ok_or_else(|| too_large("conv"))?;
+        let extent = dilated(k, c.dilation[i]).ok_or_else(|| too_large("conv"))?;
+        let y = window_output(size, c.pad_low[i], c.pad_high[i], extent, c.stride[i])
+            .ok_or_else(|| {
+                format!(
+                    "conv output is empty along spatial axis {i}: input {s} (padded {}+{}, dilated by {}) is smaller than the kernel extent {extent}",
+                    c.pad_low[i], c.pad_high[i], c.lhs_dilation[i]
+                )
+            })?;
+        dims.push(Dim::Fixed(y));
+    }
+    Ok(TensorType::new(x.dtype, Shape(dims)))
 }

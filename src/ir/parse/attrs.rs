@@ -109,6 +109,10 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    pub(super) fn int_or(&mut self, key: &str, default: usize) -> Result<usize, ParseError> {
+        self.scalar(key)?.map_or(Ok(default), |t| int_of(&t))
+    }
+
     pub(super) fn float_or(&mut self, key: &str, default: f64) -> Result<f64, ParseError> {
         self.scalar(key)?.map_or(Ok(default), |t| float_of(&t))
     }

@@ -374,5 +374,6 @@ pub fn cases() -> Vec<Case> {
         }),
     ));
     cs.extend(super::movement::cases());
+    cs.extend(super::window::cases());
     cs
 }
