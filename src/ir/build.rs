@@ -2,7 +2,7 @@
 //! the optimizers. Each is one `Graph::push`; a type error is a compiler bug.
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 
 impl Graph {
@@ -195,5 +195,8 @@ impl Graph {
     }
     pub fn conv(&mut self, lhs: Value, rhs: Value, attrs: ConvAttrs) -> Value {
         self.push(Op::Conv(attrs), &[lhs, rhs], None)
+    }
+    pub fn reduce_window(&mut self, op: ReduceOp, a: Value, window: Window) -> Value {
+        self.push(Op::ReduceWindow { op, window }, &[a], None)
     }
 }

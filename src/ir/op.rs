@@ -12,7 +12,7 @@ use super::types::{DType, Dim, Shape, TensorType};
 
 mod rules;
 
-pub use rules::{dilated, window_output, ConvAttrs};
+pub use rules::{dilated, window_output, ConvAttrs, Window};
 
 /// How a graph argument is fed: data from the batch, a trained parameter,
 /// optimizer state, or a hyperparameter such as the learning rate.
@@ -167,6 +167,11 @@ pub enum Op {
     /// spatial axes; see [`ConvAttrs`]. Transposed convolution is the same
     /// op with `lhs_dilation`.
     Conv(ConvAttrs),
+    /// Sum or max over sliding windows (pooling); see [`Window`].
+    ReduceWindow {
+        op: ReduceOp,
+        window: Window,
+    },
 }
 
 impl UnaryOp {
@@ -293,6 +298,13 @@ impl ReduceOp {
             ReduceOp::Max => "reduce_max",
         }
     }
+    /// The mnemonic of the windowed form of this reduction.
+    pub fn window_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "reduce_window_sum",
+            ReduceOp::Max => "reduce_window_max",
+        }
+    }
 }
 
 impl Op {
@@ -320,6 +332,7 @@ impl Op {
             Op::Gather => "gather",
             Op::ScatterAdd => "scatter_add",
             Op::Conv(_) => "conv",
+            Op::ReduceWindow { op, .. } => op.window_name(),
         }
     }
 
@@ -337,7 +350,8 @@ impl Op {
             | Op::DimSize { .. }
             | Op::Slice { .. }
             | Op::Pad { .. }
-            | Op::Reverse { .. } => 1,
+            | Op::Reverse { .. }
+            | Op::ReduceWindow { .. } => 1,
             Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather | Op::Conv(_) => 2,
             Op::Select | Op::ScatterAdd => 3,
             Op::Concat { .. } => return None,
@@ -562,6 +576,7 @@ impl Op {
             Op::Gather => rules::gather(operands[0], operands[1])?,
             Op::ScatterAdd => rules::scatter_add(operands[0], operands[1], operands[2])?,
             Op::Conv(c) => rules::conv(operands[0], operands[1], c)?,
+            Op::ReduceWindow { op, window } => rules::reduce_window(operands[0], *op, window)?,
         };
         if let Some(d) = declared {
             if *d != inferred {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
@@ -433,6 +433,15 @@ impl Parser {
                         groups: a.int_or("groups", 1)?,
                     })
                 }
+                "reduce_window_sum" | "reduce_window_max" => Op::ReduceWindow {
+                    op: reduce_op(name),
+                    window: Window {
+                        size: a.list("window")?,
+                        stride: a.list_or("stride", vec![1; rank])?,
+                        pad_low: a.list_or("pad_low", vec![0; rank])?,
+                        pad_high: a.list_or("pad_high", vec![0; rank])?,
+                    },
+                },
                 "input" => {
                     return Err(self.error_at(
                         a.op_tok(),
@@ -510,6 +519,8 @@ pub fn op_names() -> Vec<&'static str> {
         "gather",
         "scatter_add",
         "conv",
+        "reduce_window_sum",
+        "reduce_window_max",
     ];
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));

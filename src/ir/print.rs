@@ -180,6 +180,12 @@ pub(crate) fn attr_text(op: &Op) -> String {
                 o.push(format!("groups={}", c.groups));
             }
         }
+        Op::ReduceWindow { window: w, .. } => {
+            attr_list(o, "window", &w.size, None);
+            attr_list(o, "stride", &w.stride, Some(1));
+            attr_list(o, "pad_low", &w.pad_low, Some(0));
+            attr_list(o, "pad_high", &w.pad_high, Some(0));
+        }
         _ => {}
     }
     out.join(" ")

@@ -57,7 +57,8 @@ pub fn rule(op: &Op) -> Differentiability {
         | Op::Reverse { .. }
         | Op::Gather
         | Op::ScatterAdd
-        | Op::Conv(_) => Rule,
+        | Op::Conv(_)
+        | Op::ReduceWindow { .. } => Rule,
     }
 }
 
@@ -360,6 +361,9 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
             vec![Some(h.scatter_add(zeros, x[1], g)), None]
         }
         Op::Conv(c) => windowed::conv(h, y, x, g, &c, need),
+        Op::ReduceWindow { op, window } => {
+            vec![Some(windowed::reduce_window(h, op, y, x[0], g, &window))]
+        }
         Op::ScatterAdd => vec![
             want(0).then_some(g),
             None,

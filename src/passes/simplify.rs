@@ -207,7 +207,9 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// result dtype (f32 rounding, i32 truncation, bool 0/1). `dim` of a fixed
 /// axis folds whatever its operand is. Movement ops of a splat are that
 /// splat (a `pad` only when its value is the same, a `concat` only when
-/// every part is the same splat). Not folded: `iota` (not a splat),
+/// every part is the same splat). An unpadded `reduce_window_*` of a splat
+/// is the splat times the window size (sum) or the splat (max); a padded
+/// one is not a splat. Not folded: `iota` (not a splat),
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
@@ -249,6 +251,18 @@ pub fn fold_constants(g: &Graph) -> Graph {
                     (ReduceOp::Sum, Some(n)) => fit(dtype, a * n as f64),
                     (ReduceOp::Max, Some(n)) if n > 0 => Some(a),
                     _ => None,
+                }
+            }
+            (Op::ReduceWindow { op, window: w }, Some(&[a]))
+                if w.pad_low.iter().chain(&w.pad_high).all(|&p| p == 0) =>
+            {
+                // Unpadded, every window is full: `count` copies of `a`.
+                match op {
+                    ReduceOp::Sum => {
+                        let count: usize = w.size.iter().product();
+                        fit(dtype, a * count as f64)
+                    }
+                    ReduceOp::Max => Some(a),
                 }
             }
             (Op::MatMul, Some(&[a, b])) => {

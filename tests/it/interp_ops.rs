@@ -1,13 +1,13 @@
 //! The interpreter on the layer library's primitives, on small
 //! hand-computed cases: slice, pad, concat and reverse (with symbolic and
-//! size-1 axes and every dtype), gather and scatter_add, and convolution
-//! (also against a direct loop-by-loop definition on random
-//! configurations), so the semantics other backends are compared with are
+//! size-1 axes and every dtype), gather and scatter_add, convolution (also
+//! against a direct loop-by-loop definition on random configurations) and
+//! pooling, so the semantics other backends are compared with are
 //! pinned down by numbers written out here, not by the interpreter's own
 //! output.
 
 use dlc::backend::interp::eval;
-use dlc::ir::{ConvAttrs, DType, Dim, Graph, Op, Role, Shape, TensorType};
+use dlc::ir::{ConvAttrs, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, Window};
 use dlc::tensor::Tensor;
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
@@ -423,4 +423,52 @@ fn conv_agrees_with_the_direct_definition_on_random_configurations() {
         }
     }
     assert!(checked > 200, "only {checked} configurations had outputs");
+}
+
+fn pool(op: ReduceOp, x: &Tensor, input: TensorType, w: Window) -> Tensor {
+    run(input, x, move |g, a| g.reduce_window(op, a, w.clone()))
+}
+
+#[test]
+fn max_and_average_pooling_by_hand() {
+    // 4x4 counting, 2x2 windows with stride 2.
+    let x = counting(DType::F32, &[1, 1, 4, 4]);
+    let mut w = Window::new(vec![1, 1, 2, 2]);
+    w.stride = vec![1, 1, 2, 2];
+    let input = ty(DType::F32, &["N", "1", "4", "4"]);
+    let y = pool(ReduceOp::Max, &x, input.clone(), w.clone());
+    assert_eq!(y.shape(), &[1, 1, 2, 2]);
+    assert_eq!(y.to_f64_vec(), [5.0, 7.0, 13.0, 15.0]);
+    let y = pool(ReduceOp::Sum, &x, input, w);
+    assert_eq!(y.to_f64_vec(), [10.0, 18.0, 42.0, 50.0]);
+    // Overlapping windows of 3 with stride 1 along one axis.
+    let x = t(DType::F64, &[5], &[1.0, 5.0, 2.0, 0.0, 3.0]);
+    let y = pool(
+        ReduceOp::Max,
+        &x,
+        ty(DType::F64, &["5"]),
+        Window::new(vec![3]),
+    );
+    assert_eq!(y.to_f64_vec(), [5.0, 5.0, 3.0]);
+}
+
+#[test]
+fn pooling_padding_never_wins_a_max_and_adds_nothing_to_a_sum() {
+    // [-5, -3] padded by one each side, windows of 2: [pad,-5], [-5,-3], [-3,pad].
+    let mut w = Window::new(vec![2]);
+    w.pad_low = vec![1];
+    w.pad_high = vec![1];
+    for dtype in [DType::I32, DType::F32] {
+        let x = t(dtype, &[2], &[-5.0, -3.0]);
+        let y = pool(ReduceOp::Max, &x, ty(dtype, &["2"]), w.clone());
+        assert_eq!(y.to_f64_vec(), [-5.0, -3.0, -3.0], "{dtype}");
+        let y = pool(ReduceOp::Sum, &x, ty(dtype, &["2"]), w.clone());
+        assert_eq!(y.to_f64_vec(), [-5.0, -8.0, -3.0], "{dtype}");
+    }
+    // A window entirely in the padding: the max of nothing is -inf.
+    let mut w = Window::new(vec![2]);
+    w.pad_low = vec![3];
+    let x = t(DType::F64, &[1], &[7.0]);
+    let y = pool(ReduceOp::Max, &x, ty(DType::F64, &["1"]), w);
+    assert_eq!(y.to_f64_vec(), [f64::NEG_INFINITY, f64::NEG_INFINITY, 7.0]);
 }

@@ -35,7 +35,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..22, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..23, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -284,6 +284,29 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                     c.lhs_dilation[i] = 1 + (bits >> 4) % 2;
                 }
                 match g.try_push(Op::Conv(c), &[a, b], None) {
+                    Ok(v) => v,
+                    Err(_) => g.unary(UnaryOp::Neg, a),
+                }
+            }
+            21 if rank > 0 => {
+                // Windows of 1 or 2, strides of 1 or 2 and padding of 0 or
+                // 1 on fixed axes; an empty output falls back to neg.
+                let mut w = dlc::ir::Window::new(vec![1; rank]);
+                for (i, d) in ta.shape.0.iter().enumerate() {
+                    let bits = s.k >> (4 * i);
+                    if d.fixed().is_some() {
+                        w.size[i] = 1 + bits % 2;
+                        w.stride[i] = 1 + (bits >> 1) % 2;
+                        w.pad_low[i] = (bits >> 2) % 2;
+                        w.pad_high[i] = (bits >> 3) % 2;
+                    }
+                }
+                let op = if s.j % 2 == 0 {
+                    ReduceOp::Sum
+                } else {
+                    ReduceOp::Max
+                };
+                match g.try_push(Op::ReduceWindow { op, window: w }, &[a], None) {
                     Ok(v) => v,
                     Err(_) => g.unary(UnaryOp::Neg, a),
                 }

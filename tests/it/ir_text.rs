@@ -8,6 +8,7 @@ use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
     BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp,
+    Window,
 };
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
@@ -110,6 +111,13 @@ fn every_op() -> Graph {
     let depthwise = g.conv(xm, k2, a);
     g.output("conv", conv);
     g.output("depthwise", depthwise);
+    let mut w4 = Window::new(vec![1, 2, 2]);
+    w4.stride = vec![1, 1, 2];
+    w4.pad_low = vec![0, 1, 0];
+    w4.pad_high = vec![0, 0, 1];
+    let pooled = g.reduce_window(ReduceOp::Max, depthwise, w4);
+    let summed = g.reduce_window(ReduceOp::Sum, pooled, Window::new(vec![1, 2, 1]));
+    g.output("pooled", summed);
     g
 }
 
@@ -479,6 +487,12 @@ const BAD: &[(&str, &str, usize, usize)] = &[
     (
         "conv attribute of the wrong length",
         "graph @g(%x: f32[N,1,5,5] data, %w: f32[1,1,3,3] param) -> () {\n  %0 = conv %x, %w stride=[2] : f32[N,1,2,2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "pooling a symbolic axis",
+        "graph @g(%x: f32[N,4] data) -> () {\n  %0 = reduce_window_max %x window=[2,2] : f32[N,3]\n  return\n}",
         2,
         8,
     ),

@@ -8,6 +8,7 @@ mod conv;
 mod indexing;
 mod kernels;
 mod movement;
+mod window;
 
 use ndarray::ArrayD;
 
@@ -447,6 +448,15 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
                 (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, &shape)),
                 (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, &shape)),
                 _ => return Err(bad()),
+            }
+        }
+        Op::ReduceWindow { op, window } => {
+            let shape = r.shape(g, v)?;
+            match r.get(ops[0]) {
+                Tensor::F32(a) => Tensor::F32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, &shape)),
+                Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::Bool(_) => return Err(bad()),
             }
         }
         Op::Gather => {

@@ -8,6 +8,7 @@
 //! product is checked: an absurd attribute is a type error, not an overflow.
 
 use super::super::types::{DType, Dim, Shape, TensorType};
+use super::ReduceOp;
 
 /// The attributes of `conv`, one entry per spatial axis (the operand rank
 /// minus 2). Output size per spatial axis, with `S` the input size and `K`
@@ -47,6 +48,30 @@ impl ConvAttrs {
     }
     pub fn spatial(&self) -> usize {
         self.stride.len()
+    }
+}
+
+/// The window of a `reduce_window_*`, one entry per operand axis (pooling
+/// over `[N, C, H, W]` has size 1 on `N` and `C`). Padding holds the
+/// reduction's identity (0 for sum, -inf for max), so it never wins a max.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub size: Vec<usize>,
+    pub stride: Vec<usize>,
+    pub pad_low: Vec<usize>,
+    pub pad_high: Vec<usize>,
+}
+
+impl Window {
+    /// A window of `size` with stride 1 and no padding.
+    pub fn new(size: Vec<usize>) -> Window {
+        let r = size.len();
+        Window {
+            size,
+            stride: vec![1; r],
+            pad_low: vec![0; r],
+            pad_high: vec![0; r],
+        }
     }
 }
 
@@ -336,4 +361,47 @@ pub(super) fn conv(x: &TensorType, w: &TensorType, c: &ConvAttrs) -> Result<Tens
         dims.push(Dim::Fixed(y));
     }
     Ok(TensorType::new(x.dtype, Shape(dims)))
+}
+
+pub(super) fn reduce_window(
+    a: &TensorType,
+    op: ReduceOp,
+    w: &Window,
+) -> Result<TensorType, String> {
+    let name = op.window_name();
+    if a.dtype == DType::Bool {
+        return Err(format!("{name} is not defined on bool, got {a}"));
+    }
+    let r = a.rank();
+    lengths(
+        name,
+        r,
+        &[
+            ("window", w.size.len()),
+            ("stride", w.stride.len()),
+            ("pad_low", w.pad_low.len()),
+            ("pad_high", w.pad_high.len()),
+        ],
+    )?;
+    positive(name, "window", &w.size)?;
+    positive(name, "stride", &w.stride)?;
+    let mut dims = Vec::with_capacity(r);
+    for i in 0..r {
+        let whole = w.size[i] == 1 && w.stride[i] == 1 && w.pad_low[i] == 0 && w.pad_high[i] == 0;
+        let d = &a.shape.0[i];
+        if whole {
+            dims.push(d.clone());
+            continue;
+        }
+        let n = fixed(d, || format!("windowed axis {i} of {name} operand {a}"))?;
+        let y = window_output(n, w.pad_low[i], w.pad_high[i], w.size[i], w.stride[i])
+            .ok_or_else(|| {
+                format!(
+                    "{name} output is empty along axis {i}: {n} (padded {}+{}) is smaller than the window {}",
+                    w.pad_low[i], w.pad_high[i], w.size[i]
+                )
+            })?;
+        dims.push(Dim::Fixed(y));
+    }
+    Ok(TensorType::new(a.dtype, Shape(dims)))
 }

@@ -19,8 +19,22 @@
 //! (`dx`) or a stride leaves trailing input unused (`dw`). `conv` takes no
 //! negative padding, so then the dilation and padding are done explicitly
 //! with `pad` (interior padding) and the excess cropped with `slice`.
+//!
+//! Pooling. `reduce_window_sum` is a convolution with a kernel of ones, so
+//! its VJP is the same transposition: the cotangent dilated by the stride,
+//! padded by `window-1-pad_low` (cropped where negative) and summed over
+//! windows of the same size with stride 1. `reduce_window_max` routes each
+//! output's cotangent to the element that was the maximum, built from one
+//! strided `slice` per window tap: the tap's view of the (padded) input is
+//! compared with the result, and the cotangent goes, via `select`, to the
+//! first tap in row-major window order that holds the maximum (a tie gives
+//! everything to the first, as PyTorch and XLA's `select_and_scatter`
+//! do), and back with a `pad` whose interior padding undoes the stride.
+//! This works for overlapping windows and padding alike, needs no
+//! scatter primitive, costs one slice, compare, two selects, pad and add
+//! per tap, and differentiates again.
 
-use crate::ir::{dilated, ConvAttrs, Dim, Graph, Shape, Value};
+use crate::ir::{dilated, CmpOp, ConvAttrs, DType, Dim, Graph, ReduceOp, Shape, Value, Window};
 
 fn fixed(d: &Dim) -> usize {
     d.fixed()
@@ -64,7 +78,10 @@ fn pad_or_crop(h: &mut Graph, a: Value, low: &[i64], high: &[i64], interior: &[u
     let start = with_lead(low.iter().map(|&v| pos(-v)).collect());
     let mut stop: Vec<Dim> = dims[..lead].to_vec();
     for (d, &v) in dims[lead..].iter().zip(high) {
-        stop.push(Dim::Fixed(fixed(d) - pos(-v)));
+        stop.push(match v {
+            0.. => d.clone(),
+            _ => Dim::Fixed(fixed(d) - pos(-v)),
+        });
     }
     h.slice(padded, start, stop, vec![1; r])
 }
@@ -206,4 +223,125 @@ fn conv_rhs_one_group(h: &mut Graph, g: Value, x: Value, c: &ConvAttrs, z: &Size
     };
     let dwt = conv_signed(h, xt, gt, a, low, high);
     h.transpose(dwt, swap01(sp + 2))
+}
+
+/// Whether axis `i` of a window leaves the operand's axis alone.
+fn whole(w: &Window, i: usize) -> bool {
+    w.size[i] == 1 && w.stride[i] == 1 && w.pad_low[i] == 0 && w.pad_high[i] == 0
+}
+
+/// The multi-index of window tap `t`, row-major over `size`.
+fn tap_index(mut t: usize, size: &[usize]) -> Vec<usize> {
+    let mut k = vec![0; size.len()];
+    for i in (0..size.len()).rev() {
+        k[i] = t % size[i];
+        t /= size[i];
+    }
+    k
+}
+
+/// The VJP of `y = reduce_window_*(x)` for cotangent `g`.
+pub(super) fn reduce_window(
+    h: &mut Graph,
+    op: ReduceOp,
+    y: Value,
+    x: Value,
+    g: Value,
+    w: &Window,
+) -> Value {
+    match op {
+        ReduceOp::Sum => window_sum(h, x, g, w),
+        ReduceOp::Max => window_max(h, x, y, g, w),
+    }
+}
+
+fn window_sum(h: &mut Graph, x: Value, g: Value, w: &Window) -> Value {
+    let dims = h.ty(x).shape.0.clone();
+    let out = h.ty(g).shape.0.clone();
+    let r = dims.len();
+    let (mut low, mut high, mut interior) = (vec![0; r], vec![0; r], vec![0; r]);
+    for i in (0..r).filter(|&i| !whole(w, i)) {
+        let od = extent(fixed(&out[i]), w.stride[i]);
+        let pb = w.size[i] as i64 - 1 - w.pad_low[i] as i64;
+        low[i] = pb;
+        high[i] = fixed(&dims[i]) as i64 + w.size[i] as i64 - 1 - od - pb;
+        interior[i] = w.stride[i] - 1;
+    }
+    let spread = pad_or_crop(h, g, &low, &high, &interior);
+    h.reduce_window(ReduceOp::Sum, spread, Window::new(w.size.clone()))
+}
+
+fn window_max(h: &mut Graph, x: Value, y: Value, g: Value, w: &Window) -> Value {
+    let r = h.ty(x).rank();
+    let padded = w.pad_low.iter().chain(&w.pad_high).any(|&p| p > 0);
+    let xp = if padded {
+        h.pad(
+            x,
+            w.pad_low.clone(),
+            w.pad_high.clone(),
+            vec![0; r],
+            f64::NEG_INFINITY,
+        )
+    } else {
+        x
+    };
+    let pdims = h.ty(xp).shape.0.clone();
+    let ydims = h.ty(y).shape.0.clone();
+    let flags = h.ty(y).with_dtype(DType::Bool);
+    let zero = h.constant_like(0.0, g);
+    let taps: usize = w.size.iter().product();
+    let mut taken: Option<Value> = None;
+    let mut acc: Option<Value> = None;
+    for t in 0..taps {
+        let k = tap_index(t, &w.size);
+        // What the tap reads for every output position, and the pad that
+        // puts a value of the output's shape back where it was read.
+        let (mut start, mut stop, mut stride) = (vec![0; r], pdims.clone(), vec![1; r]);
+        let (mut high, mut interior) = (vec![0; r], vec![0; r]);
+        for i in (0..r).filter(|&i| !whole(w, i)) {
+            let span = extent(fixed(&ydims[i]), w.stride[i]) as usize;
+            start[i] = k[i];
+            stop[i] = Dim::Fixed(k[i] + span);
+            stride[i] = w.stride[i];
+            high[i] = fixed(&pdims[i]) - k[i] - span;
+            interior[i] = w.stride[i] - 1;
+        }
+        let seen = h.slice(xp, start.clone(), stop, stride);
+        let hit = h.compare(CmpOp::Eq, seen, y);
+        // The first tap holding the maximum takes the whole cotangent.
+        let first = match taken {
+            None => hit,
+            Some(tk) => {
+                let no = h.constant(0.0, flags.clone());
+                h.select(tk, no, hit)
+            }
+        };
+        if t + 1 < taps {
+            taken = Some(match taken {
+                None => hit,
+                Some(tk) => {
+                    let yes = h.constant(1.0, flags.clone());
+                    h.select(hit, yes, tk)
+                }
+            });
+        }
+        let routed = h.select(first, g, zero);
+        let back = h.pad(routed, start, high, interior, 0.0);
+        acc = Some(match acc {
+            None => back,
+            Some(a) => h.add(a, back),
+        });
+    }
+    let dx = acc.unwrap_or_else(|| panic!("internal: a window has at least one tap"));
+    if !padded {
+        return dx;
+    }
+    let dims = h.ty(x).shape.0.clone();
+    let stop = (0..r)
+        .map(|i| match &dims[i] {
+            Dim::Fixed(n) => Dim::Fixed(w.pad_low[i] + n),
+            sym => sym.clone(),
+        })
+        .collect();
+    h.slice(dx, w.pad_low.clone(), stop, vec![1; r])
 }

@@ -3,10 +3,13 @@
 //! asymmetric padding (including padding wider than the kernel), kernel
 //! dilation, input dilation (transposed convolution), groups and depthwise;
 //! both operands, full Jacobians on small shapes and random directions with
-//! a symbolic batch on bigger ones.
+//! a symbolic batch on bigger ones. Pooling (`reduce_window_sum` and
+//! `_max`): non-overlapping and overlapping windows, strides that skip
+//! input, padding (as wide as the window, for sum); max on distinct values
+//! so that no window has a tie (the tie rule has its own test).
 
-use super::{case, p, pn, Case, Domain};
-use dlc::ir::ConvAttrs;
+use super::{case, p, pn, Case, Domain, Param};
+use dlc::ir::{ConvAttrs, ReduceOp, Window};
 
 fn conv_case(name: &str, x: super::Param, w: super::Param, a: ConvAttrs) -> Case {
     case(
@@ -24,7 +27,89 @@ fn attrs(sp: usize, f: impl FnOnce(&mut ConvAttrs)) -> ConvAttrs {
     a
 }
 
+fn pool_case(name: &str, op: ReduceOp, x: Param, w: Window) -> Case {
+    case(
+        format!("{} {name}", op.window_name()),
+        &[op.window_name()],
+        vec![x],
+        Box::new(move |g, v| g.reduce_window(op, v[0], w.clone())),
+    )
+}
+
+/// A window of `size` with `stride` and padding `low`/`high`.
+fn window(size: &[usize], stride: &[usize], low: &[usize], high: &[usize]) -> Window {
+    Window {
+        size: size.to_vec(),
+        stride: stride.to_vec(),
+        pad_low: low.to_vec(),
+        pad_high: high.to_vec(),
+    }
+}
+
+fn pool_cases() -> Vec<Case> {
+    use Domain::*;
+    let mut cs = Vec::new();
+    for (op, d) in [(ReduceOp::Sum, Any), (ReduceOp::Max, Distinct)] {
+        cs.push(pool_case(
+            "2x2 non-overlapping",
+            op,
+            p(&[1, 2, 4, 4], d),
+            window(&[1, 1, 2, 2], &[1, 1, 2, 2], &[0; 4], &[0; 4]),
+        ));
+        cs.push(pool_case(
+            "3 overlapping, stride 2, padded",
+            op,
+            p(&[2, 5], d),
+            window(&[1, 3], &[1, 2], &[0, 1], &[0, 2]),
+        ));
+        cs.push(pool_case(
+            "3x3 overlapping, stride 1",
+            op,
+            p(&[1, 1, 4, 3], d),
+            window(&[1, 1, 3, 2], &[1, 1, 1, 1], &[0; 4], &[0; 4]),
+        ));
+        cs.push(pool_case(
+            "stride 3 skips input",
+            op,
+            p(&[1, 7], d),
+            window(&[1, 2], &[1, 3], &[0, 0], &[0, 0]),
+        ));
+        cs.push(
+            pool_case(
+                "big 2x2",
+                op,
+                pn(&[3, 2, 6, 6], d),
+                window(&[1, 1, 2, 2], &[1, 1, 2, 2], &[0; 4], &[0; 4]),
+            )
+            .big(),
+        );
+        cs.push(
+            pool_case(
+                "big 3x3 stride 2 padded",
+                op,
+                pn(&[2, 3, 5, 6], d),
+                window(&[1, 1, 3, 3], &[1, 1, 2, 2], &[0, 0, 1, 1], &[0, 0, 1, 0]),
+            )
+            .big(),
+        );
+    }
+    // Padding as wide as the window: the sum's VJP crops.
+    cs.push(pool_case(
+        "padding as wide as the window",
+        ReduceOp::Sum,
+        p(&[1, 3], Any),
+        window(&[1, 2], &[1, 1], &[0, 2], &[0, 2]),
+    ));
+    cs
+}
+
 pub fn cases() -> Vec<Case> {
+    let mut cs = conv_cases();
+    cs.extend(pool_cases());
+    cs
+}
+
+fn conv_cases() -> Vec<Case> {
     use Domain::*;
     vec![
         conv_case(
