@@ -12,5 +12,7 @@ mod types;
 pub mod verify;
 
 pub use graph::{Graph, Node, Output, Value};
-pub use op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+pub use op::{
+    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp, Window,
+};
 pub use types::{DType, Dim, Shape, TensorType};

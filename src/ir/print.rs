@@ -131,14 +131,70 @@ pub(crate) fn op_text(op: &Op, operands: &[&str]) -> String {
     s
 }
 
-/// The op's `key=value` attribute, or an empty string for ops without one.
+/// The op's `key=value` attributes separated by spaces, or an empty string
+/// for ops without one. Attributes at their default (a stride or dilation
+/// of all ones, a padding of all zeros, one group, a pad value of +0) are
+/// left out; the parser fills them back in.
 pub(crate) fn attr_text(op: &Op) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let o = &mut out;
     match op {
-        Op::Iota { axis } | Op::DimSize { axis } => format!("axis={axis}"),
-        Op::Reduce { axes, .. } => format!("axes={}", fmt_list(axes)),
-        Op::Broadcast { dims } => format!("dims={}", fmt_list(dims)),
-        Op::Transpose { perm } => format!("perm={}", fmt_list(perm)),
-        _ => String::new(),
+        Op::Iota { axis } | Op::DimSize { axis } | Op::Concat { axis } => {
+            return format!("axis={axis}")
+        }
+        Op::Reduce { axes, .. } | Op::Reverse { axes } => {
+            return format!("axes={}", fmt_list(axes))
+        }
+        Op::Broadcast { dims } => return format!("dims={}", fmt_list(dims)),
+        Op::Transpose { perm } => return format!("perm={}", fmt_list(perm)),
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            attr_list(o, "start", start, None);
+            let stop: Vec<String> = stop.iter().map(|d| d.to_string()).collect();
+            o.push(format!("stop=[{}]", stop.join(",")));
+            attr_list(o, "stride", stride, Some(1));
+        }
+        Op::Pad {
+            low,
+            high,
+            interior,
+            value,
+        } => {
+            attr_list(o, "low", low, None);
+            attr_list(o, "high", high, None);
+            attr_list(o, "interior", interior, Some(0));
+            if value.to_bits() != 0 {
+                o.push(format!("value={}", fmt_f64(*value)));
+            }
+        }
+        Op::Conv(c) => {
+            attr_list(o, "stride", &c.stride, Some(1));
+            attr_list(o, "pad_low", &c.pad_low, Some(0));
+            attr_list(o, "pad_high", &c.pad_high, Some(0));
+            attr_list(o, "dilation", &c.dilation, Some(1));
+            attr_list(o, "lhs_dilation", &c.lhs_dilation, Some(1));
+            if c.groups != 1 {
+                o.push(format!("groups={}", c.groups));
+            }
+        }
+        Op::ReduceWindow { window: w, .. } => {
+            attr_list(o, "window", &w.size, None);
+            attr_list(o, "stride", &w.stride, Some(1));
+            attr_list(o, "pad_low", &w.pad_low, Some(0));
+            attr_list(o, "pad_high", &w.pad_high, Some(0));
+        }
+        _ => {}
+    }
+    out.join(" ")
+}
+
+/// Adds `key=[..]` unless every entry is `default`.
+fn attr_list(out: &mut Vec<String>, key: &str, xs: &[usize], default: Option<usize>) {
+    if default.is_none_or(|d| xs.iter().any(|&x| x != d)) {
+        out.push(format!("{key}={}", fmt_list(xs)));
     }
 }
 

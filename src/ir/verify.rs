@@ -5,8 +5,9 @@
 //! Invariants checked, each reported as one problem:
 //! 1. Every node's type is what its op gives: `ty == op.result_type(operand
 //!    types, Some(ty))` (which also checks attributes: axes, perms, dims).
-//! 2. Each node has exactly `op.arity()` incoming edges, and their operand
-//!    positions are `0..arity`, each exactly once.
+//! 2. Each node has exactly `op.arity()` incoming edges (one or more for
+//!    `concat`), and their operand positions are `0..arity`, each exactly
+//!    once.
 //! 3. Every edge runs from an earlier node to a later one: build order is a
 //!    topological order, so there are no cycles.
 //! 4. Every `Op::Input` node is in `g.inputs` exactly once, and everything
@@ -82,7 +83,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
 
         // 2: operand positions are exactly 0..arity.
         let positions: Vec<usize> = edges.iter().map(|&(p, _)| p).collect();
-        let arity = node.op.arity();
+        let arity = node.op.arity().unwrap_or(positions.len().max(1));
         if positions != (0..arity).collect::<Vec<_>>() {
             problems.push(format!(
                 "{}: takes {arity} operand(s) at positions 0..{arity}, has positions {positions:?}",

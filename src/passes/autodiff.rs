@@ -4,7 +4,9 @@
 //! in [`vjp`]; [`rule`] says which ops have one, and the gradient-check
 //! coverage test fails when an op has neither a rule nor a reason to lack one.
 
-use crate::ir::{BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
+mod windowed;
+
+use crate::ir::{dilated, BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
 
 /// Whether gradients flow through an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +50,15 @@ pub fn rule(op: &Op) -> Differentiability {
         | Op::Broadcast { .. }
         | Op::Reshape
         | Op::Transpose { .. }
-        | Op::MatMul => Rule,
+        | Op::MatMul
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Reverse { .. }
+        | Op::Gather
+        | Op::ScatterAdd
+        | Op::Conv(_)
+        | Op::ReduceWindow { .. } => Rule,
     }
 }
 
@@ -303,6 +313,62 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
             });
             vec![da, db]
         }
+        // The adjoint of a slice puts the cotangent back where the slice
+        // took its elements: a pad with zeros, interior padding filling the
+        // gaps a stride leaves. The adjoint of a pad is the matching slice.
+        Op::Slice { start, stride, .. } => {
+            let from = h.ty(x[0]).shape.0.clone();
+            let to = h.ty(y).shape.0.clone();
+            let high = (0..from.len())
+                .map(|i| match (from[i].fixed(), to[i].fixed()) {
+                    (Some(n), Some(m)) => n - start[i] - extent(m, stride[i]),
+                    _ => 0,
+                })
+                .collect();
+            let interior = stride.iter().map(|s| s - 1).collect();
+            vec![Some(h.pad(g, start, high, interior, 0.0))]
+        }
+        Op::Pad { low, interior, .. } => {
+            let from = h.ty(x[0]).shape.0.clone();
+            let stride: Vec<usize> = interior.iter().map(|i| i + 1).collect();
+            let stop = (0..from.len())
+                .map(|i| match &from[i] {
+                    Dim::Fixed(n) => Dim::Fixed(low[i] + extent(*n, stride[i])),
+                    sym => sym.clone(),
+                })
+                .collect();
+            vec![Some(h.slice(g, low, stop, stride))]
+        }
+        Op::Concat { axis } => {
+            let mut offset = 0;
+            x.iter()
+                .enumerate()
+                .map(|(i, &part)| {
+                    let n = h.ty(part).shape.0[axis]
+                        .fixed()
+                        .unwrap_or_else(|| panic!("internal: concat along a symbolic axis"));
+                    let piece = want(i).then(|| h.slice_axis(g, axis, offset, offset + n));
+                    offset += n;
+                    piece
+                })
+                .collect()
+        }
+        Op::Reverse { axes } => vec![Some(h.reverse(g, axes))],
+        // An embedding's gradient: each looked-up row's cotangent added back
+        // into a zero table at its index. The indices get none.
+        Op::Gather => {
+            let zeros = h.constant_like(0.0, x[0]);
+            vec![Some(h.scatter_add(zeros, x[1], g)), None]
+        }
+        Op::Conv(c) => windowed::conv(h, y, x, g, &c, need),
+        Op::ReduceWindow { op, window } => {
+            vec![Some(windowed::reduce_window(h, op, y, x[0], g, &window))]
+        }
+        Op::ScatterAdd => vec![
+            want(0).then_some(g),
+            None,
+            want(2).then(|| h.gather(g, x[1])),
+        ],
         Op::Input { .. }
         | Op::Const { .. }
         | Op::Iota { .. }
@@ -311,6 +377,11 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
             unreachable!("internal: `{}` has no vjp rule", op.name())
         }
     }
+}
+
+/// The extent of `n` elements `stride` apart, as the typing rules compute it.
+fn extent(n: usize, stride: usize) -> usize {
+    dilated(n, stride).unwrap_or_else(|| panic!("internal: extent of a well-typed op overflows"))
 }
 
 /// The adjoint of a broadcast: sum the cotangent over the new axes and over

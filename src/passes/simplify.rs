@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ir::print::print;
+use crate::ir::print::{attr_text, print};
 use crate::ir::{BinaryOp, DType, Graph, Node, Op, ReduceOp, TensorType, UnaryOp, Value};
 
 /// A graph-to-graph pass: reads one graph, builds a new one.
@@ -130,28 +130,24 @@ pub fn dce(g: &Graph) -> Graph {
     rebuild(g, Some(&live), |_, _, _| Action::Copy)
 }
 
-/// How CSE tells ops apart: the mnemonic, the attribute list and, for
-/// constants, the value's bit pattern (so `-0` and `0` stay apart and a
-/// NaN constant merges with an identical one).
+/// How CSE tells ops apart: the mnemonic, the attributes as the text form
+/// writes them and, for constants, the value's bit pattern (so `-0` and `0`
+/// stay apart and a NaN constant merges with an identical one).
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct OpKey {
     name: &'static str,
-    attr: Vec<usize>,
+    attr: String,
     bits: u64,
 }
 
 fn op_key(op: &Op) -> OpKey {
-    let (attr, bits) = match op {
-        Op::Const { value } => (vec![], value.to_bits()),
-        Op::Iota { axis } | Op::DimSize { axis } => (vec![*axis], 0),
-        Op::Reduce { axes, .. } => (axes.clone(), 0),
-        Op::Broadcast { dims } => (dims.clone(), 0),
-        Op::Transpose { perm } => (perm.clone(), 0),
-        _ => (vec![], 0),
+    let bits = match op {
+        Op::Const { value } => value.to_bits(),
+        _ => 0,
     };
     OpKey {
         name: op.name(),
-        attr,
+        attr: attr_text(op),
         bits,
     }
 }
@@ -209,7 +205,11 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// `Const` splat of its type. Values are computed in f64 with the ops'
 /// shared scalar semantics ([`UnaryOp::eval`], ...) and then rounded to the
 /// result dtype (f32 rounding, i32 truncation, bool 0/1). `dim` of a fixed
-/// axis folds whatever its operand is. Not folded: `iota` (not a splat),
+/// axis folds whatever its operand is. Movement ops of a splat are that
+/// splat (a `pad` only when its value is the same, a `concat` only when
+/// every part is the same splat). An unpadded `reduce_window_*` of a splat
+/// is the splat times the window size (sum) or the splat (max); a padded
+/// one is not a splat. Not folded: `iota` (not a splat),
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
@@ -227,7 +227,22 @@ pub fn fold_constants(g: &Graph) -> Graph {
             (Op::Compare(cmp), Some(&[a, x])) => Some(f64::from(u8::from(cmp.eval(a, x)))),
             (Op::Select, Some(&[cond, a, b])) => Some(if cond != 0.0 { a } else { b }),
             (Op::Cast, Some(&[a])) => Some(convert(dtype, a)),
-            (Op::Broadcast { .. } | Op::Reshape | Op::Transpose { .. }, Some(&[a])) => Some(a),
+            (
+                Op::Broadcast { .. }
+                | Op::Reshape
+                | Op::Transpose { .. }
+                | Op::Slice { .. }
+                | Op::Reverse { .. },
+                Some(&[a]),
+            ) => Some(a),
+            (Op::Pad { value, .. }, Some(&[a])) => {
+                let v = convert(dtype, *value);
+                (v.to_bits() == a.to_bits()).then_some(a)
+            }
+            (Op::Concat { .. }, Some([a, rest @ ..])) => rest
+                .iter()
+                .all(|b| b.to_bits() == a.to_bits())
+                .then_some(*a),
             (Op::Reduce { op, axes }, Some(&[a])) => {
                 let dims = &new.ty(ops[0]).shape.0;
                 let count: Option<usize> = axes.iter().map(|&i| dims[i].fixed()).product();
@@ -236,6 +251,18 @@ pub fn fold_constants(g: &Graph) -> Graph {
                     (ReduceOp::Sum, Some(n)) => fit(dtype, a * n as f64),
                     (ReduceOp::Max, Some(n)) if n > 0 => Some(a),
                     _ => None,
+                }
+            }
+            (Op::ReduceWindow { op, window: w }, Some(&[a]))
+                if w.pad_low.iter().chain(&w.pad_high).all(|&p| p == 0) =>
+            {
+                // Unpadded, every window is full: `count` copies of `a`.
+                match op {
+                    ReduceOp::Sum => {
+                        let count: usize = w.size.iter().product();
+                        fit(dtype, a * count as f64)
+                    }
+                    ReduceOp::Max => Some(a),
                 }
             }
             (Op::MatMul, Some(&[a, b])) => {
@@ -272,7 +299,11 @@ pub fn fold_constants(g: &Graph) -> Graph {
 /// - `reshape(reshape(x))` → one reshape; a reshape, broadcast or cast to
 ///   the operand's own type → `x`;
 /// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
-///   the same value → that value.
+///   the same value → that value;
+/// - a `slice`, `pad` or `concat` to the type of its (first) operand (so
+///   of everything, of nothing, of one part) and a `reverse` of no axis
+///   → `x`;
+///   `reverse(reverse(x, a), a)` → `x`.
 pub fn algebra(g: &Graph) -> Graph {
     rebuild(g, None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
@@ -323,6 +354,19 @@ pub fn algebra(g: &Graph) -> Graph {
                 }
             }
             Op::Broadcast { .. } | Op::Cast if same_type(ops[0]) => Action::Replace(ops[0]),
+            // A slice that keeps the type takes everything (start 0, and
+            // stride 1 or a size-1 axis); a pad that keeps it adds nothing;
+            // a concat that keeps it has one part (or empty others).
+            Op::Slice { .. } | Op::Pad { .. } | Op::Concat { .. } if same_type(ops[0]) => {
+                Action::Replace(ops[0])
+            }
+            Op::Reverse { axes } if axes.is_empty() => Action::Replace(ops[0]),
+            Op::Reverse { axes } => match new.op(ops[0]) {
+                Op::Reverse { axes: inner } if inner == axes => {
+                    Action::Replace(new.operands(ops[0])[0])
+                }
+                _ => Action::Copy,
+            },
             Op::Select => match c(0) {
                 Some(cond) => Action::Replace(if cond != 0.0 { ops[1] } else { ops[2] }),
                 None if ops[1] == ops[2] => Action::Replace(ops[1]),

@@ -11,6 +11,7 @@ mod filetests;
 mod fuse;
 mod gradcheck;
 mod interp;
+mod interp_ops;
 mod ir_props;
 mod ir_text;
 mod ir_verify;

@@ -4,7 +4,11 @@
 //! last user so elementwise chains run in place, and frees every value after
 //! its last use. Symbolic dimensions are bound from the inputs' shapes.
 
+mod conv;
+mod indexing;
 mod kernels;
+mod movement;
+mod window;
 
 use ndarray::ArrayD;
 
@@ -406,5 +410,101 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
             let size = r.shape(g, ops[0])?[*axis];
             Tensor::scalar(dtype, size as f64)
         }
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            let a = r.get(ops[0]);
+            // A symbolic axis is kept whole: its stop is its run-time size.
+            let stop: Vec<usize> = stop
+                .iter()
+                .zip(a.shape())
+                .map(|(d, &n)| d.fixed().unwrap_or(n))
+                .collect();
+            each_dtype!(a, a => movement::slice(a, start, &stop, stride))
+        }
+        Op::Pad {
+            low,
+            interior,
+            value,
+            ..
+        } => {
+            let shape = r.shape(g, v)?;
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::pad(a, low, interior, kernels::Elem::of(*value), &shape))
+        }
+        Op::Concat { axis } => {
+            let parts: Vec<&Tensor> = ops.iter().map(|&o| r.get(o)).collect();
+            concat(&parts, *axis).ok_or_else(bad)?
+        }
+        Op::Reverse { axes } => {
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::reverse(a, axes))
+        }
+        Op::Conv(c) => {
+            let shape = r.shape(g, v)?;
+            match (r.get(ops[0]), r.get(ops[1])) {
+                (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, &shape)),
+                (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, &shape)),
+                _ => return Err(bad()),
+            }
+        }
+        Op::ReduceWindow { op, window } => {
+            let shape = r.shape(g, v)?;
+            match r.get(ops[0]) {
+                Tensor::F32(a) => Tensor::F32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, &shape)),
+                Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::Bool(_) => return Err(bad()),
+            }
+        }
+        Op::Gather => {
+            let Tensor::I32(indices) = r.get(ops[1]) else {
+                return Err(bad());
+            };
+            let table = r.get(ops[0]);
+            each_dtype!(table, t => indexing::gather(t, indices).map_err(err)?)
+        }
+        Op::ScatterAdd => {
+            let operand = r.take(ops[0]);
+            let (Tensor::I32(indices), updates) = (r.get(ops[1]), r.get(ops[2])) else {
+                return Err(bad());
+            };
+            match (operand, updates) {
+                (Tensor::F32(a), Tensor::F32(u)) => {
+                    Tensor::F32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::F64(a), Tensor::F64(u)) => {
+                    Tensor::F64(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::I32(a), Tensor::I32(u)) => {
+                    Tensor::I32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                _ => return Err(bad()),
+            }
+        }
+    })
+}
+
+/// Joins tensors of one dtype along `axis`; `None` if the dtypes differ.
+fn concat(parts: &[&Tensor], axis: usize) -> Option<Tensor> {
+    macro_rules! join {
+        ($variant:ident) => {{
+            let views = parts
+                .iter()
+                .map(|t| match t {
+                    Tensor::$variant(a) => Some(a.view()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Tensor::$variant(movement::concat(&views, axis))
+        }};
+    }
+    Some(match parts.first()? {
+        Tensor::F32(_) => join!(F32),
+        Tensor::F64(_) => join!(F64),
+        Tensor::I32(_) => join!(I32),
+        Tensor::Bool(_) => join!(Bool),
     })
 }

@@ -373,5 +373,7 @@ pub fn cases() -> Vec<Case> {
             g.add(m, io)
         }),
     ));
+    cs.extend(super::movement::cases());
+    cs.extend(super::window::cases());
     cs
 }
