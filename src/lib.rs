@@ -18,6 +18,7 @@ pub mod cli;
 pub mod diag;
 pub mod ir;
 pub mod passes;
+pub mod random;
 pub mod runtime;
 pub mod sema;
 pub mod syntax;

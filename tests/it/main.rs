@@ -15,6 +15,7 @@ mod ir_text;
 mod ir_verify;
 mod layer_gradcheck;
 mod optimizer;
+mod random_ops;
 mod rng;
 mod sema;
 mod stages;
