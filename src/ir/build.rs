@@ -2,7 +2,7 @@
 //! the optimizers. Each is one `Graph::push`; a type error is a compiler bug.
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, UnaryOp, Window};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 
 impl Graph {
@@ -198,5 +198,10 @@ impl Graph {
     }
     pub fn reduce_window(&mut self, op: ReduceOp, a: Value, window: Window) -> Value {
         self.push(Op::ReduceWindow { op, window }, &[a], None)
+    }
+    /// Random numbers of type `ty` drawn from `dist`, keyed by the i32
+    /// scalar `key` and `stream`.
+    pub fn random(&mut self, dist: Dist, key: Value, stream: u64, ty: TensorType) -> Value {
+        self.push(Op::Random { dist, stream }, &[key], Some(ty))
     }
 }

@@ -13,6 +13,6 @@ pub mod verify;
 
 pub use graph::{Graph, Node, Output, Value};
 pub use op::{
-    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp, Window,
+    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window,
 };
 pub use types::{DType, Dim, Shape, TensorType};

@@ -12,7 +12,7 @@ use super::types::{DType, Dim, Shape, TensorType};
 
 mod rules;
 
-pub use rules::{dilated, window_output, ConvAttrs, Window};
+pub use rules::{dilated, window_output, ConvAttrs, Dist, Window};
 
 /// How a graph argument is fed: data from the batch, a trained parameter,
 /// optimizer state, or a hyperparameter such as the learning rate.
@@ -171,6 +171,15 @@ pub enum Op {
     ReduceWindow {
         op: ReduceOp,
         window: Window,
+    },
+    /// Random numbers of the declared float type, a pure function of the
+    /// i32 scalar key operand, `stream` and each element's row-major index
+    /// (Philox4x32-10; `crate::random` defines the draw). Feeding the step
+    /// counter as the key gives fresh numbers every step without
+    /// recompiling; `stream` keeps two random ops with one key apart.
+    Random {
+        dist: Dist,
+        stream: u64,
     },
 }
 
@@ -333,6 +342,7 @@ impl Op {
             Op::ScatterAdd => "scatter_add",
             Op::Conv(_) => "conv",
             Op::ReduceWindow { op, .. } => op.window_name(),
+            Op::Random { dist, .. } => dist.name(),
         }
     }
 
@@ -351,7 +361,8 @@ impl Op {
             | Op::Slice { .. }
             | Op::Pad { .. }
             | Op::Reverse { .. }
-            | Op::ReduceWindow { .. } => 1,
+            | Op::ReduceWindow { .. }
+            | Op::Random { .. } => 1,
             Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather | Op::Conv(_) => 2,
             Op::Select | Op::ScatterAdd => 3,
             Op::Concat { .. } => return None,
@@ -379,6 +390,7 @@ impl Op {
                 | Op::Broadcast { .. }
                 | Op::Reshape
                 | Op::DimSize { .. }
+                | Op::Random { .. }
         )
     }
 
@@ -577,6 +589,7 @@ impl Op {
             Op::ScatterAdd => rules::scatter_add(operands[0], operands[1], operands[2])?,
             Op::Conv(c) => rules::conv(operands[0], operands[1], c)?,
             Op::ReduceWindow { op, window } => rules::reduce_window(operands[0], *op, window)?,
+            Op::Random { dist, .. } => rules::random(operands[0], *dist, need_declared()?)?,
         };
         if let Some(d) = declared {
             if *d != inferred {

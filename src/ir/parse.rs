@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, ConvAttrs, Op, ReduceOp, Role, UnaryOp, Window};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
@@ -378,6 +378,11 @@ impl Parser {
             Op::Binary(*b)
         } else if let Some(c) = CmpOp::ALL.iter().find(|c| c.name() == name) {
             Op::Compare(*c)
+        } else if let Some(d) = Dist::ALL.iter().find(|d| d.name() == name) {
+            Op::Random {
+                dist: *d,
+                stream: a.u64("stream")?,
+            }
         } else {
             match name {
                 "const" => Op::Const {
@@ -522,6 +527,7 @@ pub fn op_names() -> Vec<&'static str> {
         "reduce_window_sum",
         "reduce_window_max",
     ];
+    names.extend(Dist::ALL.iter().map(|d| d.name()));
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));
     names.extend(CmpOp::ALL.iter().map(|c| c.name()));

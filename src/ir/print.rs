@@ -186,6 +186,7 @@ pub(crate) fn attr_text(op: &Op) -> String {
             attr_list(o, "pad_low", &w.pad_low, Some(0));
             attr_list(o, "pad_high", &w.pad_high, Some(0));
         }
+        Op::Random { stream, .. } => return format!("stream={stream}"),
         _ => {}
     }
     out.join(" ")

@@ -28,9 +28,13 @@ pub fn rule(op: &Op) -> Differentiability {
     use Differentiability::*;
     match op {
         Op::Input { .. } => Leaf,
-        Op::Const { .. } | Op::Iota { .. } | Op::Compare(_) | Op::DimSize { .. } => {
-            NonDifferentiable
-        }
+        // Random numbers do not depend on anything differentiable: the key
+        // is an integer.
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Compare(_)
+        | Op::DimSize { .. }
+        | Op::Random { .. } => NonDifferentiable,
         Op::Unary(UnaryOp::Sign) => NonDifferentiable,
         Op::Unary(
             UnaryOp::Neg
@@ -373,7 +377,8 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
         | Op::Const { .. }
         | Op::Iota { .. }
         | Op::Compare(_)
-        | Op::DimSize { .. } => {
+        | Op::DimSize { .. }
+        | Op::Random { .. } => {
             unreachable!("internal: `{}` has no vjp rule", op.name())
         }
     }

@@ -316,6 +316,9 @@ fn every_op() -> Vec<Op> {
         Op::ScatterAdd,
         Op::Conv(dlc::ir::ConvAttrs::new(1)),
     ];
+    for dist in dlc::ir::Dist::ALL {
+        ops.push(Op::Random { dist, stream: 0 });
+    }
     for op in [ReduceOp::Sum, ReduceOp::Max] {
         ops.push(Op::ReduceWindow {
             op,
@@ -353,7 +356,8 @@ fn every_op() -> Vec<Op> {
             | Op::Gather
             | Op::ScatterAdd
             | Op::Conv(_)
-            | Op::ReduceWindow { .. } => {}
+            | Op::ReduceWindow { .. }
+            | Op::Random { .. } => {}
         }
     }
     ops

@@ -35,7 +35,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..23, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..24, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -310,6 +310,12 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                     Ok(v) => v,
                     Err(_) => g.unary(UnaryOp::Neg, a),
                 }
+            }
+            22 => {
+                // A constant key, so runs before and after a pass agree.
+                let key = g.constant((s.j % 5) as f64, TensorType::scalar(DType::I32));
+                let dist = dlc::ir::Dist::ALL[s.k % 2];
+                g.random(dist, key, (s.k / 2) as u64 % 3, ta.clone())
             }
             _ => g.unary(UnaryOp::Neg, a),
         };

@@ -7,8 +7,8 @@ use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp,
-    Window,
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Shape, TensorType,
+    UnaryOp, Window,
 };
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
@@ -118,6 +118,11 @@ fn every_op() -> Graph {
     let pooled = g.reduce_window(ReduceOp::Max, depthwise, w4);
     let summed = g.reduce_window(ReduceOp::Sum, pooled, Window::new(vec![1, 2, 1]));
     g.output("pooled", summed);
+    let key = g.cast(lr, DType::I32);
+    let noise = g.random(Dist::Normal, key, u64::MAX, ty(f32_, &["N", "3"]));
+    let coin = g.random(Dist::Uniform, key, 0, ty(DType::F64, &["2"]));
+    g.output("noise", noise);
+    g.output("coin", coin);
     g
 }
 
@@ -495,6 +500,18 @@ const BAD: &[(&str, &str, usize, usize)] = &[
         "graph @g(%x: f32[N,4] data) -> () {\n  %0 = reduce_window_max %x window=[2,2] : f32[N,3]\n  return\n}",
         2,
         8,
+    ),
+    (
+        "random without a stream",
+        "graph @g(%k: i32[] data) -> () {\n  %0 = random_uniform %k : f32[2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "random stream past 64 bits",
+        "graph @g(%k: i32[] data) -> () {\n  %0 = random_normal %k stream=18446744073709551616 : f32[2]\n  return\n}",
+        2,
+        32,
     ),
     (
         "negative dimension",

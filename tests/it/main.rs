@@ -17,6 +17,7 @@ mod ir_text;
 mod ir_verify;
 mod layer_gradcheck;
 mod optimizer;
+mod random_ops;
 mod rng;
 mod sema;
 mod stages;

@@ -8,6 +8,7 @@ mod conv;
 mod indexing;
 mod kernels;
 mod movement;
+mod random;
 mod window;
 
 use ndarray::ArrayD;
@@ -457,6 +458,18 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
                 Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, &shape)),
                 Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, &shape)),
                 Tensor::Bool(_) => return Err(bad()),
+            }
+        }
+        Op::Random { dist, stream } => {
+            let shape = r.shape(g, v)?;
+            let key = match r.get(ops[0]) {
+                Tensor::I32(k) => k.iter().next().copied().ok_or_else(bad)?,
+                _ => return Err(bad()),
+            };
+            match dtype {
+                DType::F32 => Tensor::F32(random::random_f32(*dist, key, *stream, &shape)),
+                DType::F64 => Tensor::F64(random::random_f64(*dist, key, *stream, &shape)),
+                _ => return Err(bad()),
             }
         }
         Op::Gather => {

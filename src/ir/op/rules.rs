@@ -10,6 +10,25 @@
 use super::super::types::{DType, Dim, Shape, TensorType};
 use super::ReduceOp;
 
+/// Which distribution a `random_*` op draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dist {
+    /// Uniform in [0, 1).
+    Uniform,
+    /// Standard normal (mean 0, variance 1).
+    Normal,
+}
+
+impl Dist {
+    pub const ALL: [Dist; 2] = [Dist::Uniform, Dist::Normal];
+    pub fn name(self) -> &'static str {
+        match self {
+            Dist::Uniform => "random_uniform",
+            Dist::Normal => "random_normal",
+        }
+    }
+}
+
 /// The attributes of `conv`, one entry per spatial axis (the operand rank
 /// minus 2). Output size per spatial axis, with `S` the input size and `K`
 /// the kernel size: `(dilated(S, lhs_dilation) + pad_low + pad_high -
@@ -404,4 +423,18 @@ pub(super) fn reduce_window(
         dims.push(Dim::Fixed(y));
     }
     Ok(TensorType::new(a.dtype, Shape(dims)))
+}
+
+pub(super) fn random(
+    key: &TensorType,
+    dist: Dist,
+    declared: TensorType,
+) -> Result<TensorType, String> {
+    if *key != TensorType::scalar(DType::I32) {
+        return Err(format!("{} needs an i32[] key, got {key}", dist.name()));
+    }
+    if !declared.dtype.is_float() {
+        return Err(format!("{} produces floats, not {declared}", dist.name()));
+    }
+    Ok(declared)
 }

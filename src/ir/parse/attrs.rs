@@ -113,6 +113,20 @@ impl<'a> Attrs<'a> {
         self.scalar(key)?.map_or(Ok(default), |t| int_of(&t))
     }
 
+    /// A 64-bit unsigned integer (a random stream id).
+    pub(super) fn u64(&mut self, key: &str) -> Result<u64, ParseError> {
+        let t = self.scalar(key)?.ok_or_else(|| self.missing(key))?;
+        match &t.tok {
+            Tok::Num(s) => s.parse::<u64>().map_err(|_| {
+                error_at(
+                    &t,
+                    format!("expected a 64-bit unsigned integer, found `{s}`"),
+                )
+            }),
+            other => Err(error_at(&t, format!("expected an integer, found {other}"))),
+        }
+    }
+
     pub(super) fn float_or(&mut self, key: &str, default: f64) -> Result<f64, ParseError> {
         self.scalar(key)?.map_or(Ok(default), |t| float_of(&t))
     }
