@@ -33,6 +33,9 @@ pub trait Executable {
     fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError>;
 }
 
+/// The backend used when none is named.
+pub const DEFAULT: &str = "cpu";
+
 /// The backend called `name`, or `None` for an unknown name.
 pub fn by_name(name: &str) -> Option<Box<dyn Backend>> {
     match name {

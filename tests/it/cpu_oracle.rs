@@ -417,7 +417,7 @@ fn train_steps(name: &str, backend: &str, steps: usize) -> Vec<(String, Tensor)>
         t.save = Some(dir.join(backend).display().to_string());
     }
     let opts = Options {
-        backend: backend.into(),
+        backend: Some(backend.into()),
         base: ".".into(),
         steps: Some(steps),
         ..Options::default()
