@@ -76,3 +76,10 @@ fn diabetes_beats_predicting_the_mean() {
     );
     assert!(mae < 50.0, "test MAE {mae}");
 }
+
+#[test]
+fn lenet_reaches_97_percent_on_mnist() {
+    let r = train("lenet_mnist");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
+}
