@@ -43,14 +43,38 @@ pub fn gradients(train: &Train) -> Graph {
 
 /// The whole training step — forward, backward, update — as one graph.
 pub fn training_step(train: &Train) -> Graph {
-    let step = passes::optimizer::apply(&gradients(train), &optimizer(&train.optimizer));
+    training_step_observed(train, &mut |_| {})
+}
+
+/// [`training_step`], calling `done(stage)` as each stage (`lower`,
+/// `autodiff`, `optimizer`, `simplify`) finishes: how `dlc bench` times the
+/// stages while the core itself never reads a clock.
+pub fn training_step_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Graph {
+    let fwd = forward(train);
+    done("lower");
+    let params = fwd.inputs_with_role(Role::Param);
+    let grads = verified("autodiff", passes::autodiff::grad(&fwd, "loss", &params));
+    done("autodiff");
+    let step = passes::optimizer::apply(&grads, &optimizer(&train.optimizer));
     let step = verified("optimizer", step);
-    verified("simplify", passes::simplify::simplify(&step))
+    done("optimizer");
+    let step = verified("simplify", passes::simplify::simplify(&step));
+    done("simplify");
+    step
 }
 
 /// The evaluation graph: the model's outputs and the loss, no update.
 pub fn evaluation(train: &Train) -> Graph {
-    verified("simplify", passes::simplify::simplify(&forward(train)))
+    evaluation_observed(train, &mut |_| {})
+}
+
+/// [`evaluation`], calling `done(stage)` after `lower` and `simplify`.
+pub fn evaluation_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Graph {
+    let fwd = forward(train);
+    done("lower");
+    let g = verified("simplify", passes::simplify::simplify(&fwd));
+    done("simplify");
+    g
 }
 
 /// Runs the verifier on a pass's result. A failure is a bug in that pass,

@@ -1,8 +1,10 @@
-//! The command line: `check`, `train`, `eval`, `dump`, `explain`. Thin: each
+//! The command line: `check`, `train`, `eval`, `dump`, `bench`, `summary`,
+//! `explain`. Thin: each
 //! command reads files, calls the library pipeline and prints. This is the
 //! only place (with `runtime`) that touches files, the clock and the
 //! terminal, and the only place diagnostics are rendered.
 
+mod bench;
 mod dump;
 mod summary;
 
@@ -85,6 +87,30 @@ pub enum Command {
     },
     /// Explain an error code, with a bad and a fixed example.
     Explain { code: String },
+    /// Compile the training step and time it on seeded random inputs (no
+    /// data is loaded); print one JSON object.
+    Bench {
+        file: PathBuf,
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Samples per step (default: the program's batch).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Threads for the loops and matrix multiplies (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed steps (default: as many as fit in about two seconds).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Untimed steps before timing.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Time the evaluation graph (forward and loss) instead of a step.
+        #[arg(long)]
+        inference: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Every layer with its output shape and parameter count, totals, FLOPs
     /// per sample and activation memory.
     Summary {
@@ -334,6 +360,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .or(program.train.as_ref().map(|t| t.batch))
                 .unwrap_or(32);
             print!("{}", summary::summary(&program, batch));
+            Ok(())
+        }
+        Command::Bench {
+            file,
+            backend,
+            batch,
+            threads,
+            steps,
+            warmup,
+            inference,
+            seed,
+        } => {
+            let opts = bench::BenchOptions {
+                backend,
+                batch,
+                threads,
+                steps,
+                warmup,
+                inference,
+                seed,
+            };
+            println!("{}", bench::bench(&file, &opts)?);
             Ok(())
         }
         Command::Explain { code } => {

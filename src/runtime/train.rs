@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::backend::{self, Executable};
+use crate::backend::{self, Arg, Executable};
 use crate::ir::{Graph, Role};
 use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
 use crate::tensor::Tensor;
@@ -367,27 +367,51 @@ impl<'p> Session<'p> {
             .unwrap_or(crate::ir::DType::F32);
         let hyper_lr = Tensor::scalar(dtype, lr);
         let hyper_step = Tensor::scalar(dtype, step as f64);
-        let mut inputs: Vec<&Tensor> = Vec::with_capacity(self.step_graph.inputs.len());
-        for &v in &self.step_graph.inputs {
-            let (name, role) = self.step_graph.input_info(v);
-            let t = match role {
-                Role::Data => batch
-                    .field(name)
-                    .expect("internal: sema bound inputs to fields"),
-                Role::Param | Role::State => self
-                    .state
-                    .get(name)
-                    .expect("internal: state for every input"),
-                Role::Hyper if name == "lr" => &hyper_lr,
-                Role::Hyper => &hyper_step,
+        // Parameters and optimizer state are updated in place by the step:
+        // each is passed as an update, paired with its same-named output.
+        let mut state: Vec<(&str, &mut Tensor)> = self
+            .state
+            .params
+            .iter_mut()
+            .chain(self.state.slots.iter_mut())
+            .map(|(n, t)| (n.as_str(), t))
+            .collect();
+        let g = &self.step_graph;
+        let mut args: Vec<Arg> = Vec::with_capacity(g.inputs.len());
+        let mut updates = Vec::new();
+        for (i, &v) in g.inputs.iter().enumerate() {
+            let (name, role) = g.input_info(v);
+            let arg = match role {
+                Role::Data => Arg::In(
+                    batch
+                        .field(name)
+                        .expect("internal: sema bound inputs to fields"),
+                ),
+                Role::Param | Role::State => {
+                    let k = state
+                        .iter()
+                        .position(|(n, _)| *n == name)
+                        .expect("internal: state for every input");
+                    if let Some(o) = g.outputs.iter().position(|out| out.name == name) {
+                        updates.push((i, o));
+                    }
+                    Arg::Update(state.swap_remove(k).1)
+                }
+                Role::Hyper if name == "lr" => Arg::In(&hyper_lr),
+                Role::Hyper => Arg::In(&hyper_step),
             };
-            inputs.push(t);
+            args.push(arg);
         }
-        let outputs = self.step.run(&inputs).map_err(|e| RunFailure(e.0))?;
+        let outputs = self
+            .step
+            .run_update(&mut args, &updates)
+            .map_err(|e| RunFailure(e.0))?;
+        drop(args);
         let mut loss = f64::NAN;
         let mut prediction = None;
         let head = self.train.head.as_ref().map(|h| h.prediction.as_str());
-        for (out, t) in self.step_graph.outputs.iter().zip(outputs) {
+        for (out, t) in g.outputs.iter().zip(outputs) {
+            let Some(t) = t else { continue };
             if out.name == "loss" {
                 loss = t.item();
             } else if Some(out.name.as_str()) == head {

@@ -268,3 +268,72 @@ fn summary_tabulates_layers_parameters_and_flops() {
     assert!(table.contains("parameters          17,226"), "{table}");
     insta::assert_snapshot!("summary_digits", table);
 }
+
+#[test]
+fn bench_prints_one_json_object_with_throughput_and_stage_times() {
+    let out = dlc(&["bench", "benches/workloads/mlp.dl", "--steps", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("bench prints JSON");
+    for key in [
+        "samples_per_s",
+        "steps_per_s",
+        "compile_ms",
+        "step_us_median",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
+    }
+    assert_eq!(v["steps"], 3);
+    assert_eq!(v["batch"], 64, "the program's batch by default");
+    assert_eq!(v["mode"], "train");
+    assert!(v["final_loss"].as_f64().is_some_and(f64::is_finite), "{v}");
+    let stages = v["stages_ms"].as_object().expect("stages_ms is an object");
+    for s in [
+        "parse",
+        "check",
+        "lower",
+        "autodiff",
+        "optimizer",
+        "simplify",
+        "fuse",
+        "plan",
+        "codegen",
+    ] {
+        assert!(stages[s].as_f64().is_some_and(|x| x >= 0.0), "{s} in {v}");
+    }
+}
+
+#[test]
+fn bench_inference_mode_and_its_argument_errors() {
+    let out = dlc(&[
+        "bench",
+        "benches/workloads/mlp.dl",
+        "--inference",
+        "--batch",
+        "1",
+        "--threads",
+        "1",
+        "--steps",
+        "2",
+        "--backend",
+        "interp",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(v["mode"], "inference");
+    assert_eq!(
+        (v["batch"].clone(), v["threads"].clone()),
+        (1.into(), 1.into())
+    );
+    assert!(
+        v["stages_ms"]["autodiff"].is_null(),
+        "no autodiff in inference"
+    );
+    let out = dlc(&["bench", "benches/workloads/mlp.dl", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("--threads"));
+    let out = dlc(&["bench", "benches/workloads/mlp.dl", "--backend", "tpu"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("unknown backend `tpu`"));
+}

@@ -339,6 +339,26 @@ fn matmuls() {
             "  %y = matmul %a, %b : f64[N,2]",
             "f64[N,2]",
         ),
+        // One row (the streaming row-times-matrix path): a 64-column block,
+        // an 8-column block and a scalar tail; batched; B transposed (gemm).
+        (
+            "f32[1,70]",
+            "f32[70,75]",
+            "  %y = matmul %a, %b : f32[1,75]",
+            "f32[1,75]",
+        ),
+        (
+            "f32[2,1,9]",
+            "f32[2,9,67]",
+            "  %y = matmul %a, %b : f32[2,1,67]",
+            "f32[2,1,67]",
+        ),
+        (
+            "f32[1,5]",
+            "f32[7,5]",
+            "  %bt = transpose %b perm=[1,0] : f32[5,7]\n  %y = matmul %a, %bt : f32[1,7]",
+            "f32[1,7]",
+        ),
     ] {
         agree_all(&one(&[a, b], body, out));
     }

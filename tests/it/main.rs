@@ -5,6 +5,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod cpu_oracle;
+mod cpu_oracle_in_place;
 mod data;
 mod examples;
 mod filetests;

@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: dlc against PyTorch (eager and torch.compile) and
+JAX (jit of the whole step), on the workloads of issue 3, in one run, with 1
+and 2 threads. Prints a table of samples/s (GFLOP/s for matmul) and the
+ratio of dlc to the fastest other framework.
+
+Workloads:
+  - MLP 784-256-128-10, ReLU, softmax cross-entropy, SGD momentum 0.9:
+    one training step at batch 64 and 256 (benches/workloads/mlp.dl);
+  - the same MLP's inference (logits and loss, no gradient) at batch 1
+    (latency) and 1024;
+  - square f32 matmul 512/1024/2048 (dlc: benches/matmul.rs, the backend's
+    own gemm entry).
+
+Every framework is timed the same way: 10 untimed steps, then steps timed one
+by one for about 2 seconds; the median step time is reported. Each
+(framework, workload, threads) runs in its own process; 1-thread runs are
+also pinned to one core with `taskset` when it exists.
+
+Usage (from the repository root):
+  cargo build --release && cargo bench --bench matmul --no-run
+  python3 benches/compare/run.py [--threads 1,2] [--only mlp|matmul] [--no-compile]
+
+PyTorch and JAX are optional; install them in a virtual environment outside
+the repository:
+  python3 -m venv /tmp/bench-venv
+  /tmp/bench-venv/bin/pip install torch --index-url https://download.pytorch.org/whl/cpu
+  /tmp/bench-venv/bin/pip install jax
+  /tmp/bench-venv/bin/python benches/compare/run.py
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DLC = os.path.join(ROOT, "target", "release", "dlc")
+MLP = "benches/workloads/mlp.dl"
+SIZES = (784, 256, 128, 10)
+LR, MOMENTUM = 0.05, 0.9
+WARMUP, SECONDS = 10, 2.0
+
+# (name, kind, batch or n)
+WORKLOADS = [
+    ("mlp train b64", "train", 64),
+    ("mlp train b256", "train", 256),
+    ("mlp infer b1", "infer", 1),
+    ("mlp infer b1024", "infer", 1024),
+    ("matmul 512", "matmul", 512),
+    ("matmul 1024", "matmul", 1024),
+    ("matmul 2048", "matmul", 2048),
+]
+
+
+def timed(step, warmup=WARMUP, seconds=SECONDS, min_steps=10):
+    """Median seconds per call of `step` (which must block until done)."""
+    for _ in range(warmup):
+        step()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_steps or time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def result(kind, size, seconds, extra=None):
+    r = {"median_s": seconds}
+    if kind == "matmul":
+        r["gflops"] = 2 * size**3 / seconds / 1e9
+    else:
+        r["samples_per_s"] = size / seconds
+        r["latency_us"] = seconds * 1e6
+    r.update(extra or {})
+    return r
+
+
+# ---------------------------------------------------------------- workers
+# Each runs inside its own process (`run.py --worker NAME KIND SIZE THREADS`)
+# and prints one JSON object.
+
+
+def worker_torch(kind, size, threads, compiled):
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    if kind == "matmul":
+        a, b = torch.rand(size, size), torch.rand(size, size)
+        return result(kind, size, timed(lambda: torch.mm(a, b)))
+    layers = [torch.nn.Linear(i, o) for i, o in zip(SIZES, SIZES[1:])]
+    model = torch.nn.Sequential(
+        layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2]
+    )
+    x = torch.rand(size, SIZES[0])
+    y = torch.randint(0, SIZES[-1], (size,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    extra = {}
+    if kind == "train":
+        opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+
+        def train_step(x, y):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        step = train_step
+        if compiled:
+            t = time.perf_counter()
+            step = torch.compile(train_step)
+            step(x, y)
+            extra["compile_s"] = time.perf_counter() - t
+        return result(kind, size, timed(lambda: step(x, y)), extra)
+
+    def infer(x, y):
+        with torch.no_grad():
+            logits = model(x)
+            return logits, loss_fn(logits, y)
+
+    step = infer
+    if compiled:
+        t = time.perf_counter()
+        step = torch.compile(infer)
+        step(x, y)
+        extra["compile_s"] = time.perf_counter() - t
+    return result(kind, size, timed(lambda: step(x, y)), extra)
+
+
+def worker_jax(kind, size, threads):
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    if kind == "matmul":
+        ka, kb = jax.random.split(key)
+        a = jax.random.uniform(ka, (size, size), jnp.float32)
+        b = jax.random.uniform(kb, (size, size), jnp.float32)
+        mm = jax.jit(jnp.dot)
+        return result(kind, size, timed(lambda: mm(a, b).block_until_ready()))
+    keys = jax.random.split(key, 8)
+    params = []
+    for k, (i, o) in zip(keys, zip(SIZES, SIZES[1:])):
+        bound = 1 / i**0.5
+        kw, kb = jax.random.split(k)
+        params.append(
+            (
+                jax.random.uniform(kw, (i, o), jnp.float32, -bound, bound),
+                jax.random.uniform(kb, (o,), jnp.float32, -bound, bound),
+            )
+        )
+    x = jax.random.uniform(keys[6], (size, SIZES[0]), jnp.float32)
+    y = jax.random.randint(keys[7], (size,), 0, SIZES[-1])
+
+    def forward(params, x):
+        h = x
+        for n, (w, b) in enumerate(params):
+            h = h @ w + b
+            if n + 1 < len(params):
+                h = jax.nn.relu(h)
+        return h
+
+    def loss_fn(params, x, y):
+        logits = forward(params, x)
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)), logits
+
+    extra = {}
+    if kind == "train":
+
+        def train_step(params, moms, x, y):
+            (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, x, y)
+            moms = jax.tree_util.tree_map(lambda m, g: MOMENTUM * m + g, moms, grads)
+            params = jax.tree_util.tree_map(lambda p, m: p - LR * m, params, moms)
+            return params, moms, loss
+
+        step = jax.jit(train_step, donate_argnums=(0, 1))
+        moms = jax.tree_util.tree_map(jnp.zeros_like, params)
+        state = {"p": params, "m": moms}
+        t = time.perf_counter()
+        p, m, loss = step(state["p"], state["m"], x, y)
+        loss.block_until_ready()
+        extra["compile_s"] = time.perf_counter() - t
+        state["p"], state["m"] = p, m
+
+        def run():
+            p, m, loss = step(state["p"], state["m"], x, y)
+            loss.block_until_ready()
+            state["p"], state["m"] = p, m
+
+        return result(kind, size, timed(run), extra)
+
+    infer = jax.jit(lambda params, x, y: loss_fn(params, x, y))
+    t = time.perf_counter()
+    jax.block_until_ready(infer(params, x, y))
+    extra["compile_s"] = time.perf_counter() - t
+    return result(
+        kind, size, timed(lambda: jax.block_until_ready(infer(params, x, y))), extra
+    )
+
+
+# ---------------------------------------------------------------- drivers
+
+
+def pinned(threads):
+    """`taskset` prefix pinning a 1-thread run to one core."""
+    if threads == 1 and shutil.which("taskset"):
+        return ["taskset", "-c", "0"]
+    return []
+
+
+def thread_env(threads):
+    env = dict(os.environ)
+    env.update(
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        RAYON_NUM_THREADS=str(threads),
+    )
+    if threads == 1:
+        # XLA has no thread-count flag; one thread is Eigen's single-thread
+        # mode plus the taskset pin.
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+        ).strip()
+    return env
+
+
+def run_worker(name, kind, size, threads):
+    cmd = pinned(threads) + [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        name,
+        kind,
+        str(size),
+        str(threads),
+    ]
+    p = subprocess.run(
+        cmd, capture_output=True, text=True, env=thread_env(threads), cwd=ROOT
+    )
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def run_dlc(kind, size, threads, matmul_cache):
+    if kind == "matmul":
+        if threads not in matmul_cache:
+            matmul_cache[threads] = dlc_matmul(threads)
+        return matmul_cache[threads].get(size, {"error": "no result"})
+    cmd = pinned(threads) + [
+        DLC,
+        "bench",
+        MLP,
+        "--batch",
+        str(size),
+        "--threads",
+        str(threads),
+    ]
+    if kind == "infer":
+        cmd.append("--inference")
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        return {"error": p.stderr.strip()[-200:]}
+    j = json.loads(p.stdout)
+    return result(
+        kind, size, j["step_us_median"] / 1e6, {"compile_s": j["compile_ms"] / 1e3}
+    )
+
+
+def dlc_matmul(threads):
+    """GFLOP/s per n from `cargo bench --bench matmul` (bencher format)."""
+    env = thread_env(max(threads, 1))
+    p = subprocess.run(
+        pinned(threads)
+        + ["cargo", "bench", "-q", "--bench", "matmul", "--", "--output-format", "bencher"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    out = {}
+    for line in p.stdout.splitlines():
+        # test sgemm/1t/512 ... bench:   6,172,800 ns/iter (+/- 332,988)
+        if not line.startswith("test sgemm/"):
+            continue
+        name = line.split()[1]
+        _, t, n = name.split("/")
+        if t != f"{threads}t":
+            continue
+        ns = float(line.split("bench:")[1].split("ns/iter")[0].replace(",", ""))
+        out[int(n)] = result("matmul", int(n), ns / 1e9)
+    return out
+
+
+def available(module):
+    p = subprocess.run(
+        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True
+    )
+    return p.returncode == 0
+
+
+def fmt(r, kind):
+    if r is None:
+        return "-"
+    if "error" in r:
+        return "error"
+    if kind == "matmul":
+        return f"{r['gflops']:.1f}"
+    if kind == "infer" and r["latency_us"] < 1000:
+        return f"{r['samples_per_s']:.0f} ({r['latency_us']:.1f} us)"
+    return f"{r['samples_per_s']:.0f}"
+
+
+def value(r, kind):
+    if not r or "error" in r:
+        return None
+    return r["gflops"] if kind == "matmul" else r["samples_per_s"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", choices=["mlp", "matmul"])
+    ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    ap.add_argument("--json", help="also write every result to this file")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.worker:
+        name, kind, size, threads = args.worker
+        size, threads = int(size), int(threads)
+        if name == "jax":
+            r = worker_jax(kind, size, threads)
+        else:
+            r = worker_torch(kind, size, threads, compiled=name == "torch.compile")
+        print(json.dumps(r))
+        return
+
+    if not os.path.exists(DLC):
+        sys.exit(f"{DLC} is missing: run `cargo build --release` first")
+    frameworks = ["dlc"]
+    if available("torch"):
+        frameworks.append("torch")
+        if not args.no_compile:
+            frameworks.append("torch.compile")
+    else:
+        print(
+            "PyTorch not installed (pip install torch --index-url "
+            "https://download.pytorch.org/whl/cpu): skipped",
+            file=sys.stderr,
+        )
+    if available("jax"):
+        frameworks.append("jax")
+    else:
+        print("JAX not installed (pip install jax): skipped", file=sys.stderr)
+
+    threads = [int(t) for t in args.threads.split(",")]
+    workloads = [
+        w
+        for w in WORKLOADS
+        if args.only is None or (args.only == "matmul") == (w[1] == "matmul")
+    ]
+    results = {}
+    matmul_cache = {}
+    for t in threads:
+        for name, kind, size in workloads:
+            for f in frameworks:
+                if f == "torch.compile" and kind == "matmul":
+                    continue
+                print(f"  {name}, {t} thread(s), {f} ...", file=sys.stderr, flush=True)
+                if f == "dlc":
+                    r = run_dlc(kind, size, t, matmul_cache)
+                else:
+                    r = run_worker(f, kind, size, t)
+                results[(name, t, f)] = r
+
+    others = [f for f in frameworks if f != "dlc"]
+    header = ["workload", "threads"] + frameworks + (["dlc / best other"] if others else [])
+    rows = []
+    for t in threads:
+        for name, kind, _ in workloads:
+            row = [name + (" (GFLOP/s)" if kind == "matmul" else " (samples/s)"), str(t)]
+            for f in frameworks:
+                row.append(fmt(results.get((name, t, f)), kind))
+            if others:
+                mine = value(results.get((name, t, "dlc")), kind)
+                best = [value(results.get((name, t, f)), kind) for f in others]
+                best = max([b for b in best if b] or [0])
+                row.append(f"{mine / best:.2f}x" if mine and best else "-")
+            rows.append(row)
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    compile_times = {
+        f: results.get(("mlp train b64", threads[0], f), {}).get("compile_s")
+        for f in frameworks
+    }
+    print()
+    print(
+        "training-step compile time (first thread count, batch 64): "
+        + ", ".join(
+            f"{f} {c * 1e3:.0f} ms" for f, c in compile_times.items() if c is not None
+        )
+    )
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(
+                [
+                    {"workload": n, "threads": t, "framework": f, **r}
+                    for (n, t, f), r in results.items()
+                ],
+                fh,
+                indent=1,
+            )
+
+
+if __name__ == "__main__":
+    main()

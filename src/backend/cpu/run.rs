@@ -1,0 +1,386 @@
+//! Running a compiled kernel program: binding sizes from the inputs' shapes
+//! (once per distinct set of shapes, cached in a [`Bound`]), pointing every
+//! buffer at its storage — a caller's input, an updated input written in
+//! place, fresh output storage, or the arena — and calling the steps in
+//! order, splitting big loops over rayon's pool.
+//!
+//! The per-call path is kept short for batch-1 inference, where a whole
+//! step takes microseconds: sizes, strides and output shapes are evaluated
+//! once per binding, not per call.
+
+use rayon::prelude::*;
+
+use super::in_place::{in_place, InPlace};
+use super::matmul::run_matmul;
+use super::{bind, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use crate::backend::{check_updates, Arg, Executable, RunError};
+use crate::ir::DType;
+use crate::kernel::{BufKind, Size};
+use crate::tensor::Tensor;
+
+/// Loops with fewer elements than this run on one thread: below it, waking
+/// the pool costs more than the loop.
+pub const PARALLEL_MIN: usize = 1 << 15;
+
+/// What one set of input shapes fixes: the symbols' values, the arena
+/// layout, each step's extents and each output's shape.
+pub(super) struct Bound {
+    /// The input shapes this was made for.
+    shapes: Vec<Vec<usize>>,
+    layout: Layout,
+    /// Each of the program's symbols, in `Compiled::syms` order.
+    syms: Vec<i64>,
+    /// Per step: the loop's (or epilogue's) outer extent and element count.
+    loops: Vec<Option<(usize, usize)>>,
+    /// Per step: a contraction's (batch, m, k, n).
+    dims: Vec<(usize, usize, usize, usize)>,
+    /// Each buffer's shape.
+    out_shapes: Vec<Vec<usize>>,
+}
+
+impl Executable for Compiled {
+    fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
+        let mut args: Vec<Arg> = inputs.iter().map(|t| Arg::In(t)).collect();
+        let outs = self.execute(&mut args, &[])?;
+        Ok(outs
+            .into_iter()
+            .map(|t| t.expect("internal: every output returned"))
+            .collect())
+    }
+
+    fn run_update(
+        &mut self,
+        args: &mut [Arg],
+        updates: &[(usize, usize)],
+    ) -> Result<Vec<Option<Tensor>>, RunError> {
+        check_updates(args, updates)?;
+        self.execute(args, updates)
+    }
+}
+
+impl Compiled {
+    /// How each update may be done in place, cached for the last `updates`.
+    fn in_place_plan(&mut self, updates: &[(usize, usize)]) -> Vec<InPlace> {
+        if let Some((u, plan)) = &self.in_place {
+            if u == updates {
+                return plan.clone();
+            }
+        }
+        let p = &self.prog;
+        let plan: Vec<InPlace> = updates
+            .iter()
+            .map(|&(i, o)| match (p.inputs.get(i), p.outputs.get(o)) {
+                (Some(&ib), Some((_, ob))) => in_place(p, ib, *ob),
+                _ => InPlace::No,
+            })
+            .collect();
+        self.in_place = Some((updates.to_vec(), plan.clone()));
+        plan
+    }
+
+    /// Makes `self.bound` describe `inputs`' shapes: reused when they are
+    /// the last call's (dtypes still checked), rebuilt (and the inputs fully
+    /// checked) otherwise.
+    fn bind_shapes(&mut self, inputs: &[&Tensor]) -> Result<(), RunError> {
+        let p = &self.prog;
+        if let Some(b) = &self.bound {
+            let same = inputs.len() == b.shapes.len()
+                && inputs
+                    .iter()
+                    .zip(&b.shapes)
+                    .zip(&p.inputs)
+                    .all(|((t, s), &ib)| {
+                        t.shape() == s.as_slice() && t.dtype() == p.buffers[ib].ty.dtype
+                    });
+            if same {
+                return Ok(());
+            }
+        }
+        let bindings = bind(p, inputs)?;
+        let ev = |s: &Size| s.eval(&bindings).expect("internal: bound size");
+        let layout = Layout::new(p, &bindings);
+        let need = layout.arena_bytes.div_ceil(64);
+        if self.arena.len() < need {
+            self.arena = vec![Align64([0; 64]); need];
+        }
+        let syms = self
+            .syms
+            .iter()
+            .map(|s| {
+                bindings
+                    .iter()
+                    .find(|(k, _)| k == s)
+                    .map_or(0, |(_, v)| *v as i64)
+            })
+            .collect();
+        let extent = |lp: &Loop| (ev(&lp.dim0), ev(&lp.work));
+        let loops = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Loop(lp) => Some(extent(lp)),
+                Step::MatMul { epilogue, .. } => epilogue.as_ref().map(extent),
+            })
+            .collect();
+        let dims = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::MatMul { batch, m, k, n, .. } => (ev(batch), ev(m), ev(k), ev(n)),
+                Step::Loop(_) => (0, 0, 0, 0),
+            })
+            .collect();
+        let out_shapes = p
+            .buffers
+            .iter()
+            .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
+            .collect();
+        self.bound = Some(Bound {
+            shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
+            layout,
+            syms,
+            loops,
+            dims,
+            out_shapes,
+        });
+        Ok(())
+    }
+
+    /// One run: points every buffer at an input, an updated input (in
+    /// place), fresh output storage or the arena, runs the steps, and hands
+    /// the outputs back (`None` for those written into their inputs).
+    fn execute(
+        &mut self,
+        args: &mut [Arg],
+        updates: &[(usize, usize)],
+    ) -> Result<Vec<Option<Tensor>>, RunError> {
+        if updates.iter().any(|&(_, o)| o >= self.prog.outputs.len()) {
+            return Err(RunError(format!(
+                "graph @{} has {} output(s)",
+                self.prog.name,
+                self.prog.outputs.len()
+            )));
+        }
+        let plan = if updates.is_empty() {
+            Vec::new()
+        } else {
+            self.in_place_plan(updates)
+        };
+        // Inputs in row-major order (a strided caller tensor is copied).
+        let owned: Vec<Option<Tensor>> = {
+            let refs: Vec<&Tensor> = args.iter().map(Arg::tensor).collect();
+            self.bind_shapes(&refs)?;
+            refs.iter()
+                .map(|t| (!standard(t)).then(|| standard_copy(t)))
+                .collect()
+        };
+        let p = &self.prog;
+        let bound = self.bound.as_ref().expect("internal: shapes bound");
+        // Each input's storage; updated ones through their `&mut`.
+        let input_ptr: Vec<*mut u8> = args
+            .iter_mut()
+            .zip(&owned)
+            .map(|(a, own)| match (own, a) {
+                (Some(t), _) => tensor_ptr(t),
+                (None, Arg::In(t)) => tensor_ptr(t),
+                (None, Arg::Update(t)) => tensor_mut_ptr(t),
+            })
+            .collect();
+        // Output buffers that live in their input, and gemms that accumulate.
+        let mut into_input: Vec<Option<usize>> = vec![None; p.buffers.len()];
+        let mut accumulate: Vec<Option<f32>> = vec![None; p.kernels.len()];
+        for (&(i, o), how) in updates.iter().zip(&plan) {
+            if *how == InPlace::No || owned[i].is_some() {
+                continue;
+            }
+            into_input[p.outputs[o].1] = Some(i);
+            if let InPlace::Accumulate { kernel, alpha } = *how {
+                accumulate[kernel] = Some(alpha);
+            }
+        }
+        let mut outputs: Vec<Option<Tensor>> = vec![None; p.buffers.len()];
+        let arena = self.arena.as_mut_ptr() as *mut u8;
+        let mut ptrs: Vec<*mut u8> = vec![std::ptr::null_mut(); p.buffers.len()];
+        for (b, buf) in p.buffers.iter().enumerate() {
+            ptrs[b] = match (&buf.kind, into_input[b]) {
+                (BufKind::Input { index, .. }, _) => input_ptr[*index],
+                (BufKind::Output, Some(i)) => input_ptr[i],
+                (BufKind::Output, None) => {
+                    let t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
+                    let ptr = tensor_ptr(&t);
+                    outputs[b] = Some(t);
+                    ptr
+                }
+                (BufKind::Temp, _) => arena.wrapping_add(bound.layout.offset[b]),
+                (BufKind::View { .. }, _) => continue,
+            };
+        }
+        for b in 0..p.buffers.len() {
+            ptrs[b] = ptrs[p.root(b)];
+        }
+        let threads = rayon::current_num_threads();
+        for (s, step) in self.steps.iter().enumerate() {
+            let extent = bound.loops[s];
+            match step {
+                Step::Loop(lp) => run_loop(lp, extent, &ptrs, &bound.syms, threads),
+                Step::MatMul {
+                    out,
+                    a,
+                    b,
+                    dtype,
+                    epilogue,
+                    ..
+                } => {
+                    let acc = accumulate[s];
+                    run_matmul(&ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
+                    if let (Some(lp), None) = (epilogue, acc) {
+                        run_loop(lp, extent, &ptrs, &bound.syms, threads);
+                    }
+                }
+            }
+        }
+        let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
+        for (o, (_, b)) in p.outputs.iter().enumerate() {
+            if into_input[*b].is_some() && updates.iter().any(|&(_, u)| u == o) {
+                results.push(None);
+                continue;
+            }
+            results.push(Some(match outputs[*b].take() {
+                Some(t) => t,
+                None => read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b]),
+            }));
+        }
+        // (An output named twice is copied the second time from the first
+        // one's storage, which moving the tensor into `results` kept alive.)
+        // Updates that could not be done in place are handed over now.
+        for &(i, o) in updates {
+            if let Some(t) = results[o].take() {
+                if let Arg::Update(slot) = &mut args[i] {
+                    **slot = t;
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// Raw pointers shared with rayon workers; each worker writes disjoint rows.
+#[derive(Clone, Copy)]
+struct Shared(*const *mut u8, *const i64);
+// SAFETY: the pointed-to arrays outlive the parallel loop, and the kernels
+// called on different row ranges write disjoint elements.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Runs `f` on rows `lo..hi`.
+    ///
+    /// # Safety
+    /// The arrays are live and sized for the bindings `f` reads.
+    unsafe fn call(&self, f: KernelFn, lo: usize, hi: usize) {
+        unsafe { f(self.0, self.1, lo as i64, hi as i64) }
+    }
+}
+
+/// Runs a loop nest over its outer extent `d0` (`work` elements in all),
+/// split into row ranges over the pool when it is big enough.
+fn run_loop(
+    lp: &Loop,
+    extent: Option<(usize, usize)>,
+    ptrs: &[*mut u8],
+    syms: &[i64],
+    threads: usize,
+) {
+    let (d0, work) = extent.expect("internal: loop extent bound");
+    let sh = Shared(ptrs.as_ptr(), syms.as_ptr());
+    if lp.splittable && threads > 1 && work >= PARALLEL_MIN && d0 >= 2 {
+        // A few parts per thread, so a thread the OS delays holds up less.
+        let parts = (threads * 4).min(d0);
+        (0..parts).into_par_iter().for_each(|c| {
+            let lo = d0 * c / parts;
+            let hi = d0 * (c + 1) / parts;
+            // SAFETY: see `Shared`; the kernel reads and writes inside the
+            // buffers the layout sized for these bindings.
+            unsafe { sh.call(lp.f, lo, hi) };
+        });
+    } else {
+        // SAFETY: as above, on the whole range.
+        unsafe { sh.call(lp.f, 0, d0) };
+    }
+}
+
+fn tensor_ptr(t: &Tensor) -> *mut u8 {
+    match t {
+        Tensor::F32(a) => a.as_ptr() as *mut u8,
+        Tensor::F64(a) => a.as_ptr() as *mut u8,
+        Tensor::I32(a) => a.as_ptr() as *mut u8,
+        Tensor::Bool(a) => a.as_ptr() as *mut u8,
+    }
+}
+
+fn tensor_mut_ptr(t: &mut Tensor) -> *mut u8 {
+    match t {
+        Tensor::F32(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::F64(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::I32(a) => a.as_mut_ptr() as *mut u8,
+        Tensor::Bool(a) => a.as_mut_ptr() as *mut u8,
+    }
+}
+
+/// A row-major copy of a strided tensor.
+fn standard_copy(t: &Tensor) -> Tensor {
+    match t {
+        Tensor::F32(a) => Tensor::F32(a.as_standard_layout().into_owned()),
+        Tensor::F64(a) => Tensor::F64(a.as_standard_layout().into_owned()),
+        Tensor::I32(a) => Tensor::I32(a.as_standard_layout().into_owned()),
+        Tensor::Bool(a) => Tensor::Bool(a.as_standard_layout().into_owned()),
+    }
+}
+
+fn standard(t: &Tensor) -> bool {
+    match t {
+        Tensor::F32(a) => a.is_standard_layout(),
+        Tensor::F64(a) => a.is_standard_layout(),
+        Tensor::I32(a) => a.is_standard_layout(),
+        Tensor::Bool(a) => a.is_standard_layout(),
+    }
+}
+
+/// A copy of the elements at `p` as a tensor of `dtype` and `shape`.
+fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
+    let n: usize = shape.iter().product();
+    let sh = ndarray::IxDyn(shape);
+    // SAFETY: `p` points at a live buffer of at least `n` elements of `dtype`.
+    unsafe {
+        match dtype {
+            DType::F32 => Tensor::F32(
+                ndarray::ArrayD::from_shape_vec(
+                    sh,
+                    std::slice::from_raw_parts(p as *const f32, n).to_vec(),
+                )
+                .expect("internal: shape"),
+            ),
+            DType::F64 => Tensor::F64(
+                ndarray::ArrayD::from_shape_vec(
+                    sh,
+                    std::slice::from_raw_parts(p as *const f64, n).to_vec(),
+                )
+                .expect("internal: shape"),
+            ),
+            DType::I32 => Tensor::I32(
+                ndarray::ArrayD::from_shape_vec(
+                    sh,
+                    std::slice::from_raw_parts(p as *const i32, n).to_vec(),
+                )
+                .expect("internal: shape"),
+            ),
+            DType::Bool => Tensor::Bool(
+                ndarray::ArrayD::from_shape_vec(
+                    sh,
+                    std::slice::from_raw_parts(p as *const bool, n).to_vec(),
+                )
+                .expect("internal: shape"),
+            ),
+        }
+    }
+}
