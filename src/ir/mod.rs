@@ -8,9 +8,11 @@ mod graph;
 mod op;
 pub mod parse;
 pub mod print;
+mod scan;
 mod types;
 pub mod verify;
 
 pub use graph::{Graph, Node, Output, Value};
 pub use op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+pub use scan::Scan;
 pub use types::{DType, Dim, Shape, TensorType};

@@ -5,6 +5,7 @@
 //! Binary and select ops take operands of identical shape: broadcasting is
 //! always an explicit `broadcast` node, so backends and fusion never guess.
 
+use super::scan::Scan;
 use super::types::{DType, Dim, Shape, TensorType};
 
 /// How a graph argument is fed: data from the batch, a trained parameter,
@@ -120,6 +121,13 @@ pub enum Op {
     /// (how a mean divides by a symbolic batch size).
     DimSize {
         axis: usize,
+    },
+    /// A loop over a sequence with a body graph (`ir/scan.rs`); one operand
+    /// per body input. Its results are read by `get` nodes.
+    Scan(Box<Scan>),
+    /// Result `index` of a multi-result node (a scan).
+    Get {
+        index: usize,
     },
 }
 
@@ -267,6 +275,8 @@ impl Op {
             Op::Transpose { .. } => "transpose",
             Op::MatMul => "matmul",
             Op::DimSize { .. } => "dim",
+            Op::Scan(_) => "scan",
+            Op::Get { .. } => "get",
         }
     }
 
@@ -280,14 +290,17 @@ impl Op {
             | Op::Broadcast { .. }
             | Op::Reshape
             | Op::Transpose { .. }
-            | Op::DimSize { .. } => 1,
+            | Op::DimSize { .. }
+            | Op::Get { .. } => 1,
             Op::Binary(_) | Op::Compare(_) | Op::MatMul => 2,
             Op::Select => 3,
+            Op::Scan(s) => s.arity(),
         }
     }
 
     /// Whether the result type follows from the operands alone; the others
-    /// (const, iota, cast, broadcast, reshape, dim, input) need it declared.
+    /// (const, iota, cast, broadcast, reshape, dim, get, input) need it
+    /// declared.
     pub fn infers_type(&self) -> bool {
         !matches!(
             self,
@@ -298,12 +311,17 @@ impl Op {
                 | Op::Broadcast { .. }
                 | Op::Reshape
                 | Op::DimSize { .. }
+                | Op::Get { .. }
         )
     }
 
     /// The result type of this op applied to `operands`, checked against
     /// `declared` when given. This is the single statement of each op's
     /// typing rule: the builder, the text parser and the verifier all use it.
+    /// (`get` is checked against its producer by [`Graph::check_get`] as
+    /// well, since its type comes from the producer's op.)
+    ///
+    /// [`Graph::check_get`]: super::Graph::check_get
     pub fn result_type(
         &self,
         operands: &[&TensorType],
@@ -473,6 +491,11 @@ impl Op {
                 }
                 t
             }
+            Op::Scan(s) => {
+                s.result_types(operands)?;
+                Scan::token()
+            }
+            Op::Get { .. } => need_declared()?,
         };
         if let Some(d) = declared {
             if *d != inferred {

@@ -16,6 +16,7 @@ use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
 mod lex;
+mod scan;
 
 use lex::{lex, Key, Tok, Token};
 
@@ -342,6 +343,11 @@ impl Parser {
             };
             attrs.push((k, v, at));
         }
+        if opname == "scan" {
+            let v = self.scan_rest(g, &operands, attrs, &ot)?;
+            env.insert(key, v);
+            return Ok(());
+        }
         self.expect(Tok::Colon, "`:` before the result type")?;
         let tyt = self.peek();
         let ty = self.ty()?;
@@ -379,6 +385,7 @@ impl Parser {
             "reduce_sum" | "reduce_max" => Some("axes"),
             "broadcast" => Some("dims"),
             "transpose" => Some("perm"),
+            "get" => Some("index"),
             _ => None,
         };
         let mut found: Option<AttrValue> = None;
@@ -432,6 +439,9 @@ impl Parser {
             "dim" => Op::DimSize {
                 axis: int(self, found)?,
             },
+            "get" => Op::Get {
+                index: int(self, found)?,
+            },
             "select" => Op::Select,
             "cast" => Op::Cast,
             "reshape" => Op::Reshape,
@@ -480,6 +490,8 @@ pub fn op_names() -> Vec<&'static str> {
         "transpose",
         "matmul",
         "dim",
+        "scan",
+        "get",
     ];
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));

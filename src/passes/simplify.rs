@@ -10,7 +10,12 @@
 //! nodes; the others leave what they make dead for `dce`, which keeps
 //! single-pass filetests easy to read. [`PASSES`] names each pass so tests
 //! and `dlc dump` can run one by name.
+//!
+//! A scan is opaque to the graph around it (its body is one op's
+//! attribute), and every pass also runs inside each scan body, which keeps
+//! its inputs and outputs and so stays valid for the scan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
@@ -55,6 +60,22 @@ pub fn simplify(g: &Graph) -> Graph {
         text = next_text;
     }
     cur
+}
+
+/// `g` with `pass` applied to the body of every scan (and so, through the
+/// pass itself, to the bodies of scans nested in those); `g` itself when
+/// it has no scan.
+fn in_bodies(g: &Graph, pass: Pass) -> Cow<'_, Graph> {
+    if !g.nodes().any(|v| matches!(g.op(v), Op::Scan(_))) {
+        return Cow::Borrowed(g);
+    }
+    let mut g = g.clone();
+    for v in 0..g.len() {
+        if let Op::Scan(s) = &mut g.dag[NodeIndex::new(v)].op {
+            s.body = pass(&s.body);
+        }
+    }
+    Cow::Owned(g)
 }
 
 /// What a pass does with one node of the old graph.
@@ -116,6 +137,7 @@ fn rebuild(
 /// Dead code elimination: drops every node no output reaches. Inputs stay
 /// even when unused: they are the graph's calling convention.
 pub fn dce(g: &Graph) -> Graph {
+    let g = &*in_bodies(g, dce);
     let mut live = vec![false; g.len()];
     for o in &g.outputs {
         live[o.value.index()] = true;
@@ -147,6 +169,7 @@ fn op_key(op: &Op) -> OpKey {
         Op::Reduce { axes, .. } => (axes.clone(), 0),
         Op::Broadcast { dims } => (dims.clone(), 0),
         Op::Transpose { perm } => (perm.clone(), 0),
+        Op::Get { index } => (vec![*index], 0),
         _ => (vec![], 0),
     };
     OpKey {
@@ -158,10 +181,22 @@ fn op_key(op: &Op) -> OpKey {
 
 /// Common subexpression elimination: a node with the same op, attributes,
 /// operands and type as an earlier one is replaced by it. All ops are pure,
-/// so this is always sound.
+/// so this is always sound. Scans merge only with an equal body.
 pub fn cse(g: &Graph) -> Graph {
     let mut seen: HashMap<(OpKey, Vec<Value>, TensorType), Value> = HashMap::new();
-    rebuild(g, None, |new, node, ops| {
+    let mut scans: Vec<(Op, Vec<Value>, Value)> = Vec::new();
+    let g = in_bodies(g, cse);
+    rebuild(&g, None, |new, node, ops| {
+        if let Op::Scan(_) = node.op {
+            if let Some((_, _, earlier)) =
+                scans.iter().find(|(op, o, _)| *op == node.op && o == ops)
+            {
+                return Action::Replace(*earlier);
+            }
+            let v = new.push_unchecked(node.op.clone(), ops, node.ty.clone());
+            scans.push((node.op.clone(), ops.to_vec(), v));
+            return Action::Replace(v);
+        }
         let key = (op_key(&node.op), ops.to_vec(), node.ty.clone());
         if let Some(&earlier) = seen.get(&key) {
             return Action::Replace(earlier);
@@ -213,7 +248,7 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, fold_constants), None, |new, node, ops| {
         let dtype = node.ty.dtype;
         let c: Vec<Option<f64>> = ops.iter().map(|&o| splat(new, o)).collect();
         let all: Option<Vec<f64>> = c.iter().copied().collect();
@@ -274,7 +309,7 @@ pub fn fold_constants(g: &Graph) -> Graph {
 /// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
 ///   the same value → that value.
 pub fn algebra(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, algebra), None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
         let same_type = |v: Value| *new.ty(v) == node.ty;
         match &node.op {

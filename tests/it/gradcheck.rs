@@ -9,13 +9,14 @@ use std::collections::HashSet;
 
 use dlc::backend::interp::eval;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
 };
 use dlc::passes::autodiff::{grad, rule, Differentiability};
 use dlc::tensor::Tensor;
 
 mod cases;
 pub mod fd;
+mod scan;
 use cases::cases;
 use fd::{sample, Domain, Rng};
 
@@ -273,6 +274,14 @@ fn every_op() -> Vec<Op> {
         Op::Transpose { perm: vec![] },
         Op::MatMul,
         Op::DimSize { axis: 0 },
+        Op::Scan(Box::new(Scan {
+            body: Graph::new("body"),
+            carries: 0,
+            sequences: 0,
+            axis: 0,
+            reverse: false,
+        })),
+        Op::Get { index: 0 },
     ];
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));
@@ -297,7 +306,9 @@ fn every_op() -> Vec<Op> {
             | Op::Reshape
             | Op::Transpose { .. }
             | Op::MatMul
-            | Op::DimSize { .. } => {}
+            | Op::DimSize { .. }
+            | Op::Scan(_)
+            | Op::Get { .. } => {}
         }
     }
     ops

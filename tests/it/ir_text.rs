@@ -6,7 +6,9 @@ use dlc::ir::dot::to_dot;
 use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
-use dlc::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp};
+use dlc::ir::{
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp,
+};
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
     let dims = dims
@@ -67,6 +69,22 @@ fn every_op() -> Graph {
     let step = g.mul(step, lrb);
     let new_w = g.sub(w, step);
     let _dead = g.neg(new_w);
+    // A running sum over the 3 columns of x, seeded with `sum`.
+    let mut body = Graph::new("running");
+    let acc = body.input("acc", Role::Data, ty(f32_, &["N"]));
+    let col = body.input("col", Role::Data, ty(f32_, &["N"]));
+    let next = body.add(acc, col);
+    body.output("acc", next);
+    body.output("col", col);
+    let scan = Scan {
+        body,
+        carries: 1,
+        sequences: 1,
+        axis: 1,
+        reverse: true,
+    };
+    let running = g.scan(scan, &[sum, x]);
+    let sum = g.add(running[0], sum);
     g.output("sum", sum);
     g.output("mean", mean);
     g.output("onehot_t", t);

@@ -15,6 +15,7 @@ mod ir_verify;
 mod layer_gradcheck;
 mod optimizer;
 mod rng;
+mod scan;
 mod sema;
 mod stages;
 mod syntax;

@@ -373,5 +373,6 @@ pub fn cases() -> Vec<Case> {
             g.add(m, io)
         }),
     ));
+    cs.extend(super::scan::cases());
     cs
 }
