@@ -17,6 +17,7 @@ pub mod backend;
 pub mod cli;
 pub mod diag;
 pub mod ir;
+pub mod kernel;
 pub mod passes;
 pub mod runtime;
 pub mod sema;

@@ -2,6 +2,7 @@
 //! is the oracle: it defines every op's semantics, and every other backend is
 //! tested against it.
 
+pub mod cpu;
 pub mod interp;
 
 use crate::ir::Graph;
@@ -36,6 +37,7 @@ pub trait Executable {
 pub fn by_name(name: &str) -> Option<Box<dyn Backend>> {
     match name {
         "interp" => Some(Box::new(interp::Interpreter)),
+        "cpu" => Some(Box::new(cpu::CpuBackend)),
         _ => None,
     }
 }

@@ -29,8 +29,8 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
     let graphs: Vec<Graph> = match (&program.train, stage) {
         (Some(t), Stage::Ir) => vec![crate::forward(t)],
         (Some(t), Stage::Grad) => vec![crate::gradients(t)],
-        (Some(t), Stage::Opt) => vec![crate::training_step(t)],
-        (None, Stage::Ir) => program
+        (Some(t), Stage::Opt | Stage::Kernels | Stage::Clif) => vec![crate::training_step(t)],
+        (None, Stage::Ir | Stage::Kernels | Stage::Clif) => program
             .models
             .iter()
             .map(crate::passes::lower::lower)
@@ -44,6 +44,20 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         }
         (_, Stage::Ast | Stage::Checked) => unreachable!("handled above"),
     };
+    if stage == Stage::Kernels {
+        let progs: Vec<String> = graphs
+            .iter()
+            .map(|g| crate::kernel::print::print(&crate::backend::cpu::kernel_program(g)))
+            .collect();
+        return Ok(progs.join("\n"));
+    }
+    if stage == Stage::Clif {
+        let mut out = Vec::new();
+        for g in &graphs {
+            out.push(crate::backend::cpu::clif_text(g).map_err(Failure::Message)?);
+        }
+        return Ok(out.join("\n"));
+    }
     Ok(graphs
         .iter()
         .map(|g| match format {

@@ -37,7 +37,7 @@ pub enum Command {
     /// Train the program's model.
     Train {
         file: PathBuf,
-        #[arg(long, default_value = "interp")]
+        #[arg(long, default_value = "cpu")]
         backend: String,
         /// Seed for initialization and shuffling (overrides the program's).
         #[arg(long)]
@@ -63,7 +63,7 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         checkpoint: PathBuf,
-        #[arg(long, default_value = "interp")]
+        #[arg(long, default_value = "cpu")]
         backend: String,
         #[arg(long)]
         metrics: Option<PathBuf>,
@@ -98,6 +98,10 @@ pub enum Stage {
     Ir,
     Grad,
     Opt,
+    /// The fused kernel program with its memory plan (training step).
+    Kernels,
+    /// The Cranelift IR of every loop nest of the kernel program.
+    Clif,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -254,7 +254,7 @@ impl<'p> Session<'p> {
         };
         let backend = backend::by_name(&opts.backend).ok_or_else(|| {
             RunFailure(format!(
-                "unknown backend `{}`; the backends are: interp",
+                "unknown backend `{}`; the backends are: cpu, interp",
                 opts.backend
             ))
         })?;

@@ -105,15 +105,7 @@ struct Evaluator<'a> {
 
 impl Evaluator<'_> {
     fn args(&mut self, call: &ast::Call) -> Result<Vec<ArgVal>, Diagnostic> {
-        let mut out = Vec::new();
-        for a in &call.args {
-            let value = self.el.eval(&mut self.frame, &a.value)?;
-            out.push(ArgVal {
-                name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
-                value,
-            });
-        }
-        Ok(out)
+        self.el.eval_args(&mut self.frame, &call.args)
     }
 
     /// The source call: the fields it provides, each with the span of the

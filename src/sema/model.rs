@@ -716,6 +716,22 @@ impl Elaborator<'_> {
         Ok(Spanned::new(Val::Tensor(id), span))
     }
 
+    /// Evaluates a call's arguments in order, keeping their names.
+    pub fn eval_args(
+        &mut self,
+        frame: &mut Frame,
+        args: &[ast::Arg],
+    ) -> Result<Vec<ArgVal>, Diagnostic> {
+        args.iter()
+            .map(|a| {
+                Ok(ArgVal {
+                    name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
+                    value: self.eval(frame, &a.value)?,
+                })
+            })
+            .collect()
+    }
+
     /// A call: a layer, or a model used as a block.
     pub fn apply(
         &mut self,
@@ -731,13 +747,7 @@ impl Elaborator<'_> {
                 value: p,
             });
         }
-        for a in &call.args {
-            let value = self.eval(frame, &a.value)?;
-            args.push(ArgVal {
-                name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
-                value,
-            });
-        }
+        args.extend(self.eval_args(frame, &call.args)?);
         let name = call.callee.name.as_str();
         if let Some(decl) = self.models.get(name).copied() {
             return self.call_block(frame, decl, call, args, span);

@@ -8,7 +8,7 @@ use crate::diag::{did_you_mean, Code, Diagnostic, Span};
 use crate::ir::TensorType;
 use crate::syntax::ast::{self, ExprKind, ModelDecl, Setting};
 
-use super::args::{bind, ArgVal};
+use super::args::bind;
 use super::builder::{Builder, Limits};
 use super::data::DatasetSpec;
 use super::model::{Elaborator, Frame, Inputs};
@@ -89,14 +89,7 @@ pub fn check_train(
             },
         );
     };
-    let mut args = Vec::new();
-    for a in &decl.model.args {
-        let value = el.eval(&mut top, &a.value)?;
-        args.push(ArgVal {
-            name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
-            value,
-        });
-    }
+    let args = el.eval_args(&mut top, &decl.model.args)?;
     let names: Vec<&str> = model.params.iter().map(|p| p.name.name.as_str()).collect();
     let bound = bind(&model.name.name, decl.model.span, &names, names.len(), args)?;
     let params = el.bind_params(model, |p| bound.get(p).cloned(), decl.model.span)?;
@@ -449,14 +442,7 @@ fn count(el: &mut Elaborator<'_>, e: &ast::Expr, what: &str) -> Result<usize, Di
 
 fn optimizer(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<OptimizerSpec, Diagnostic> {
     let name = call.callee.name.as_str();
-    let mut args = Vec::new();
-    for a in &call.args {
-        let value = el.eval(&mut Frame::new(""), &a.value)?;
-        args.push(ArgVal {
-            name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
-            value,
-        });
-    }
+    let args = el.eval_args(&mut Frame::new(""), &call.args)?;
     let params: &[&str] = match name {
         "sgd" => &["lr", "momentum", "nesterov", "weight_decay"],
         "adam" | "adamw" => &["lr", "beta1", "beta2", "eps", "weight_decay"],
@@ -565,14 +551,7 @@ fn optimizer(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<OptimizerSpec,
 
 fn schedule_of(el: &mut Elaborator<'_>, call: &ast::Call) -> Result<Schedule, Diagnostic> {
     let name = call.callee.name.as_str();
-    let mut args = Vec::new();
-    for a in &call.args {
-        let value = el.eval(&mut Frame::new(""), &a.value)?;
-        args.push(ArgVal {
-            name: a.name.as_ref().map(|n| (n.name.clone(), n.span)),
-            value,
-        });
-    }
+    let args = el.eval_args(&mut Frame::new(""), &call.args)?;
     let positive = |v: &Spanned, what: &str| -> Result<f64, Diagnostic> {
         let x = v.float().map_err(hyperparameter)?;
         if !(x > 0.0 && x.is_finite()) {

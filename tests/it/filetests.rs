@@ -84,7 +84,8 @@ fn every_pass_has_a_folder_and_every_folder_a_pass() {
     for e in std::fs::read_dir(root()).unwrap() {
         let name = e.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
-            pass_by_name(&name).is_some(),
+            // `fuse` (graph → kernels) has its own harness in `fuse.rs`.
+            name == "fuse" || pass_by_name(&name).is_some(),
             "tests/filetests/{name}/ names no pass in PASSES"
         );
     }

@@ -4,9 +4,11 @@
 mod checkpoint;
 mod cli;
 mod common;
+mod cpu_oracle;
 mod data;
 mod examples;
 mod filetests;
+mod fuse;
 mod gradcheck;
 mod interp;
 mod ir_props;

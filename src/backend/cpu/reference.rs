@@ -1,0 +1,293 @@
+//! A kernel-program interpreter with plain Rust loops: the same kernel IR
+//! the JIT compiles, run one element at a time. It proves fusion and memory
+//! planning right independently of code generation: temporaries live in one
+//! arena laid out by the plan, so a slot reused too early corrupts a result
+//! here just as it would in compiled code. Values are held as f64 and
+//! rounded to their dtype after every instruction (for f32, +, −, ×, ÷ and
+//! sqrt then round exactly as f32 arithmetic does).
+
+use super::layout::{bind, Layout};
+use crate::backend::RunError;
+use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
+use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Size};
+use crate::tensor::Tensor;
+
+/// Runs `p` on `inputs` (in graph-input order); results in output order.
+pub fn run(p: &KernelProgram, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
+    let bindings = bind(p, inputs)?;
+    let layout = Layout::new(p, &bindings);
+    // Space 0 is the arena (one f64 per byte, so that slots overlap exactly
+    // as planned); then one space per input and per output buffer.
+    let mut mem: Vec<Vec<f64>> = vec![vec![0.0; layout.arena_bytes]];
+    let mut place: Vec<(usize, usize)> = vec![(0, 0); p.buffers.len()];
+    for (b, buf) in p.buffers.iter().enumerate() {
+        place[b] = match &buf.kind {
+            BufKind::Input { index, .. } => {
+                mem.push(inputs[*index].to_f64_vec());
+                (mem.len() - 1, 0)
+            }
+            BufKind::Output => {
+                mem.push(vec![0.0; layout.numel[b]]);
+                (mem.len() - 1, 0)
+            }
+            BufKind::Temp => (0, layout.offset[b]),
+            BufKind::View { .. } => continue,
+        };
+    }
+    let place: Vec<(usize, usize)> = (0..p.buffers.len()).map(|b| place[p.root(b)]).collect();
+    let mut m = Machine {
+        dtype: p.buffers.iter().map(|b| b.ty.dtype).collect(),
+        mem,
+        place,
+        bindings: &bindings,
+    };
+    for k in &p.kernels {
+        m.kernel(k);
+    }
+    Ok(p.outputs
+        .iter()
+        .map(|(_, b)| {
+            let (s, o) = m.place[*b];
+            let n = layout.numel[*b];
+            let ty = &p.buffers[*b].ty;
+            let shape = ty.shape.bind(&bindings).expect("internal: bound shape");
+            Tensor::from_f64(ty.dtype, &shape, m.mem[s][o..o + n].to_vec())
+        })
+        .collect())
+}
+
+struct Machine<'a> {
+    mem: Vec<Vec<f64>>,
+    place: Vec<(usize, usize)>,
+    dtype: Vec<DType>,
+    bindings: &'a [(String, usize)],
+}
+
+/// Every multi-index of `dims`, row-major.
+fn for_each_index(dims: &[usize], mut f: impl FnMut(&[usize])) {
+    if dims.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0usize; dims.len()];
+    loop {
+        f(&idx);
+        let mut a = dims.len();
+        loop {
+            if a == 0 {
+                return;
+            }
+            a -= 1;
+            idx[a] += 1;
+            if idx[a] < dims[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+}
+
+impl Machine<'_> {
+    fn dims(&self, dims: &[Size]) -> Vec<usize> {
+        dims.iter()
+            .map(|d| d.eval(self.bindings).expect("internal: bound dims"))
+            .collect()
+    }
+    fn read(&self, b: BufId, i: usize) -> f64 {
+        let (s, o) = self.place[b];
+        self.mem[s][o + i]
+    }
+    fn write(&mut self, b: BufId, i: usize, v: f64) {
+        let (s, o) = self.place[b];
+        self.mem[s][o + i] = v;
+    }
+
+    fn kernel(&mut self, k: &Kernel) {
+        match k {
+            Kernel::Elementwise { out, dims, body } => {
+                // Written as computed, as compiled code does, so a wrong
+                // in-place plan shows.
+                let dims = self.dims(dims);
+                let mut flat = 0usize;
+                for_each_index(&dims, |idx| {
+                    let v = self.eval(body, idx, None);
+                    self.write(*out, flat, v);
+                    flat += 1;
+                });
+            }
+            Kernel::Reduce {
+                out,
+                op,
+                dims,
+                axes,
+                body,
+            } => {
+                let dims = self.dims(dims);
+                let dt = body.dtype();
+                let kept: Vec<usize> = (0..dims.len()).filter(|a| !axes.contains(a)).collect();
+                let count: usize = kept.iter().map(|&a| dims[a]).product();
+                let init = match (op, dt) {
+                    (ReduceOp::Sum, _) | (ReduceOp::Max, DType::Bool) => 0.0,
+                    (ReduceOp::Max, DType::I32) => i32::MIN as f64,
+                    (ReduceOp::Max, _) => f64::NEG_INFINITY,
+                };
+                let mut acc = vec![init; count];
+                for_each_index(&dims, |idx| {
+                    let o = kept.iter().fold(0, |s, &a| s * dims[a] + idx[a]);
+                    let x = self.eval(body, idx, None);
+                    acc[o] = round(
+                        dt,
+                        match op {
+                            ReduceOp::Sum => acc[o] + x,
+                            ReduceOp::Max => acc[o].max(x),
+                        },
+                    );
+                });
+                for (i, v) in acc.into_iter().enumerate() {
+                    self.write(*out, i, v);
+                }
+            }
+            Kernel::MatMul {
+                out,
+                batch,
+                m,
+                k,
+                n,
+                a,
+                b,
+                epilogue,
+            } => {
+                let bs: usize = self.dims(&extents(batch)).iter().product();
+                let [m, k, n] = self.dims(&extents(&[m.clone(), k.clone(), n.clone()]))[..] else {
+                    unreachable!()
+                };
+                let dt = self.dtype[*out];
+                let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
+                let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
+                for z in 0..bs {
+                    for i in 0..m {
+                        for j in 0..n {
+                            let mut s = 0.0;
+                            for q in 0..k {
+                                s += self.read(a.buf, z * m * k + i * a_rs + q * a_cs)
+                                    * self.read(b.buf, z * k * n + q * b_rs + j * b_cs);
+                            }
+                            self.write(*out, z * m * n + i * n + j, round(dt, s));
+                        }
+                    }
+                }
+                if let Some((dims, body)) = epilogue {
+                    let dims = self.dims(dims);
+                    let mut flat = 0usize;
+                    for_each_index(&dims, |idx| {
+                        let acc = self.read(*out, flat);
+                        let v = self.eval(body, idx, Some(acc));
+                        self.write(*out, flat, v);
+                        flat += 1;
+                    });
+                }
+            }
+        }
+    }
+
+    /// The body's value at loop index `idx`.
+    fn eval(&self, e: &Expr, idx: &[usize], acc: Option<f64>) -> f64 {
+        let mut v: Vec<f64> = Vec::with_capacity(e.insts.len());
+        for (inst, dt) in &e.insts {
+            let dt = *dt;
+            let x = match inst {
+                Inst::Load(a) => {
+                    let off = a.strides.iter().zip(idx).fold(0, |s, (st, &i)| {
+                        s + st.eval(self.bindings).expect("internal: bound stride") * i
+                    });
+                    self.read(a.buf, off)
+                }
+                Inst::Const(c) => cast(dt, *c),
+                Inst::Index(ax) => idx[*ax] as f64,
+                Inst::Sym(s) => cast(
+                    dt,
+                    self.bindings
+                        .iter()
+                        .find(|(k, _)| k == s)
+                        .map(|(_, n)| *n as f64)
+                        .expect("internal: bound symbol"),
+                ),
+                Inst::Acc => acc.expect("internal: acc outside an epilogue"),
+                Inst::Unary(u, a) => round(dt, unary(*u, dt, v[*a])),
+                Inst::Binary(b, x, y) => binary(*b, dt, v[*x], v[*y]),
+                Inst::Compare(c, x, y) => {
+                    if c.eval(v[*x], v[*y]) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Inst::Select(c, x, y) => {
+                    if v[*c] != 0.0 {
+                        v[*x]
+                    } else {
+                        v[*y]
+                    }
+                }
+                Inst::Cast(a) => cast(dt, v[*a]),
+            };
+            v.push(x);
+        }
+        *v.last().expect("internal: empty kernel body")
+    }
+}
+
+fn unary(u: UnaryOp, dt: DType, x: f64) -> f64 {
+    if dt == DType::F32 {
+        // Transcendentals in f32, as the interpreter computes them.
+        let y = x as f32;
+        return match u {
+            UnaryOp::Exp => y.exp() as f64,
+            UnaryOp::Log => y.ln() as f64,
+            UnaryOp::Tanh => y.tanh() as f64,
+            UnaryOp::Sin => y.sin() as f64,
+            UnaryOp::Cos => y.cos() as f64,
+            _ => u.eval(x),
+        };
+    }
+    u.eval(x)
+}
+
+fn binary(b: BinaryOp, dt: DType, x: f64, y: f64) -> f64 {
+    match (dt, b) {
+        (DType::I32, BinaryOp::Div) => {
+            let (x, y) = (x as i32, y as i32);
+            if y == 0 {
+                0.0
+            } else {
+                x.wrapping_div(y) as f64
+            }
+        }
+        (DType::I32, BinaryOp::Pow) => (x as i32).wrapping_pow(y.max(0.0) as u32) as f64,
+        (DType::F32, BinaryOp::Pow) => (x as f32).powf(y as f32) as f64,
+        _ => round(dt, b.eval(x, y)),
+    }
+}
+
+/// An arithmetic result in `dt`: f32 rounds, i32 wraps, bool is 0 or 1.
+pub(super) fn round(dt: DType, x: f64) -> f64 {
+    match dt {
+        DType::F32 => x as f32 as f64,
+        DType::F64 => x,
+        DType::I32 => (x as i64) as i32 as f64,
+        DType::Bool => {
+            if x != 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// A conversion to `dt`, as `cast` does it: float to i32 saturates.
+fn cast(dt: DType, x: f64) -> f64 {
+    match dt {
+        DType::I32 => x as i32 as f64,
+        _ => round(dt, x),
+    }
+}

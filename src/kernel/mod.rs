@@ -1,0 +1,247 @@
+//! The kernel program: what every compiled backend consumes. A kernel is one
+//! loop nest (or one library call) that reads whole buffers and writes one
+//! buffer; the fusion pass (`passes::fuse`) turns a graph into an ordered
+//! list of kernels, and the memory planner (`passes::plan_memory`) places
+//! their temporaries in one arena.
+//!
+//! Three kinds of kernel cover the primitive set:
+//! - `Elementwise`: a loop nest over an output shape whose body is a small
+//!   SSA expression over loads, constants and loop indices. Broadcasts and
+//!   transposes are not copies: they are strides (zero for a broadcast axis)
+//!   in the loads' index maps.
+//! - `Reduce`: a sum or max over some loop axes, with the elementwise
+//!   expression that feeds it fused in as a prologue.
+//! - `MatMul`: a batched contraction with transposes as flags and a fused
+//!   elementwise epilogue (bias add, activation) applied to its result.
+//!
+//! Reshapes are views: a buffer that aliases another's storage with another
+//! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at
+//! run time, so one compiled program serves every batch size.
+
+pub mod print;
+mod size;
+
+pub use size::{Poly, Size};
+
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, ReduceOp, Role, TensorType, UnaryOp};
+
+/// Index of a buffer in [`KernelProgram::buffers`].
+pub type BufId = usize;
+
+/// Where a buffer's storage comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BufKind {
+    /// The caller's tensor for graph input `index` (read only).
+    Input { index: usize, role: Role },
+    /// Storage handed back to the caller as a graph output.
+    Output,
+    /// Storage in the step's arena, placed by the memory plan.
+    Temp,
+    /// Another buffer's storage seen with this buffer's shape (a reshape).
+    View { of: BufId },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Buffer {
+    /// For dumps: the input or output name, or `t<k>` for a temporary.
+    pub name: String,
+    pub ty: TensorType,
+    pub kind: BufKind,
+    /// The arena slot of a temporary, once memory is planned.
+    pub slot: Option<usize>,
+}
+
+/// A load's index map: one stride (in elements) per loop axis. A zero
+/// stride is a broadcast; permuted strides are a transpose.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Access {
+    pub buf: BufId,
+    pub strides: Vec<Size>,
+}
+
+/// One instruction of a kernel body. Operands are earlier instructions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Inst {
+    Load(Access),
+    Const(f64),
+    /// The loop index along a loop axis (how `iota` is fused).
+    Index(usize),
+    /// The run-time value of a size symbol (how `dim` is fused).
+    Sym(String),
+    /// In a contraction's epilogue: the contraction's result here.
+    Acc,
+    Unary(UnaryOp, usize),
+    Binary(BinaryOp, usize, usize),
+    Compare(CmpOp, usize, usize),
+    /// `a` where `cond`, else `b`.
+    Select(usize, usize, usize),
+    /// Converts its operand to this instruction's dtype.
+    Cast(usize),
+}
+
+/// A kernel body in SSA form: every instruction with its result dtype, the
+/// last one is the value stored (or reduced).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Expr {
+    pub insts: Vec<(Inst, DType)>,
+}
+
+impl Expr {
+    pub fn root(&self) -> usize {
+        self.insts.len() - 1
+    }
+    pub fn dtype(&self) -> DType {
+        self.insts[self.root()].1
+    }
+    /// Every buffer the body loads.
+    pub fn loads(&self) -> impl Iterator<Item = &Access> {
+        self.insts.iter().filter_map(|(i, _)| match i {
+            Inst::Load(a) => Some(a),
+            _ => None,
+        })
+    }
+    /// The operands of instruction `i`.
+    pub fn operands(&self, i: usize) -> Vec<usize> {
+        match &self.insts[i].0 {
+            Inst::Unary(_, a) | Inst::Cast(a) => vec![*a],
+            Inst::Binary(_, a, b) | Inst::Compare(_, a, b) => vec![*a, *b],
+            Inst::Select(c, a, b) => vec![*c, *a, *b],
+            _ => vec![],
+        }
+    }
+}
+
+/// A matmul operand: a buffer of shape `[batch.., m, k]`, or
+/// `[batch.., k, m]` when `transposed`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatOperand {
+    pub buf: BufId,
+    pub transposed: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kernel {
+    /// `out[i] = body(i)` for every index `i` of `dims`, row-major.
+    Elementwise {
+        out: BufId,
+        dims: Vec<Size>,
+        body: Expr,
+    },
+    /// `out[kept(i)] = op over axes of body(i)`; `out` is row-major over the
+    /// kept loop axes.
+    Reduce {
+        out: BufId,
+        op: ReduceOp,
+        dims: Vec<Size>,
+        axes: Vec<usize>,
+        body: Expr,
+    },
+    /// `out[b] = a[b] · b[b]` for each batch index, then
+    /// `out[i] = epilogue(i)` over `dims` (the output shape, collapsed).
+    MatMul {
+        out: BufId,
+        batch: Vec<Dim>,
+        m: Dim,
+        k: Dim,
+        n: Dim,
+        a: MatOperand,
+        b: MatOperand,
+        epilogue: Option<(Vec<Size>, Expr)>,
+    },
+}
+
+impl Kernel {
+    pub fn out(&self) -> BufId {
+        match self {
+            Kernel::Elementwise { out, .. }
+            | Kernel::Reduce { out, .. }
+            | Kernel::MatMul { out, .. } => *out,
+        }
+    }
+    /// Every buffer the kernel reads, with repeats.
+    pub fn reads(&self) -> Vec<BufId> {
+        match self {
+            Kernel::Elementwise { body, .. } | Kernel::Reduce { body, .. } => {
+                body.loads().map(|a| a.buf).collect()
+            }
+            Kernel::MatMul { a, b, epilogue, .. } => {
+                let mut r = vec![a.buf, b.buf];
+                if let Some((_, e)) = epilogue {
+                    r.extend(e.loads().map(|a| a.buf));
+                }
+                r
+            }
+        }
+    }
+}
+
+/// The memory plan: arena slots (bytes each, symbolic in the batch).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MemoryPlan {
+    pub slots: Vec<Size>,
+}
+
+impl MemoryPlan {
+    /// The arena's size: every slot added up.
+    pub fn arena(&self) -> Poly {
+        Poly::sum(self.slots.iter())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelProgram {
+    pub name: String,
+    pub buffers: Vec<Buffer>,
+    /// The buffer of each graph input, in calling order.
+    pub inputs: Vec<BufId>,
+    pub kernels: Vec<Kernel>,
+    /// Each graph output's name and buffer, in order.
+    pub outputs: Vec<(String, BufId)>,
+    pub plan: MemoryPlan,
+}
+
+impl KernelProgram {
+    /// The buffer that owns `b`'s storage (itself unless it is a view).
+    pub fn root(&self, mut b: BufId) -> BufId {
+        while let BufKind::View { of } = self.buffers[b].kind {
+            b = of;
+        }
+        b
+    }
+    /// `b`'s element count.
+    pub fn numel(&self, b: BufId) -> Size {
+        Size::of_dims(self.buffers[b].ty.shape.dims())
+    }
+    /// `b`'s size in bytes.
+    pub fn bytes(&self, b: BufId) -> Size {
+        self.numel(b).scale(self.buffers[b].ty.dtype.size() as u64)
+    }
+    /// Every size symbol the program uses, sorted.
+    pub fn symbols(&self) -> Vec<String> {
+        let mut s: Vec<String> = Vec::new();
+        for b in &self.buffers {
+            for d in b.ty.shape.dims() {
+                if let Dim::Sym(x) = d {
+                    s.push(x.clone());
+                }
+            }
+        }
+        s.sort();
+        s.dedup();
+        s
+    }
+}
+
+/// Row-major strides of loop extents `dims`, in elements.
+pub fn row_major(dims: &[Size]) -> Vec<Size> {
+    let mut strides = vec![Size::one(); dims.len()];
+    for i in (0..dims.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1].mul(&dims[i + 1]);
+    }
+    strides
+}
+
+/// The loop extents of a shape.
+pub fn extents(dims: &[Dim]) -> Vec<Size> {
+    dims.iter().map(Size::of_dim).collect()
+}

@@ -1,0 +1,137 @@
+//! The kernel program's text form: what `dlc dump --stage kernels` shows and
+//! what the fusion filetests snapshot. Deterministic: buffers and kernels in
+//! program order, sizes symbolic, no addresses or timings.
+
+use std::fmt::Write;
+
+use super::{BufKind, Expr, Inst, Kernel, KernelProgram, Poly, Size};
+use crate::ir::print::{fmt_f64, fmt_name};
+
+pub fn print(p: &KernelProgram) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "kernels @{} {{", fmt_name(&p.name));
+    for b in &p.buffers {
+        let kind = match &b.kind {
+            BufKind::Input { role, .. } => format!("input {}", role.name()),
+            BufKind::Output => "output".to_string(),
+            BufKind::Temp => match b.slot {
+                Some(s) => format!("temp slot={s}"),
+                None => "temp".to_string(),
+            },
+            BufKind::View { of } => format!("view of {}", buf_name(p, *of)),
+        };
+        let _ = writeln!(out, "  buffer %{}: {} {kind}", fmt_name(&b.name), b.ty);
+    }
+    let outputs: Vec<Size> = p
+        .buffers
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| b.kind == BufKind::Output)
+        .map(|(i, _)| p.bytes(i))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  memory: arena {} bytes in {} slot(s), outputs {} bytes",
+        p.plan.arena(),
+        p.plan.slots.len(),
+        Poly::sum(outputs.iter())
+    );
+    for k in &p.kernels {
+        let _ = writeln!(out, "  {}", kernel_text(p, k));
+    }
+    let rets: Vec<String> = p
+        .outputs
+        .iter()
+        .map(|(n, b)| format!("%{} = {}", fmt_name(n), buf_name(p, *b)))
+        .collect();
+    let _ = writeln!(out, "  return {}", rets.join(", "));
+    out.push_str("}\n");
+    out
+}
+
+fn buf_name(p: &KernelProgram, b: usize) -> String {
+    format!("%{}", fmt_name(&p.buffers[b].name))
+}
+
+fn dims_text<T: std::fmt::Display>(dims: &[T]) -> String {
+    let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", d.join(","))
+}
+
+fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
+    let out = buf_name(p, k.out());
+    match k {
+        Kernel::Elementwise { dims, body, .. } => {
+            format!(
+                "{out} = elementwise {}{}",
+                dims_text(dims),
+                body_text(p, body)
+            )
+        }
+        Kernel::Reduce {
+            op,
+            dims,
+            axes,
+            body,
+            ..
+        } => {
+            let axes: Vec<String> = axes.iter().map(|a| a.to_string()).collect();
+            format!(
+                "{out} = {} {} axes=[{}]{}",
+                op.name(),
+                dims_text(dims),
+                axes.join(","),
+                body_text(p, body)
+            )
+        }
+        Kernel::MatMul {
+            batch,
+            m,
+            k,
+            n,
+            a,
+            b,
+            epilogue,
+            ..
+        } => {
+            let t = |x: bool| if x { "^T" } else { "" };
+            let mut s = format!(
+                "{out} = matmul {}{}, {}{} batch={} m={m} k={k} n={n}",
+                buf_name(p, a.buf),
+                t(a.transposed),
+                buf_name(p, b.buf),
+                t(b.transposed),
+                dims_text(batch),
+            );
+            if let Some((dims, e)) = epilogue {
+                let _ = write!(s, " epilogue {}{}", dims_text(dims), body_text(p, e));
+            }
+            s
+        }
+    }
+}
+
+fn body_text(p: &KernelProgram, e: &Expr) -> String {
+    let mut s = String::from(" {\n");
+    for (i, (inst, dt)) in e.insts.iter().enumerate() {
+        let v = |j: &usize| format!("%{j}");
+        let text = match inst {
+            Inst::Load(a) => {
+                let st: Vec<String> = a.strides.iter().map(|x| x.to_string()).collect();
+                format!("load {} strides=[{}]", buf_name(p, a.buf), st.join(","))
+            }
+            Inst::Const(c) => format!("const {}", fmt_f64(*c)),
+            Inst::Index(ax) => format!("index axis={ax}"),
+            Inst::Sym(x) => format!("size {x}"),
+            Inst::Acc => "acc".to_string(),
+            Inst::Unary(u, a) => format!("{} {}", u.name(), v(a)),
+            Inst::Binary(b, x, y) => format!("{} {}, {}", b.name(), v(x), v(y)),
+            Inst::Compare(c, x, y) => format!("{} {}, {}", c.name(), v(x), v(y)),
+            Inst::Select(c, x, y) => format!("select {}, {}, {}", v(c), v(x), v(y)),
+            Inst::Cast(a) => format!("cast {}", v(a)),
+        };
+        let _ = writeln!(s, "    %{i} = {text} : {dt}");
+    }
+    s.push_str("  }");
+    s
+}
