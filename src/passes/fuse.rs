@@ -22,7 +22,14 @@ use crate::kernel::{
     MatOperand, MemoryPlan, Size,
 };
 
-/// The kernel program for `g` (a verified graph), memory not yet planned.
+/// Whether `g` has a scan, which the kernel program cannot express yet:
+/// backends that run kernel programs refuse such graphs up front.
+pub fn has_scan(g: &Graph) -> bool {
+    g.nodes().any(|v| matches!(g.op(v), Op::Scan(_)))
+}
+
+/// The kernel program for `g` (a verified graph without scans), memory not
+/// yet planned.
 pub fn fuse(g: &Graph) -> KernelProgram {
     let n = g.len();
     let needed = needed_nodes(g);
@@ -433,6 +440,9 @@ impl<'a> ExprBuilder<'a> {
                     g.op(v).name(),
                     v.index()
                 )
+            }
+            Op::Scan(_) | Op::Get { .. } => {
+                panic!("internal: the kernel program has no scans yet (see `has_scan`)")
             }
         }
     }

@@ -574,3 +574,12 @@ fn the_gradient_is_a_reverse_scan_whose_size_does_not_grow_with_t() {
         .collect();
     assert_eq!(reverse, vec![false, true]);
 }
+
+#[test]
+fn the_cpu_backend_refuses_a_scan_with_a_message() {
+    let e = dlc::backend::cpu::CpuBackend
+        .compile(&rnn_graph())
+        .err()
+        .expect("refused");
+    assert!(e.contains("does not run `scan`"), "{e}");
+}

@@ -50,6 +50,12 @@ impl Backend for CpuBackend {
     }
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, String> {
         crate::ir::verify::verify(graph).map_err(|e| e.to_string())?;
+        if crate::passes::fuse::has_scan(graph) {
+            return Err(format!(
+                "the cpu backend does not run `scan` yet (graph @{}); use the interp backend",
+                graph.name
+            ));
+        }
         Ok(Box::new(Compiled::new(kernel_program(graph))?))
     }
 }
