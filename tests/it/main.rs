@@ -16,6 +16,7 @@ mod ir_text;
 mod ir_verify;
 mod layer_gradcheck;
 mod optimizer;
+mod recurrent;
 mod rng;
 mod scan;
 mod sema;
