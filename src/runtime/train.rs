@@ -87,6 +87,12 @@ pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
     dir.join("checkpoint.safetensors")
 }
 
+/// Where the vocabulary of a text-trained run is saved: `vocab.json` beside
+/// the checkpoint, so sampling text later needs only the run's directory.
+pub fn vocab_path(checkpoint: &Path) -> PathBuf {
+    checkpoint.with_file_name("vocab.json")
+}
+
 /// Parameters and optimizer state, in the order of the graphs' inputs.
 struct State {
     params: Vec<(String, Tensor)>,
@@ -443,6 +449,19 @@ impl<'p> Session<'p> {
         checkpoint::save(path, &tensors, &meta).map_err(RunFailure)
     }
 
+    /// Writes the training data's vocabulary (if it has one) beside the
+    /// checkpoint at `checkpoint`, atomically; it never changes during a
+    /// run, so it is written before the run's first checkpoint.
+    fn save_vocab(&self, checkpoint: &Path) -> Result<()> {
+        let d = self.data[self.train.data.dataset]
+            .as_ref()
+            .expect("internal: training data loaded");
+        match &d.vocab {
+            Some(v) => v.save(&vocab_path(checkpoint)).map_err(RunFailure),
+            None => Ok(()),
+        }
+    }
+
     /// Restores parameters, optimizer state and position from a checkpoint
     /// this program wrote; returns `(epochs done, batches done in the next
     /// epoch, steps done)`.
@@ -597,6 +616,9 @@ impl<'p> Session<'p> {
                 } else {
                     (epoch + 1, 0)
                 };
+                if report.checkpoint.is_none() {
+                    self.save_vocab(p)?;
+                }
                 self.save(p, e, b, steps)?;
                 report.checkpoint = Some(p.clone());
             }

@@ -1,5 +1,6 @@
-//! Checks `dataset` declarations: the source call (`csv`, `idx`, `load`),
-//! then the transforms piped after it. Field types come from the
+//! Checks `dataset` declarations: the source call (`csv`, `idx`, `load`,
+//! `text`), then the transforms piped after it (the stream ones, `text` and
+//! the transforms that replace the fields, are in `stream.rs`). Field types come from the
 //! [`DataCatalog`], so a missing or malformed file is reported at `check`
 //! time, pointing at its path.
 
@@ -16,12 +17,14 @@ use super::data::{
     Transform,
 };
 use super::model::{Elaborator, Frame};
+use super::stream;
 use super::value::{Spanned, Val};
 
 /// Checks one data-set declaration.
 pub fn check_dataset(
     decl: &ast::DatasetDecl,
     catalog: &dyn DataCatalog,
+    limits: Limits,
 ) -> Result<DatasetSpec, Diagnostic> {
     let mut chain = Vec::new();
     let mut e = &decl.value;
@@ -48,15 +51,23 @@ pub fn check_dataset(
     chain.reverse();
     let models = HashMap::new();
     let mut ev = Evaluator {
-        el: Elaborator::new(&models, &[], Builder::new("", Limits::default())),
+        el: Elaborator::new(&models, &[], Builder::new("", limits)),
         frame: Frame::new(""),
     };
     let (source_call, transforms) = chain.split_first().expect("chain has a source");
     let sources = ev.source(source_call)?;
     let mut fields = Vec::new();
+    let mut vocab = None;
     let mut count: Option<(usize, String, Span)> = None;
     for (name, src, span) in &sources {
-        let schema = catalog.field(name, src).map_err(|err| {
+        let schema = match &src.format {
+            FileFormat::Text(_) => catalog.text(name, src).map(|t| {
+                vocab = Some(t.vocab);
+                t.field
+            }),
+            _ => catalog.field(name, src),
+        };
+        let schema = schema.map_err(|err| {
             let code = match err.kind {
                 DataErrorKind::NotFound => Code::DataNotFound,
                 DataErrorKind::Malformed => Code::DataMalformed,
@@ -90,9 +101,22 @@ pub fn check_dataset(
         sources: sources.into_iter().map(|(n, s, _)| (n, s)).collect(),
         transforms: Vec::new(),
         fields,
+        vocab,
     };
     for call in transforms {
+        if stream::is_stream_transform(&call.callee.name) {
+            let args = ev.args(call)?;
+            let (t, fields) = stream::stream_transform(call, args, &spec, limits.max_bytes)?;
+            spec.fields = fields;
+            spec.transforms.push(t);
+            continue;
+        }
         let t = ev.transform(call, &spec)?;
+        if let Transform::Take { n } = &t {
+            for f in &mut spec.fields {
+                f.samples = f.samples.min(*n);
+            }
+        }
         spec.transforms.push(t);
     }
     Ok(spec)
@@ -114,6 +138,10 @@ impl Evaluator<'_> {
         let name = call.callee.name.as_str();
         // `load`'s arguments are readers, checked one by one below; the
         // other sources take plain values.
+        if name == "text" {
+            let args = self.args(call)?;
+            return Ok(vec![stream::text_source(call, args)?]);
+        }
         let args = if name == "load" {
             Vec::new()
         } else {
@@ -232,7 +260,7 @@ impl Evaluator<'_> {
             }
             _ => Err(unknown_call(
                 &call.callee,
-                &["csv", "idx", "load"],
+                &["csv", "idx", "load", "text"],
                 "data source",
             )),
         }
@@ -245,6 +273,14 @@ impl Evaluator<'_> {
         let params: &[&str] = match name {
             "csv" => &["path", "delimiter", "skip", "column", "drop", "dtype"],
             "idx" | "npy" => &["path", "dtype"],
+            "text" => {
+                return Err(Diagnostic::new(
+                    Code::ArgType,
+                    "`text(...)` is a data source of its own, not a field of `load(...)`",
+                )
+                .at(call.callee.span, "not a file reader")
+                .help("write `dataset name = text(\"path\", level: char)`; its field is `token`"))
+            }
             _ => {
                 return Err(unknown_call(
                     &call.callee,
@@ -400,6 +436,14 @@ impl Evaluator<'_> {
                         seed_arg = Some(a.value.clone());
                         continue;
                     }
+                    if part == "vocab" {
+                        return Err(Diagnostic::new(
+                            Code::BadValue,
+                            "`vocab` cannot name a part: `name.vocab` is a data set's vocabulary size",
+                        )
+                        .at(*pspan, "reserved")
+                        .help("name the part otherwise, such as `valid`"));
+                    }
                     if parts.iter().any(|(p, _)| p == part) {
                         return Err(Diagnostic::new(
                             Code::Duplicate,
@@ -441,7 +485,17 @@ impl Evaluator<'_> {
             }
             _ => Err(unknown_call(
                 &call.callee,
-                &["scale", "standardize", "minmax", "shuffle", "take", "split"],
+                &[
+                    "scale",
+                    "standardize",
+                    "minmax",
+                    "shuffle",
+                    "take",
+                    "split",
+                    "sequences",
+                    "skipgrams",
+                    "windows",
+                ],
                 "data transform",
             )),
         }

@@ -12,6 +12,7 @@ mod model;
 pub mod print;
 pub mod program;
 mod shape;
+mod stream;
 mod train;
 mod value;
 
@@ -62,22 +63,13 @@ pub fn check(
     let mut datasets = Vec::new();
     for item in &file.items {
         if let Item::Dataset(d) = item {
-            match dataset::check_dataset(d, catalog) {
+            match dataset::check_dataset(d, catalog, limits) {
                 Ok(spec) => datasets.push(spec),
                 Err(e) => diags.push(e),
             }
         }
     }
 
-    let parts: Vec<(String, Vec<String>)> = datasets
-        .iter()
-        .map(|d| {
-            (
-                d.name.clone(),
-                d.parts().into_iter().map(String::from).collect(),
-            )
-        })
-        .collect();
     let mut checked_models = Vec::new();
     for item in &file.items {
         let Item::Model(m) = item else { continue };
@@ -88,7 +80,7 @@ pub fn check(
         if !standalone(m) {
             continue;
         }
-        let mut el = Elaborator::new(&models, &parts, Builder::new(&m.name.name, limits));
+        let mut el = Elaborator::new(&models, &datasets, Builder::new(&m.name.name, limits));
         let result = el
             .bind_params(m, |_| None, m.name.span)
             .and_then(|params| el.instantiate(m, &m.name.name, params, Inputs::Standalone));

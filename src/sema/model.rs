@@ -10,7 +10,7 @@ use crate::syntax::ast::{self, BinOp, Expr, ExprKind, ModelDecl, Stmt};
 
 use super::args::{bind, ArgVal};
 use super::builder::Builder;
-use super::data::FieldSchema;
+use super::data::{DatasetSpec, FieldSchema};
 use super::layers;
 use super::program::{ArithOp, DataRef, Layer, NodeId};
 use super::value::{Spanned, Val};
@@ -108,8 +108,8 @@ pub fn join(prefix: &str, name: &str) -> String {
 /// declarations.
 pub struct Elaborator<'a> {
     pub models: &'a HashMap<String, &'a ModelDecl>,
-    /// Data sets by name with their parts, for `digits.train` in train blocks.
-    pub datasets: &'a [(String, Vec<String>)],
+    /// The checked data sets, for `digits.train` and `hamlet.vocab`.
+    pub datasets: &'a [DatasetSpec],
     pub builder: Builder,
     stack: Vec<String>,
 }
@@ -117,7 +117,7 @@ pub struct Elaborator<'a> {
 impl<'a> Elaborator<'a> {
     pub fn new(
         models: &'a HashMap<String, &'a ModelDecl>,
-        datasets: &'a [(String, Vec<String>)],
+        datasets: &'a [DatasetSpec],
         builder: Builder,
     ) -> Elaborator<'a> {
         Elaborator {
@@ -461,7 +461,7 @@ impl Elaborator<'_> {
             ExprKind::Bool(b) => Val::Bool(*b),
             ExprKind::Name(id) => match frame.lookup(&id.name) {
                 Some(v) => v.val.clone(),
-                None => match self.datasets.iter().position(|(n, _)| *n == id.name) {
+                None => match self.datasets.iter().position(|d| d.name == id.name) {
                     Some(i) => Val::Data(DataRef {
                         dataset: i,
                         part: None,
@@ -518,6 +518,20 @@ impl Elaborator<'_> {
         span: Span,
     ) -> Result<Spanned, Diagnostic> {
         match &base.val {
+            // A data set's property, the same for the whole set and each of
+            // its parts (a split part may not be named `vocab`).
+            Val::Data(DataRef { dataset, .. }) if field.name == "vocab" => {
+                let d = &self.datasets[*dataset];
+                match d.vocab {
+                    Some(n) => Ok(Spanned::new(Val::Int(n as i64), span)),
+                    None => Err(Diagnostic::new(
+                        Code::UnknownField,
+                        format!("data set `{}` has no vocabulary", d.name),
+                    )
+                    .at(field.span, "not a text data set")
+                    .help("only a data set read by `text(\"path\")` has a `vocab` size")),
+                }
+            }
             Val::Record(model, outs) => match outs.iter().find(|(n, _)| *n == field.name) {
                 Some((_, id)) => Ok(Spanned::new(Val::Tensor(*id), span)),
                 None => {
@@ -534,8 +548,9 @@ impl Elaborator<'_> {
                 dataset,
                 part: None,
             }) => {
-                let (name, parts) = &self.datasets[*dataset];
-                if parts.contains(&field.name) {
+                let name = &self.datasets[*dataset].name;
+                let parts = self.datasets[*dataset].parts();
+                if parts.contains(&field.name.as_str()) {
                     Ok(Spanned::new(
                         Val::Data(DataRef {
                             dataset: *dataset,
@@ -548,12 +563,11 @@ impl Elaborator<'_> {
                         .at(field.span, "no such part")
                         .help("split it with `|> split(train: 0.8, test: 0.2)`, or use the whole set by its name"))
                 } else {
-                    let names: Vec<&str> = parts.iter().map(|p| p.as_str()).collect();
                     Err(unknown_field(
                         field,
                         &format!("data set `{name}`"),
                         "part",
-                        &names,
+                        &parts,
                     ))
                 }
             }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::data::{Columns, DatasetSpec, FileFormat, Transform};
+use super::data::{Columns, DatasetSpec, FieldSchema, FileFormat, Transform};
 use super::program::{Activation, Layer, Model, Program, Schedule, Train};
 
 pub fn print_program(p: &Program) -> String {
@@ -21,9 +21,13 @@ pub fn print_program(p: &Program) -> String {
     out
 }
 
+/// A data set whose transforms keep its fields prints each field beside its
+/// source; one cut into new samples (`sequences`, `windows`, ...) prints its
+/// sources, its transforms, then the fields they produce.
 fn dataset(out: &mut String, d: &DatasetSpec) {
     let _ = writeln!(out, "dataset {} {{", d.name);
-    for (f, (name, src)) in d.fields.iter().zip(&d.sources) {
+    let reshaped = d.transforms.iter().any(Transform::reads_a_stream);
+    for (i, (name, src)) in d.sources.iter().enumerate() {
         let fmt = match &src.format {
             FileFormat::Csv {
                 delimiter,
@@ -36,21 +40,34 @@ fn dataset(out: &mut String, d: &DatasetSpec) {
             }
             FileFormat::Idx => "idx".into(),
             FileFormat::Npy => "npy".into(),
+            FileFormat::Text(o) => format!(
+                "text level={} lowercase={} min_count={}",
+                o.level.as_str(),
+                o.lowercase,
+                o.min_count
+            ),
         };
         let cols = match src.columns {
             Columns::All => String::new(),
             Columns::AllBut(i) => format!(" drop={i}"),
             Columns::Only(i) => format!(" column={i}"),
         };
-        let shape: Vec<String> = f.sample_shape.iter().map(|n| n.to_string()).collect();
-        let _ = writeln!(
-            out,
-            "  field {name}: {}[{}] x {} samples  <- {fmt}{cols} {:?}",
-            f.dtype,
-            shape.join(","),
-            f.samples,
-            src.path
-        );
+        match d.fields.get(i) {
+            Some(f) if !reshaped => {
+                let _ = writeln!(
+                    out,
+                    "  field {name}: {}  <- {fmt}{cols} {:?}",
+                    field_type(f),
+                    src.path
+                );
+            }
+            _ => {
+                let _ = writeln!(out, "  source {name}  <- {fmt}{cols} {:?}", src.path);
+            }
+        }
+    }
+    if let Some(n) = d.vocab {
+        let _ = writeln!(out, "  vocab {n}");
     }
     for t in &d.transforms {
         let text = match t {
@@ -63,10 +80,35 @@ fn dataset(out: &mut String, d: &DatasetSpec) {
                 let p: Vec<String> = parts.iter().map(|(n, f)| format!("{n}={f}")).collect();
                 format!("split {} seed={seed}", p.join(" "))
             }
+            Transform::Sequences { length, step } => {
+                format!("sequences length={length} step={step}")
+            }
+            Transform::SkipGrams {
+                window,
+                negatives,
+                seed,
+            } => format!("skipgrams window={window} negatives={negatives} seed={seed}"),
+            Transform::Windows {
+                field,
+                length,
+                horizon,
+                step,
+            } => format!("windows {field} length={length} horizon={horizon} step={step}"),
         };
         let _ = writeln!(out, "  {text}");
     }
+    if reshaped {
+        for f in &d.fields {
+            let _ = writeln!(out, "  field {}: {}", f.name, field_type(f));
+        }
+    }
     out.push_str("}\n");
+}
+
+/// `f32[64] x 1797 samples`.
+fn field_type(f: &FieldSchema) -> String {
+    let shape: Vec<String> = f.sample_shape.iter().map(|n| n.to_string()).collect();
+    format!("{}[{}] x {} samples", f.dtype, shape.join(","), f.samples)
 }
 
 /// `kind` says which instance this is: a model on its own, or the one a

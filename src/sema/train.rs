@@ -23,15 +23,6 @@ pub fn check_train(
     datasets: &[DatasetSpec],
     limits: Limits,
 ) -> Result<Train, Diagnostic> {
-    let parts: Vec<(String, Vec<String>)> = datasets
-        .iter()
-        .map(|d| {
-            (
-                d.name.clone(),
-                d.parts().into_iter().map(String::from).collect(),
-            )
-        })
-        .collect();
     let batch_setting = decl.settings.iter().find_map(|s| match s {
         Setting::Batch { value, .. } => match value.kind {
             ExprKind::Number {
@@ -48,7 +39,7 @@ pub fn check_train(
     };
     let mut el = Elaborator::new(
         models,
-        &parts,
+        datasets,
         Builder::new(&decl.model.callee.name, limits),
     );
     let mut top = Frame::new("");

@@ -3,14 +3,15 @@
 //! IDX and NPY files are answered from their headers, after counting (not
 //! keeping) the payload bytes so a truncated file fails at check time; CSV
 //! files are small and are parsed in full, so a ragged row or a bad label
-//! fails at check time too.
+//! fails at check time too. Text files are tokenized in full, for the
+//! vocabulary size.
 
 use std::path::PathBuf;
 
 use crate::ir::DType;
-use crate::sema::data::{DataCatalog, DataError, FieldSchema, FieldSource, FileFormat};
+use crate::sema::data::{DataCatalog, DataError, FieldSchema, FieldSource, FileFormat, TextSchema};
 
-use super::{field, idx, load_field, npy, resolve};
+use super::{field, idx, load_field, load_text, npy, resolve};
 
 /// Reads fields from files under `base` (the directory the program runs
 /// from).
@@ -49,12 +50,33 @@ impl DataCatalog for FileCatalog {
                     field::select(&h.shape, &source.columns, shown)?.shape
                 }
             }
+            FileFormat::Text(_) => load_field(name, source, &self.base)?.shape().to_vec(),
         };
         Ok(FieldSchema {
             name: name.to_string(),
             dtype: source.dtype,
             sample_shape: shape[1..].to_vec(),
             samples: shape[0],
+        })
+    }
+
+    /// Tokenizes the whole file: the vocabulary size needs every token.
+    fn text(&self, name: &str, source: &FieldSource) -> Result<TextSchema, DataError> {
+        let FileFormat::Text(opts) = &source.format else {
+            return Err(super::read::malformed(format!(
+                "{}: not a text source",
+                source.path
+            )));
+        };
+        let (vocab, ids) = load_text(source, opts, &self.base)?;
+        Ok(TextSchema {
+            field: FieldSchema {
+                name: name.to_string(),
+                dtype: ids.dtype(),
+                sample_shape: vec![],
+                samples: ids.shape()[0],
+            },
+            vocab: vocab.len(),
         })
     }
 }

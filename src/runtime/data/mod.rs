@@ -2,7 +2,7 @@
 //! NPY, any of them gzipped), applying its transforms, and cutting the result
 //! into batches. A [`Table`] holds one tensor per field with the sample on
 //! axis 0; a [`Dataset`] is its named parts (`train`, `test`, or `all` when
-//! never split).
+//! never split), with the [`Vocabulary`] of its text source if it has one.
 
 mod catalog;
 mod csv;
@@ -10,16 +10,20 @@ mod field;
 mod idx;
 mod npy;
 pub(crate) mod read;
+mod stream;
+mod text;
 mod transform;
 
 pub use catalog::FileCatalog;
+pub use stream::UnigramSampler;
+pub use text::{tokenize, Vocabulary, UNK};
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use ndarray::Axis;
 
-use crate::sema::data::{DataError, DatasetSpec, FieldSource, FileFormat};
+use crate::sema::data::{DataError, DatasetSpec, FieldSource, FileFormat, TextOptions};
 use crate::tensor::Tensor;
 
 use read::malformed;
@@ -93,6 +97,8 @@ fn gather_rows(t: &Tensor, idx: &[usize]) -> Tensor {
 pub struct Dataset {
     pub name: String,
     pub parts: Vec<(String, Table)>,
+    /// The vocabulary of a `text(...)` source: how ids read back as text.
+    pub vocab: Option<Vocabulary>,
 }
 
 impl Dataset {
@@ -105,8 +111,16 @@ impl Dataset {
 /// transforms in order.
 pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Dataset, DataError> {
     let mut fields: Vec<(String, Tensor)> = Vec::with_capacity(spec.sources.len());
+    let mut vocab = None;
     for (name, source) in &spec.sources {
-        let t = load_field(name, source, base)?;
+        let t = match &source.format {
+            FileFormat::Text(opts) => {
+                let (v, t) = load_text(source, opts, base)?;
+                vocab = Some(v);
+                t
+            }
+            _ => load_field(name, source, base)?,
+        };
         if let Some((first, t0)) = fields.first() {
             let (n0, n) = (t0.shape()[0], t.shape()[0]);
             if n != n0 {
@@ -125,7 +139,22 @@ pub fn load(spec: &DatasetSpec, base: &Path) -> Result<Dataset, DataError> {
     Ok(Dataset {
         name: spec.name.clone(),
         parts,
+        vocab,
     })
+}
+
+/// A text source's vocabulary and its token ids, `i32[tokens]`.
+pub fn load_text(
+    source: &FieldSource,
+    opts: &TextOptions,
+    base: &Path,
+) -> Result<(Vocabulary, Tensor), DataError> {
+    let path = resolve(base, &source.path);
+    let (vocab, ids) = text::load(&path, &source.path, opts)?;
+    let n = ids.len();
+    let t = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), ids)
+        .expect("internal: one id per token");
+    Ok((vocab, Tensor::I32(t)))
 }
 
 /// One field, as `source` describes it, converted to its dtype; axis 0 is
@@ -158,6 +187,7 @@ pub fn load_field(name: &str, source: &FieldSource, base: &Path) -> Result<Tenso
             let raw = npy::load(&path, shown)?;
             field::to_tensor(&raw, &source.columns, source.dtype, name, shown, &at_sample)
         }
+        FileFormat::Text(opts) => Ok(load_text(source, opts, base)?.1),
     }
 }
 

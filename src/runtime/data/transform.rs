@@ -4,6 +4,9 @@
 //! Statistics (standardize, min-max) always come from the first part, so a
 //! model never sees its test set's statistics.
 //!
+//! `sequences`, `skipgrams` and `windows` (in `stream.rs`) read the one
+//! unsplit part as an ordered stream and replace its fields.
+//!
 //! Randomness, all from [`Rng`] so it is the same on every machine:
 //! - `split(seed)`: `Rng::new(seed, derive(seed, "split")).permutation(n)`,
 //!   then consecutive parts of `floor(fraction * n)` samples; when the
@@ -16,7 +19,7 @@ use crate::sema::data::{DataError, Transform};
 use crate::tensor::Tensor;
 
 use super::read::malformed;
-use super::Table;
+use super::{stream, Table};
 
 /// Fractions are compared with this slack, so `0.7 + 0.2 + 0.1` sums to 1.
 const EPS: f64 = 1e-9;
@@ -91,6 +94,32 @@ pub(crate) fn apply(
                 let table = parts.pop().expect("internal: one part before a split").1;
                 parts = split_table(set, &table, fractions, *seed)?;
                 split = true;
+            }
+            Transform::Sequences { .. }
+            | Transform::SkipGrams { .. }
+            | Transform::Windows { .. } => {
+                let [(_, table)] = parts.as_mut_slice() else {
+                    return Err(malformed(format!(
+                        "data set `{set}`: a stream is cut into samples before it is split"
+                    )));
+                };
+                *table = match t {
+                    Transform::Sequences { length, step } => {
+                        stream::sequences(set, table, *length, *step)?
+                    }
+                    Transform::SkipGrams {
+                        window,
+                        negatives,
+                        seed,
+                    } => stream::skipgrams(set, table, *window, *negatives, *seed)?,
+                    Transform::Windows {
+                        field,
+                        length,
+                        horizon,
+                        step,
+                    } => stream::windows(set, table, field, *length, *horizon, *step)?,
+                    _ => unreachable!("internal: matched above"),
+                };
             }
         }
     }

@@ -1,10 +1,13 @@
 //! Data loading: the shipped real files (digits, breast cancer, diabetes,
 //! MNIST) and the file catalog `dlc check` uses here; broken files in
 //! `broken.rs` (each error must name the file and the problem); the
-//! transforms and batches in `transform.rs`. Helpers shared by all three
+//! transforms and batches in `transform.rs`; text as token streams in
+//! `text.rs` and time series in `series.rs`. Helpers shared by all of them
 //! live here.
 
 mod broken;
+mod series;
+mod text;
 mod transform;
 
 use std::fs;
@@ -59,6 +62,7 @@ fn spec(sources: Vec<(&str, FieldSource)>, transforms: Vec<Transform>) -> Datase
             .collect(),
         transforms,
         fields: vec![],
+        vocab: None,
     }
 }
 
