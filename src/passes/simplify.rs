@@ -135,9 +135,11 @@ fn rebuild(
 }
 
 /// Dead code elimination: drops every node no output reaches. Inputs stay
-/// even when unused: they are the graph's calling convention.
+/// even when unused: they are the graph's calling convention. A scan's
+/// per-step outputs that no live `get` reads are dropped from its body
+/// (with the computation only they needed) and the other `get`s renumbered;
+/// its carries stay, the loop needs them.
 pub fn dce(g: &Graph) -> Graph {
-    let g = &*in_bodies(g, dce);
     let mut live = vec![false; g.len()];
     for o in &g.outputs {
         live[o.value.index()] = true;
@@ -149,7 +151,54 @@ pub fn dce(g: &Graph) -> Graph {
             }
         }
     }
+    let pruned = prune_scan_results(g, &live);
+    let g = &*in_bodies(pruned.as_ref().unwrap_or(g), dce);
     rebuild(g, Some(&live), |_, _, _| Action::Copy)
+}
+
+/// `g` with the stacked results of live scans that no live `get` reads
+/// removed (node numbers unchanged), or `None` when every one is read.
+fn prune_scan_results(g: &Graph, live: &[bool]) -> Option<Graph> {
+    let mut read: HashMap<usize, Vec<bool>> = HashMap::new();
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        if let Op::Get { index } = g.op(v) {
+            let s = g.operands(v)[0];
+            if let Op::Scan(scan) = g.op(s) {
+                read.entry(s.index())
+                    .or_insert_with(|| vec![false; scan.body.outputs.len()])[*index] = true;
+            }
+        }
+    }
+    let mut h: Option<Graph> = None;
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        let Op::Scan(scan) = g.op(v) else { continue };
+        let n = scan.body.outputs.len();
+        let keep: Vec<bool> = (0..n)
+            .map(|k| k < scan.carries || read.get(&v.index()).is_some_and(|r| r[k]))
+            .collect();
+        if keep.iter().all(|&k| k) {
+            continue;
+        }
+        let h = h.get_or_insert_with(|| g.clone());
+        let mut renumber = vec![None; n];
+        let mut s = (**scan).clone();
+        s.body.outputs = (0..n)
+            .filter(|&k| keep[k])
+            .enumerate()
+            .map(|(new, k)| {
+                renumber[k] = Some(new);
+                scan.body.outputs[k].clone()
+            })
+            .collect();
+        h.dag[v].op = Op::Scan(Box::new(s));
+        for u in g.users(v).into_iter().filter(|u| live[u.index()]) {
+            if let Op::Get { index } = g.op(u) {
+                let index = renumber[*index].expect("internal: a live get reads a kept result");
+                h.dag[u].op = Op::Get { index };
+            }
+        }
+    }
+    h
 }
 
 /// How CSE tells ops apart: the mnemonic, the attribute list and, for
