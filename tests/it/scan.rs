@@ -2,8 +2,9 @@
 //! hand-computed interpreter results (forward and reverse, empty and
 //! symbolic lengths, integer sequences, nested scans), the text form
 //! (round trip, snapshot, parse errors), the verifier's scan and `get`
-//! checks, the simplification passes inside bodies, and the shape of the
-//! differentiated graph, whose size does not grow with the sequence length.
+//! checks, the simplification passes inside bodies, the shape of the
+//! differentiated graph, whose size does not grow with the sequence length,
+//! and second-order gradients (a gradient through a scan, differentiated).
 //! The body builders here are shared with the gradient checks.
 
 use dlc::backend::interp::{eval, Interpreter};
@@ -582,4 +583,56 @@ fn the_cpu_backend_refuses_a_scan_with_a_message() {
         .err()
         .expect("refused");
     assert!(e.contains("does not run `scan`"), "{e}");
+}
+
+#[test]
+fn second_order_gradients_through_a_scan_match_finite_differences() {
+    // The gradient of the tanh RNN's loss with respect to its weights,
+    // itself differentiated: the VJP of the backward scan (whose body holds
+    // the forward step and its reverse sweep) and of the forward scan that
+    // saves its carries.
+    use crate::gradcheck::fd::{self, sample, Domain, Rng};
+    let mut g = scan_graph(scan1(rnn_body("2", 2, 2), 1), "3");
+    let y = g.outputs[1].value;
+    let sq = g.mul(y, y);
+    let loss = g.sum(sq, vec![0, 1, 2]);
+    g.outputs.clear();
+    g.output("loss", loss);
+    let wrt = g.inputs.clone();
+    let gg = grad(&g, "loss", &wrt);
+    verify(&gg).unwrap();
+    let mut rng = Rng(42);
+    let inputs: Vec<Tensor> = g
+        .inputs
+        .iter()
+        .map(|&v| {
+            let shape: Vec<usize> = g
+                .ty(v)
+                .shape
+                .dims()
+                .iter()
+                .map(|d| d.fixed().unwrap())
+                .collect();
+            let n = shape.iter().product();
+            Tensor::from_f64(
+                DType::F64,
+                &shape,
+                sample(&mut rng, Domain::Uniform(-0.9, 0.9), n),
+            )
+        })
+        .collect();
+    for output in ["grad.w", "grad.h"] {
+        fd::check(
+            &fd::Check {
+                name: output,
+                graph: &gg,
+                output,
+                inputs: &inputs,
+                wrt: &[0, 1, 2, 3, 4],
+                h: fd::H,
+                full_jacobian: true,
+            },
+            &mut rng,
+        );
+    }
 }

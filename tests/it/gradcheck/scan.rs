@@ -1,8 +1,9 @@
 //! Gradient checks of `scan` (backpropagation through time) in f64 against
 //! central differences: a linear recurrence, the tanh RNN cell over T = 1
 //! to 5, a cell with two carries (LSTM-like `c` and `h`), a reverse scan,
-//! a scan nested in a body, an integer mask sequence, an integer carry, no
-//! carries at all and an empty sequence. Every case differentiates with
+//! a scan nested in a body, a time-major scan with a scalar carry, an
+//! integer mask sequence, an integer carry, no carries at all and an empty
+//! sequence. Every case differentiates with
 //! respect to the initial carries, the sequences and the invariants at
 //! once, and checks the final carries, the stacked outputs, or both. Small
 //! cases compare the full Jacobian; big ones (symbolic `N` and `T`) random
@@ -38,7 +39,8 @@ enum Out {
     Carry(usize),
     /// Stacked output `k` (counted after the carries).
     Stacked(usize),
-    /// Stacked output 0 plus final carry 0 broadcast along the time axis.
+    /// Stacked output 0 plus final carry 0 broadcast to it (along the time
+    /// axis, and the leading axes if the carry has fewer).
     Both,
 }
 
@@ -49,7 +51,9 @@ fn pick(g: &mut Graph, scan: &Scan, r: &[Value], out: Out) -> Value {
         Out::Both => {
             let y = r[scan.carries];
             let shape = g.ty(y).shape.clone();
-            let dims = (0..shape.rank()).filter(|&d| d != scan.axis).collect();
+            let dims: Vec<usize> = (0..shape.rank()).filter(|&d| d != scan.axis).collect();
+            // A carry of lower rank than a step's output aligns to the right.
+            let dims = dims[dims.len() - g.ty(r[0]).rank()..].to_vec();
             let h = g.broadcast_to(r[0], shape, dims);
             g.add(y, h)
         }
@@ -158,6 +162,7 @@ pub fn cases() -> Vec<Case> {
         ],
         Out::Both,
     ));
+    cs.push(time_major_scalar_carry());
     cs.push(no_carries());
     cs.push(int_carry());
     cs.push(masked());
@@ -204,6 +209,35 @@ pub fn cases() -> Vec<Case> {
         );
     }
     cs
+}
+
+/// Time-major (`axis=0`) with a scalar carry:
+/// `s' = s / 2 + sum(tanh(x_t * w))`, `y_t = x_t * s'`.
+fn time_major_scalar_carry() -> Case {
+    let b = body(
+        "scalar",
+        &[("s", f64t(&[])), ("x", f64t(&["3"])), ("w", f64t(&["3"]))],
+        |g, a| {
+            let half = g.scale(a[0], 0.5);
+            let xw = g.mul(a[1], a[2]);
+            let t = g.unary(UnaryOp::Tanh, xw);
+            let sum = g.sum(t, vec![0]);
+            let s = g.add(half, sum);
+            let sb = g.broadcast_to(s, Shape::fixed(&[3]), vec![]);
+            let y = g.mul(a[1], sb);
+            vec![("s", s), ("y", y)]
+        },
+    );
+    let scan = Scan {
+        axis: 0,
+        ..scan1(b, 1)
+    };
+    scan_case(
+        "scan time-major scalar carry".into(),
+        scan,
+        vec![fp(&[], Domain::Any), fp(&[4, 3], Domain::Any), fp(&[3], W)],
+        Out::Both,
+    )
 }
 
 /// No carries: `y_t = tanh(x_t w)` with an invariant `w`.
