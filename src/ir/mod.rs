@@ -8,6 +8,7 @@ mod graph;
 mod op;
 pub mod parse;
 pub mod print;
+mod scan;
 mod types;
 pub mod verify;
 
@@ -15,4 +16,5 @@ pub use graph::{Graph, Node, Output, Value};
 pub use op::{
     dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window,
 };
+pub use scan::Scan;
 pub use types::{DType, Dim, Shape, TensorType};

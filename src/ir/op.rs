@@ -8,6 +8,7 @@
 //! The typing rules of the movement, indexing, windowed and random ops live
 //! in `op/rules.rs`, next to the attribute structs they check.
 
+use super::scan::Scan;
 use super::types::{DType, Dim, Shape, TensorType};
 
 mod rules;
@@ -181,6 +182,13 @@ pub enum Op {
         dist: Dist,
         stream: u64,
     },
+    /// A loop over a sequence with a body graph (`ir/scan.rs`); one operand
+    /// per body input. Its results are read by `get` nodes.
+    Scan(Box<Scan>),
+    /// Result `index` of a multi-result node (a scan).
+    Get {
+        index: usize,
+    },
 }
 
 impl UnaryOp {
@@ -343,6 +351,8 @@ impl Op {
             Op::Conv(_) => "conv",
             Op::ReduceWindow { op, .. } => op.window_name(),
             Op::Random { dist, .. } => dist.name(),
+            Op::Scan(_) => "scan",
+            Op::Get { .. } => "get",
         }
     }
 
@@ -362,9 +372,11 @@ impl Op {
             | Op::Pad { .. }
             | Op::Reverse { .. }
             | Op::ReduceWindow { .. }
-            | Op::Random { .. } => 1,
+            | Op::Random { .. }
+            | Op::Get { .. } => 1,
             Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather | Op::Conv(_) => 2,
             Op::Select | Op::ScatterAdd => 3,
+            Op::Scan(s) => s.arity(),
             Op::Concat { .. } => return None,
         })
     }
@@ -378,7 +390,7 @@ impl Op {
     }
 
     /// Whether the result type follows from the operands alone; the others
-    /// (const, iota, cast, broadcast, reshape, dim, random, input) need it
+    /// (const, iota, cast, broadcast, reshape, dim, random, get, input) need it
     /// declared.
     pub fn infers_type(&self) -> bool {
         !matches!(
@@ -391,12 +403,17 @@ impl Op {
                 | Op::Reshape
                 | Op::DimSize { .. }
                 | Op::Random { .. }
+                | Op::Get { .. }
         )
     }
 
     /// The result type of this op applied to `operands`, checked against
     /// `declared` when given. This is the single statement of each op's
     /// typing rule: the builder, the text parser and the verifier all use it.
+    /// (`get` is checked against its producer by [`Graph::check_get`] as
+    /// well, since its type comes from the producer's op.)
+    ///
+    /// [`Graph::check_get`]: super::Graph::check_get
     pub fn result_type(
         &self,
         operands: &[&TensorType],
@@ -590,6 +607,11 @@ impl Op {
             Op::Conv(c) => rules::conv(operands[0], operands[1], c)?,
             Op::ReduceWindow { op, window } => rules::reduce_window(operands[0], *op, window)?,
             Op::Random { dist, .. } => rules::random(operands[0], *dist, need_declared()?)?,
+            Op::Scan(s) => {
+                s.result_types(operands)?;
+                Scan::token()
+            }
+            Op::Get { .. } => need_declared()?,
         };
         if let Some(d) = declared {
             if *d != inferred {

@@ -17,6 +17,7 @@ use crate::diag::did_you_mean;
 
 mod attrs;
 mod lex;
+mod scan;
 
 use attrs::{Attr, AttrValue, Attrs};
 use lex::{lex, Key, Tok, Token};
@@ -321,6 +322,11 @@ impl Parser {
             };
             attrs.push(Attr { key, value, at });
         }
+        if opname == "scan" {
+            let v = self.scan_rest(g, &operands, Attrs::new(&opname, &ot, attrs), &ot)?;
+            env.insert(key, v);
+            return Ok(());
+        }
         self.expect(Tok::Colon, "`:` before the result type")?;
         let tyt = self.peek();
         let ty = self.ty()?;
@@ -393,6 +399,9 @@ impl Parser {
                 },
                 "dim" => Op::DimSize {
                     axis: a.int("axis")?,
+                },
+                "get" => Op::Get {
+                    index: a.int("index")?,
                 },
                 "select" => Op::Select,
                 "cast" => Op::Cast,
@@ -526,6 +535,8 @@ pub fn op_names() -> Vec<&'static str> {
         "conv",
         "reduce_window_sum",
         "reduce_window_max",
+        "scan",
+        "get",
     ];
     names.extend(Dist::ALL.iter().map(|d| d.name()));
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));

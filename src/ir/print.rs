@@ -6,10 +6,11 @@
 //! Inputs are referred to by name, every other node by a number given in
 //! build (= topological) order, renumbered densely on every print. Dead
 //! nodes are printed too, so a dump before `dce` shows what `dce` removes.
+//! A scan's body is printed nested under its node, with its own names.
 
 use std::fmt::Write;
 
-use super::graph::Graph;
+use super::graph::{Graph, Value};
 use super::op::Op;
 
 /// Headers with more inputs (or outputs) than this put one per line.
@@ -18,8 +19,15 @@ const INLINE_LIST_MAX: usize = 3;
 /// The text form of `g`. Deterministic: it depends only on the graph's
 /// contents and node order, never on addresses or hash order.
 pub fn print(g: &Graph) -> String {
-    let names = value_names(g);
     let mut out = String::new();
+    write_graph(&mut out, g, "");
+    out
+}
+
+/// Writes `g` with every line indented by `indent`: a scan's body is
+/// written nested this way, two spaces deeper than its node.
+fn write_graph(out: &mut String, g: &Graph, indent: &str) {
+    let names = value_names(g);
 
     let inputs: Vec<String> = g
         .inputs
@@ -36,10 +44,10 @@ pub fn print(g: &Graph) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "graph @{}{} -> {} {{",
+        "{indent}graph @{}{} -> {} {{",
         fmt_name(&g.name),
-        list(&inputs),
-        list(&outputs)
+        list(&inputs, indent),
+        list(&outputs, indent)
     );
 
     for v in g.nodes() {
@@ -54,11 +62,14 @@ pub fn print(g: &Graph) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  {} = {} : {}",
+            "{indent}  {} = {} : {}",
             names[v.index()],
             op_text(&node.op, &operands),
-            node.ty
+            type_text(g, v)
         );
+        if let Op::Scan(s) = &node.op {
+            write_graph(out, &s.body, &format!("{indent}    "));
+        }
     }
 
     let rets: Vec<String> = g
@@ -67,28 +78,44 @@ pub fn print(g: &Graph) -> String {
         .map(|o| format!("%{} = {}", fmt_name(&o.name), names[o.value.index()]))
         .collect();
     if rets.is_empty() {
-        out.push_str("  return\n");
+        let _ = writeln!(out, "{indent}  return");
     } else if rets.len() > INLINE_LIST_MAX {
-        out.push_str("  return\n");
+        let _ = writeln!(out, "{indent}  return");
         for (i, r) in rets.iter().enumerate() {
             let sep = if i + 1 < rets.len() { "," } else { "" };
-            let _ = writeln!(out, "    {r}{sep}");
+            let _ = writeln!(out, "{indent}    {r}{sep}");
         }
     } else {
-        let _ = writeln!(out, "  return {}", rets.join(", "));
+        let _ = writeln!(out, "{indent}  return {}", rets.join(", "));
     }
-    out.push_str("}\n");
-    out
+    let _ = writeln!(out, "{indent}}}");
+}
+
+/// A node's type as written after `:`. A scan's own type is a placeholder,
+/// so its results' types are written instead: `(f32[N,4], f32[N,T,4])`
+/// (or `(?)` for a scan too broken to have any, in a verifier message).
+pub(crate) fn type_text(g: &Graph, v: Value) -> String {
+    match g.op(v) {
+        Op::Scan(_) => match g.result_types(v) {
+            Ok(tys) => {
+                let tys: Vec<String> = tys.iter().map(|t| t.to_string()).collect();
+                format!("({})", tys.join(", "))
+            }
+            Err(_) => "(?)".into(),
+        },
+        _ => g.ty(v).to_string(),
+    }
 }
 
 /// A parenthesized list, inline when short, one item a line when long.
-fn list(items: &[String]) -> String {
+fn list(items: &[String], indent: &str) -> String {
     if items.len() > INLINE_LIST_MAX {
         let mut s = String::from("(\n");
         for (i, item) in items.iter().enumerate() {
             let sep = if i + 1 < items.len() { "," } else { "" };
-            let _ = writeln!(s, "  {item}{sep}");
+            let _ = writeln!(s, "{indent}  {item}{sep}");
         }
+        s.push_str(indent);
         s.push(')');
         s
     } else {
@@ -187,6 +214,16 @@ pub(crate) fn attr_text(op: &Op) -> String {
             attr_list(o, "pad_high", &w.pad_high, Some(0));
         }
         Op::Random { stream, .. } => return format!("stream={stream}"),
+        Op::Scan(s) => {
+            return format!(
+                "carries={} sequences={} axis={} reverse={}",
+                s.carries,
+                s.sequences,
+                s.axis,
+                u8::from(s.reverse)
+            )
+        }
+        Op::Get { index } => return format!("index={index}"),
         _ => {}
     }
     out.join(" ")

@@ -18,6 +18,11 @@
 //! 8. Symbolic dimensions come only from the inputs: a symbol in any
 //!    node's type appears in some input's type (otherwise nothing binds it
 //!    at run time).
+//! 9. A scan's body passes all of these checks itself (its problems are
+//!    reported under the scan's node), and the body's signature fits the
+//!    operands (checked by `result_type`, as in 1).
+//! 10. A `get` reads a multi-result node (a scan), its index is in range,
+//!     and its type is that result's type.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -92,10 +97,25 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             continue;
         }
 
+        // 9: a scan's body first, so that its typing rule reads a sound body.
+        if let Op::Scan(s) = &node.op {
+            if let Err(e) = verify(&s.body) {
+                for p in e.problems {
+                    problems.push(format!("{}: body @{}: {p}", at(i), fmt_name(&s.body.name)));
+                }
+                continue;
+            }
+        }
+
         // 1: the type is the op's result type.
         let tys: Vec<&TensorType> = g.operands(v).iter().map(|&o| g.ty(o)).collect();
         if let Err(e) = node.op.result_type(&tys, Some(&node.ty)) {
             problems.push(format!("{}: {e}", at(i)));
+        } else if let Op::Get { index } = node.op {
+            // 10: a get's type is its producer's result.
+            if let Err(e) = g.check_get(g.operands(v)[0], index, &node.ty) {
+                problems.push(format!("{}: {e}", at(i)));
+            }
         }
     }
 

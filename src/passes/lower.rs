@@ -190,7 +190,7 @@ fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
 /// is finite everywhere (the direct form's is `0 * inf = NaN` once `exp(-x)`
 /// overflows). `-|x|` is a select on the same condition, so at x = 0 the
 /// taken branch has the true derivative 1/4 (`abs`'s would be 0).
-fn sigmoid(g: &mut Graph, x: Value) -> Value {
+pub(crate) fn sigmoid(g: &mut Graph, x: Value) -> Value {
     let zero = g.constant_like(0.0, x);
     let pos = g.compare(CmpOp::Ge, x, zero);
     let nx = g.neg(x);

@@ -10,7 +10,12 @@
 //! nodes; the others leave what they make dead for `dce`, which keeps
 //! single-pass filetests easy to read. [`PASSES`] names each pass so tests
 //! and `dlc dump` can run one by name.
+//!
+//! A scan is opaque to the graph around it (its body is one op's
+//! attribute), and every pass also runs inside each scan body, which keeps
+//! its inputs and outputs and so stays valid for the scan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
@@ -55,6 +60,22 @@ pub fn simplify(g: &Graph) -> Graph {
         text = next_text;
     }
     cur
+}
+
+/// `g` with `pass` applied to the body of every scan (and so, through the
+/// pass itself, to the bodies of scans nested in those); `g` itself when
+/// it has no scan.
+fn in_bodies(g: &Graph, pass: Pass) -> Cow<'_, Graph> {
+    if !g.nodes().any(|v| matches!(g.op(v), Op::Scan(_))) {
+        return Cow::Borrowed(g);
+    }
+    let mut g = g.clone();
+    for v in 0..g.len() {
+        if let Op::Scan(s) = &mut g.dag[NodeIndex::new(v)].op {
+            s.body = pass(&s.body);
+        }
+    }
+    Cow::Owned(g)
 }
 
 /// What a pass does with one node of the old graph.
@@ -114,7 +135,10 @@ fn rebuild(
 }
 
 /// Dead code elimination: drops every node no output reaches. Inputs stay
-/// even when unused: they are the graph's calling convention.
+/// even when unused: they are the graph's calling convention. A scan's
+/// per-step outputs that no live `get` reads are dropped from its body
+/// (with the computation only they needed) and the other `get`s renumbered;
+/// its carries stay, the loop needs them.
 pub fn dce(g: &Graph) -> Graph {
     let mut live = vec![false; g.len()];
     for o in &g.outputs {
@@ -127,7 +151,54 @@ pub fn dce(g: &Graph) -> Graph {
             }
         }
     }
+    let pruned = prune_scan_results(g, &live);
+    let g = &*in_bodies(pruned.as_ref().unwrap_or(g), dce);
     rebuild(g, Some(&live), |_, _, _| Action::Copy)
+}
+
+/// `g` with the stacked results of live scans that no live `get` reads
+/// removed (node numbers unchanged), or `None` when every one is read.
+fn prune_scan_results(g: &Graph, live: &[bool]) -> Option<Graph> {
+    let mut read: HashMap<usize, Vec<bool>> = HashMap::new();
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        if let Op::Get { index } = g.op(v) {
+            let s = g.operands(v)[0];
+            if let Op::Scan(scan) = g.op(s) {
+                read.entry(s.index())
+                    .or_insert_with(|| vec![false; scan.body.outputs.len()])[*index] = true;
+            }
+        }
+    }
+    let mut h: Option<Graph> = None;
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        let Op::Scan(scan) = g.op(v) else { continue };
+        let n = scan.body.outputs.len();
+        let keep: Vec<bool> = (0..n)
+            .map(|k| k < scan.carries || read.get(&v.index()).is_some_and(|r| r[k]))
+            .collect();
+        if keep.iter().all(|&k| k) {
+            continue;
+        }
+        let h = h.get_or_insert_with(|| g.clone());
+        let mut renumber = vec![None; n];
+        let mut s = (**scan).clone();
+        s.body.outputs = (0..n)
+            .filter(|&k| keep[k])
+            .enumerate()
+            .map(|(new, k)| {
+                renumber[k] = Some(new);
+                scan.body.outputs[k].clone()
+            })
+            .collect();
+        h.dag[v].op = Op::Scan(Box::new(s));
+        for u in g.users(v).into_iter().filter(|u| live[u.index()]) {
+            if let Op::Get { index } = g.op(u) {
+                let index = renumber[*index].expect("internal: a live get reads a kept result");
+                h.dag[u].op = Op::Get { index };
+            }
+        }
+    }
+    h
 }
 
 /// How CSE tells ops apart: the mnemonic, the attributes as the text form
@@ -154,10 +225,22 @@ fn op_key(op: &Op) -> OpKey {
 
 /// Common subexpression elimination: a node with the same op, attributes,
 /// operands and type as an earlier one is replaced by it. All ops are pure,
-/// so this is always sound.
+/// so this is always sound. Scans merge only with an equal body.
 pub fn cse(g: &Graph) -> Graph {
     let mut seen: HashMap<(OpKey, Vec<Value>, TensorType), Value> = HashMap::new();
-    rebuild(g, None, |new, node, ops| {
+    let mut scans: Vec<(Op, Vec<Value>, Value)> = Vec::new();
+    let g = in_bodies(g, cse);
+    rebuild(&g, None, |new, node, ops| {
+        if let Op::Scan(_) = node.op {
+            if let Some((_, _, earlier)) =
+                scans.iter().find(|(op, o, _)| *op == node.op && o == ops)
+            {
+                return Action::Replace(*earlier);
+            }
+            let v = new.push_unchecked(node.op.clone(), ops, node.ty.clone());
+            scans.push((node.op.clone(), ops.to_vec(), v));
+            return Action::Replace(v);
+        }
         let key = (op_key(&node.op), ops.to_vec(), node.ty.clone());
         if let Some(&earlier) = seen.get(&key) {
             return Action::Replace(earlier);
@@ -213,7 +296,7 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, fold_constants), None, |new, node, ops| {
         let dtype = node.ty.dtype;
         let c: Vec<Option<f64>> = ops.iter().map(|&o| splat(new, o)).collect();
         let all: Option<Vec<f64>> = c.iter().copied().collect();
@@ -305,7 +388,7 @@ pub fn fold_constants(g: &Graph) -> Graph {
 ///   → `x`;
 ///   `reverse(reverse(x, a), a)` → `x`.
 pub fn algebra(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, algebra), None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
         let same_type = |v: Value| *new.ty(v) == node.ty;
         match &node.op {

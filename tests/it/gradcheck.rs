@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use dlc::backend::interp::eval;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
 };
 use dlc::passes::autodiff::{grad, rule, Differentiability};
 use dlc::tensor::Tensor;
@@ -17,6 +17,7 @@ use dlc::tensor::Tensor;
 mod cases;
 pub mod fd;
 mod movement;
+mod scan;
 mod window;
 use cases::cases;
 use fd::{sample, Domain, Rng};
@@ -315,6 +316,14 @@ fn every_op() -> Vec<Op> {
         Op::Gather,
         Op::ScatterAdd,
         Op::Conv(dlc::ir::ConvAttrs::new(1)),
+        Op::Scan(Box::new(Scan {
+            body: Graph::new("body"),
+            carries: 0,
+            sequences: 0,
+            axis: 0,
+            reverse: false,
+        })),
+        Op::Get { index: 0 },
     ];
     for dist in dlc::ir::Dist::ALL {
         ops.push(Op::Random { dist, stream: 0 });
@@ -357,7 +366,9 @@ fn every_op() -> Vec<Op> {
             | Op::ScatterAdd
             | Op::Conv(_)
             | Op::ReduceWindow { .. }
-            | Op::Random { .. } => {}
+            | Op::Random { .. }
+            | Op::Scan(_)
+            | Op::Get { .. } => {}
         }
     }
     ops

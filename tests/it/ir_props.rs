@@ -2,7 +2,8 @@
 //! steps over a few inputs, each step picking an op and operands of fitting
 //! types) must verify, round-trip through the text form, and come out of
 //! every pass verified with their output names and types unchanged and
-//! (for f64 graphs) the same values in the interpreter. The
+//! (for f64 graphs) the same values in the interpreter; the steps include
+//! scans with random bodies, so passes inside bodies are covered too. The
 //! shape rules in `Op::result_type` for transpose, reduce, broadcast,
 //! reshape, slice, concat and matmul must agree with what ndarray does to
 //! an actual array of that shape.
@@ -12,7 +13,7 @@ use dlc::ir::parse::parse;
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
 };
 use dlc::passes::simplify::{dce, simplify, PASSES};
 use ndarray::{ArrayD, Axis, Ix2, IxDyn};
@@ -35,7 +36,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..24, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..25, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -316,6 +317,37 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                 let key = g.constant((s.j % 5) as f64, TensorType::scalar(DType::I32));
                 let dist = dlc::ir::Dist::ALL[s.k % 2];
                 g.random(dist, key, (s.k / 2) as u64 % 3, ta.clone())
+            }
+            23 if rank > 0 => {
+                // A scan over `a` along a random axis: carry `h' = h op x`,
+                // stacked `y = u(h')`; both results join the pool.
+                let axis = s.k % rank;
+                let mut slice = ta.clone();
+                slice.shape.0.remove(axis);
+                let init = (0..floats.len())
+                    .map(|d| floats[(s.j + d) % floats.len()])
+                    .find(|&v| *g.ty(v) == slice);
+                let init = match init {
+                    Some(v) => v,
+                    None => g.constant(CONSTS[s.j % CONSTS.len()], slice.clone()),
+                };
+                let mut body = Graph::new("step");
+                let h = body.input("h", Role::Data, slice.clone());
+                let x = body.input("x", Role::Data, slice);
+                let h2 = body.binary(BinaryOp::ALL[s.j % BinaryOp::ALL.len()], h, x);
+                let y = body.unary(UnaryOp::ALL[s.k % UnaryOp::ALL.len()], h2);
+                body.output("h", h2);
+                body.output("y", y);
+                let scan = Scan {
+                    body,
+                    carries: 1,
+                    sequences: 1,
+                    axis,
+                    reverse: s.i % 3 == 0,
+                };
+                let r = g.scan(scan, &[init, a]);
+                floats.push(r[0]);
+                r[1]
             }
             _ => g.unary(UnaryOp::Neg, a),
         };

@@ -7,8 +7,8 @@ use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Shape, TensorType,
-    UnaryOp, Window,
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Scan, Shape,
+    TensorType, UnaryOp, Window,
 };
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
@@ -81,6 +81,22 @@ fn every_op() -> Graph {
     let joined = g.concat(&[padded, relu, padded], 1);
     let flipped = g.reverse(joined, vec![1]);
     let moved = g.slice(flipped, vec![0, 2], vec![n_dim, Dim::Fixed(12)], vec![1, 1]);
+    // A running sum over the 3 columns of x, seeded with `sum`.
+    let mut body = Graph::new("running");
+    let acc = body.input("acc", Role::Data, ty(f32_, &["N"]));
+    let col = body.input("col", Role::Data, ty(f32_, &["N"]));
+    let next = body.add(acc, col);
+    body.output("acc", next);
+    body.output("col", col);
+    let scan = Scan {
+        body,
+        carries: 1,
+        sequences: 1,
+        axis: 1,
+        reverse: true,
+    };
+    let running = g.scan(scan, &[sum, x]);
+    let sum = g.add(running[0], sum);
     g.output("sum", sum);
     g.output("mean", mean);
     g.output("onehot_t", t);

@@ -392,5 +392,6 @@ pub fn cases() -> Vec<Case> {
     cs.push(c);
     cs.extend(super::movement::cases());
     cs.extend(super::window::cases());
+    cs.extend(super::scan::cases());
     cs
 }
