@@ -19,6 +19,7 @@ pub mod diag;
 pub mod ir;
 pub mod kernel;
 pub mod passes;
+pub mod random;
 pub mod runtime;
 pub mod sema;
 pub mod syntax;

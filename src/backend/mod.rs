@@ -97,6 +97,9 @@ pub fn check_updates(args: &[Arg], updates: &[(usize, usize)]) -> Result<(), Run
     Ok(())
 }
 
+/// The backend used when none is named.
+pub const DEFAULT: &str = "cpu";
+
 /// The backend called `name`, or `None` for an unknown name.
 pub fn by_name(name: &str) -> Option<Box<dyn Backend>> {
     match name {

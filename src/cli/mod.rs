@@ -39,8 +39,10 @@ pub enum Command {
     /// Train the program's model.
     Train {
         file: PathBuf,
-        #[arg(long, default_value = "cpu")]
-        backend: String,
+        /// `cpu` (the default; programs with ops it cannot run yet fall back
+        /// to `interp` with a note) or `interp`.
+        #[arg(long)]
+        backend: Option<String>,
         /// Seed for initialization and shuffling (overrides the program's).
         #[arg(long)]
         seed: Option<u64>,
@@ -65,8 +67,10 @@ pub enum Command {
         file: PathBuf,
         #[arg(long)]
         checkpoint: PathBuf,
-        #[arg(long, default_value = "cpu")]
-        backend: String,
+        /// `cpu` (the default; programs with ops it cannot run yet fall back
+        /// to `interp` with a note) or `interp`.
+        #[arg(long)]
+        backend: Option<String>,
         #[arg(long)]
         metrics: Option<PathBuf>,
     },

@@ -55,6 +55,13 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
         },
         Layer::Softmax { .. } | Layer::LogSoftmax { .. } => 5 * out,
         Layer::LayerNorm { .. } => 8 * out,
+        Layer::Embedding { .. } | Layer::Reshape => 0,
+        Layer::Conv { weight, bias, .. } => {
+            let per_output = m.params[*weight].fan_in as u64;
+            2 * per_output * out + if bias.is_some() { out } else { 0 }
+        }
+        Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
+        Layer::GlobalAvgPool => arg(0),
         Layer::Arith(_) | Layer::Neg => out,
         Layer::Loss(k) => {
             let p = arg(0);
@@ -77,6 +84,12 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::LogSoftmax { .. } => "log_softmax".into(),
         Layer::Flatten => "flatten".into(),
         Layer::LayerNorm { .. } => "layer_norm".into(),
+        Layer::Embedding { .. } => "embedding".into(),
+        Layer::Conv { .. } => "conv".into(),
+        Layer::Pool { max: true, .. } => "max_pool".into(),
+        Layer::Pool { max: false, .. } => "avg_pool".into(),
+        Layer::GlobalAvgPool => "global_avg_pool".into(),
+        Layer::Reshape => "reshape".into(),
         Layer::Arith(op) => format!("{op:?}").to_lowercase(),
         Layer::Neg => "neg".into(),
         Layer::Loss(k) => k.name().into(),
@@ -87,6 +100,8 @@ fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
     match &node.layer {
         Layer::Dense { weight, bias } => std::iter::once(*weight).chain(*bias).collect(),
         Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
+        Layer::Embedding { weight } => vec![*weight],
+        Layer::Conv { weight, bias, .. } => std::iter::once(*weight).chain(*bias).collect(),
         _ => vec![],
     }
 }

@@ -2,7 +2,7 @@
 //! the optimizers. Each is one `Graph::push`; a type error is a compiler bug.
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 
 impl Graph {
@@ -127,5 +127,81 @@ impl Graph {
         let r = self.ty(a).rank();
         let dims = (shape.rank() - r..shape.rank()).collect();
         self.broadcast_to(a, shape, dims)
+    }
+
+    /// Elements `start[i], start[i] + stride[i], ...` below `stop[i]`; a
+    /// symbolic axis must be kept whole (start 0, its symbol, stride 1).
+    pub fn slice(
+        &mut self,
+        a: Value,
+        start: Vec<usize>,
+        stop: Vec<Dim>,
+        stride: Vec<usize>,
+    ) -> Value {
+        self.push(
+            Op::Slice {
+                start,
+                stop,
+                stride,
+            },
+            &[a],
+            None,
+        )
+    }
+    /// Elements `start..stop` of `axis`, every other axis whole.
+    pub fn slice_axis(&mut self, a: Value, axis: usize, start: usize, stop: usize) -> Value {
+        let dims = self.ty(a).shape.0.clone();
+        let r = dims.len();
+        let mut begin = vec![0; r];
+        begin[axis] = start;
+        let mut end = dims;
+        end[axis] = Dim::Fixed(stop);
+        self.slice(a, begin, end, vec![1; r])
+    }
+    /// `a` with `low`/`high` elements of `value` around each axis and
+    /// `interior` between neighbours.
+    pub fn pad(
+        &mut self,
+        a: Value,
+        low: Vec<usize>,
+        high: Vec<usize>,
+        interior: Vec<usize>,
+        value: f64,
+    ) -> Value {
+        self.push(
+            Op::Pad {
+                low,
+                high,
+                interior,
+                value,
+            },
+            &[a],
+            None,
+        )
+    }
+    pub fn concat(&mut self, parts: &[Value], axis: usize) -> Value {
+        self.push(Op::Concat { axis }, parts, None)
+    }
+    pub fn reverse(&mut self, a: Value, axes: Vec<usize>) -> Value {
+        self.push(Op::Reverse { axes }, &[a], None)
+    }
+    /// Rows of `table` picked by the i32 `indices`.
+    pub fn gather(&mut self, table: Value, indices: Value) -> Value {
+        self.push(Op::Gather, &[table, indices], None)
+    }
+    /// `operand` with the rows of `updates` added at `indices`.
+    pub fn scatter_add(&mut self, operand: Value, indices: Value, updates: Value) -> Value {
+        self.push(Op::ScatterAdd, &[operand, indices, updates], None)
+    }
+    pub fn conv(&mut self, lhs: Value, rhs: Value, attrs: ConvAttrs) -> Value {
+        self.push(Op::Conv(attrs), &[lhs, rhs], None)
+    }
+    pub fn reduce_window(&mut self, op: ReduceOp, a: Value, window: Window) -> Value {
+        self.push(Op::ReduceWindow { op, window }, &[a], None)
+    }
+    /// Random numbers of type `ty` drawn from `dist`, keyed by the i32
+    /// scalar `key` and `stream`.
+    pub fn random(&mut self, dist: Dist, key: Value, stream: u64, ty: TensorType) -> Value {
+        self.push(Op::Random { dist, stream }, &[key], Some(ty))
     }
 }

@@ -1,6 +1,7 @@
 //! Graphviz output (`dlc dump --format dot`): a picture of the graph for
 //! when the text form is too long to follow. Inputs are ellipses colored by
-//! role, ops are boxes labelled with their op and type, outputs are named
+//! role, ops are boxes labelled with their op and type (a scan with its
+//! body's name; draw the body with `to_dot(&scan.body)`), outputs are named
 //! sinks. Node ids follow the text form's numbering, so the picture and the
 //! dump can be read side by side; the output is deterministic.
 
@@ -8,7 +9,7 @@ use std::fmt::Write;
 
 use super::graph::Graph;
 use super::op::{Op, Role};
-use super::print::{attr_text, fmt_f64, value_names};
+use super::print::{attr_text, fmt_f64, fmt_name, type_text, value_names};
 
 /// The Graphviz `digraph` for `g`.
 pub fn to_dot(g: &Graph) -> String {
@@ -44,11 +45,14 @@ pub fn to_dot(g: &Graph) -> String {
                     head.push(' ');
                     head.push_str(&attr);
                 }
+                if let Op::Scan(s) = op {
+                    head.push_str(&format!("\nbody @{}", fmt_name(&s.body.name)));
+                }
                 let _ = writeln!(
                     out,
                     "  {} [label={}, shape=box];",
                     id(i),
-                    quote(&format!("{head}\n{}", node.ty))
+                    quote(&format!("{head}\n{}", type_text(g, v)))
                 );
             }
         }

@@ -120,6 +120,9 @@ impl Graph {
     ) -> Result<Value, String> {
         let tys: Vec<&TensorType> = operands.iter().map(|&o| self.ty(o)).collect();
         let ty = op.result_type(&tys, declared.as_ref())?;
+        if let Op::Get { index } = op {
+            self.check_get(operands[0], index, &ty)?;
+        }
         Ok(self.push_unchecked(op, operands, ty))
     }
 

@@ -8,9 +8,13 @@ mod graph;
 mod op;
 pub mod parse;
 pub mod print;
+mod scan;
 mod types;
 pub mod verify;
 
 pub use graph::{Graph, Node, Output, Value};
-pub use op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+pub use op::{
+    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window,
+};
+pub use scan::Scan;
 pub use types::{DType, Dim, Shape, TensorType};

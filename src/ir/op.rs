@@ -4,8 +4,16 @@
 //!
 //! Binary and select ops take operands of identical shape: broadcasting is
 //! always an explicit `broadcast` node, so backends and fusion never guess.
+//!
+//! The typing rules of the movement, indexing, windowed and random ops live
+//! in `op/rules.rs`, next to the attribute structs they check.
 
+use super::scan::Scan;
 use super::types::{DType, Dim, Shape, TensorType};
+
+mod rules;
+
+pub use rules::{dilated, window_output, ConvAttrs, Dist, Window};
 
 /// How a graph argument is fed: data from the batch, a trained parameter,
 /// optimizer state, or a hyperparameter such as the learning rate.
@@ -120,6 +128,66 @@ pub enum Op {
     /// (how a mean divides by a symbolic batch size).
     DimSize {
         axis: usize,
+    },
+    /// Elements `start[i], start[i] + stride[i], ...` below `stop[i]` of
+    /// each axis `i`. A symbolic axis is only kept whole: start 0, stride 1
+    /// and its own symbol as the stop.
+    Slice {
+        start: Vec<usize>,
+        stop: Vec<Dim>,
+        stride: Vec<usize>,
+    },
+    /// Adds `low[i]` elements before axis `i`, `high[i]` after it and
+    /// `interior[i]` between neighbours, each equal to `value`. Interior
+    /// padding is what makes `pad` the adjoint of a strided `slice`.
+    Pad {
+        low: Vec<usize>,
+        high: Vec<usize>,
+        interior: Vec<usize>,
+        value: f64,
+    },
+    /// The operands (one or more) joined along `axis`; other axes agree.
+    Concat {
+        axis: usize,
+    },
+    /// The elements in reverse order along `axes` (a kernel flip).
+    Reverse {
+        axes: Vec<usize>,
+    },
+    /// `gather %table, %indices`: rows of `table` (axis 0) picked by i32
+    /// indices of any shape; the result is `indices.shape ++
+    /// table.shape[1..]`. An index outside the table is a run-time error.
+    /// Embedding lookup is this op.
+    Gather,
+    /// `scatter_add %operand, %indices, %updates`: `operand` with each row
+    /// of `updates` (shaped like a `gather` result) added to the row its
+    /// index names; repeated indices accumulate. The adjoint of `gather`.
+    ScatterAdd,
+    /// Convolution (cross-correlation, as in every framework), `[N, C,
+    /// S...] x [O, C/groups, K...] -> [N, O, Y...]` over 1, 2 or more
+    /// spatial axes; see [`ConvAttrs`]. Transposed convolution is the same
+    /// op with `lhs_dilation`.
+    Conv(ConvAttrs),
+    /// Sum or max over sliding windows (pooling); see [`Window`].
+    ReduceWindow {
+        op: ReduceOp,
+        window: Window,
+    },
+    /// Random numbers of the declared float type, a pure function of the
+    /// i32 scalar key operand, `stream` and each element's row-major index
+    /// (Philox4x32-10; `crate::random` defines the draw). Feeding the step
+    /// counter as the key gives fresh numbers every step without
+    /// recompiling; `stream` keeps two random ops with one key apart.
+    Random {
+        dist: Dist,
+        stream: u64,
+    },
+    /// A loop over a sequence with a body graph (`ir/scan.rs`); one operand
+    /// per body input. Its results are read by `get` nodes.
+    Scan(Box<Scan>),
+    /// Result `index` of a multi-result node (a scan).
+    Get {
+        index: usize,
     },
 }
 
@@ -247,6 +315,13 @@ impl ReduceOp {
             ReduceOp::Max => "reduce_max",
         }
     }
+    /// The mnemonic of the windowed form of this reduction.
+    pub fn window_name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "reduce_window_sum",
+            ReduceOp::Max => "reduce_window_max",
+        }
+    }
 }
 
 impl Op {
@@ -267,12 +342,24 @@ impl Op {
             Op::Transpose { .. } => "transpose",
             Op::MatMul => "matmul",
             Op::DimSize { .. } => "dim",
+            Op::Slice { .. } => "slice",
+            Op::Pad { .. } => "pad",
+            Op::Concat { .. } => "concat",
+            Op::Reverse { .. } => "reverse",
+            Op::Gather => "gather",
+            Op::ScatterAdd => "scatter_add",
+            Op::Conv(_) => "conv",
+            Op::ReduceWindow { op, .. } => op.window_name(),
+            Op::Random { dist, .. } => dist.name(),
+            Op::Scan(_) => "scan",
+            Op::Get { .. } => "get",
         }
     }
 
-    /// How many operands the op takes.
-    pub fn arity(&self) -> usize {
-        match self {
+    /// How many operands the op takes; `None` for `concat`, which takes
+    /// one or more.
+    pub fn arity(&self) -> Option<usize> {
+        Some(match self {
             Op::Input { .. } | Op::Const { .. } | Op::Iota { .. } => 0,
             Op::Unary(_)
             | Op::Cast
@@ -280,14 +367,31 @@ impl Op {
             | Op::Broadcast { .. }
             | Op::Reshape
             | Op::Transpose { .. }
-            | Op::DimSize { .. } => 1,
-            Op::Binary(_) | Op::Compare(_) | Op::MatMul => 2,
-            Op::Select => 3,
+            | Op::DimSize { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Reverse { .. }
+            | Op::ReduceWindow { .. }
+            | Op::Random { .. }
+            | Op::Get { .. } => 1,
+            Op::Binary(_) | Op::Compare(_) | Op::MatMul | Op::Gather | Op::Conv(_) => 2,
+            Op::Select | Op::ScatterAdd => 3,
+            Op::Scan(s) => s.arity(),
+            Op::Concat { .. } => return None,
+        })
+    }
+
+    /// Whether `n` operands suit the op's [`Op::arity`].
+    pub fn takes(&self, n: usize) -> bool {
+        match self.arity() {
+            Some(k) => n == k,
+            None => n >= 1,
         }
     }
 
     /// Whether the result type follows from the operands alone; the others
-    /// (const, iota, cast, broadcast, reshape, dim, input) need it declared.
+    /// (const, iota, cast, broadcast, reshape, dim, random, get, input) need it
+    /// declared.
     pub fn infers_type(&self) -> bool {
         !matches!(
             self,
@@ -298,22 +402,31 @@ impl Op {
                 | Op::Broadcast { .. }
                 | Op::Reshape
                 | Op::DimSize { .. }
+                | Op::Random { .. }
+                | Op::Get { .. }
         )
     }
 
     /// The result type of this op applied to `operands`, checked against
     /// `declared` when given. This is the single statement of each op's
     /// typing rule: the builder, the text parser and the verifier all use it.
+    /// (`get` is checked against its producer by [`Graph::check_get`] as
+    /// well, since its type comes from the producer's op.)
+    ///
+    /// [`Graph::check_get`]: super::Graph::check_get
     pub fn result_type(
         &self,
         operands: &[&TensorType],
         declared: Option<&TensorType>,
     ) -> Result<TensorType, String> {
-        if operands.len() != self.arity() {
+        if !self.takes(operands.len()) {
+            let want = match self.arity() {
+                Some(k) => k.to_string(),
+                None => "1 or more".into(),
+            };
             return Err(format!(
-                "{} takes {} operand(s), got {}",
+                "{} takes {want} operand(s), got {}",
                 self.name(),
-                self.arity(),
                 operands.len()
             ));
         }
@@ -473,6 +586,32 @@ impl Op {
                 }
                 t
             }
+            Op::Slice {
+                start,
+                stop,
+                stride,
+            } => rules::slice(operands[0], start, stop, stride)?,
+            Op::Pad {
+                low,
+                high,
+                interior,
+                ..
+            } => rules::pad(operands[0], low, high, interior)?,
+            Op::Concat { axis } => rules::concat(operands, *axis)?,
+            Op::Reverse { axes } => {
+                check_axes(axes, operands[0].rank())?;
+                operands[0].clone()
+            }
+            Op::Gather => rules::gather(operands[0], operands[1])?,
+            Op::ScatterAdd => rules::scatter_add(operands[0], operands[1], operands[2])?,
+            Op::Conv(c) => rules::conv(operands[0], operands[1], c)?,
+            Op::ReduceWindow { op, window } => rules::reduce_window(operands[0], *op, window)?,
+            Op::Random { dist, .. } => rules::random(operands[0], *dist, need_declared()?)?,
+            Op::Scan(s) => {
+                s.result_types(operands)?;
+                Scan::token()
+            }
+            Op::Get { .. } => need_declared()?,
         };
         if let Some(d) = declared {
             if *d != inferred {
@@ -493,7 +632,7 @@ fn same_type(a: &TensorType, b: &TensorType, op: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_axes(axes: &[usize], rank: usize) -> Result<(), String> {
+pub(crate) fn check_axes(axes: &[usize], rank: usize) -> Result<(), String> {
     if axes.windows(2).any(|w| w[0] >= w[1]) || axes.iter().any(|&a| a >= rank) {
         return Err(format!(
             "axes {axes:?} must be increasing and below rank {rank}"

@@ -11,12 +11,15 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, Op, ReduceOp, Role, UnaryOp};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
+mod attrs;
 mod lex;
+mod scan;
 
+use attrs::{Attr, AttrValue, Attrs};
 use lex::{lex, Key, Tok, Token};
 
 /// Where and why the text is not a valid graph. Lines and columns count
@@ -52,12 +55,6 @@ pub fn parse(text: &str) -> Result<Graph, ParseError> {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
-}
-
-/// An attribute value as written: `axis=1` or `dims=[0,2]`.
-enum AttrValue {
-    Int(usize),
-    List(Vec<usize>),
 }
 
 impl Parser {
@@ -139,24 +136,7 @@ impl Parser {
 
     fn float(&mut self) -> Result<f64, ParseError> {
         let t = self.next();
-        let text = match &t.tok {
-            Tok::Num(s) | Tok::Ident(s) => s.as_str(),
-            other => return Err(self.error_at(&t, format!("expected a number, found {other}"))),
-        };
-        let (neg, body) = match text.strip_prefix('-') {
-            Some(b) => (true, b),
-            None => (false, text),
-        };
-        let v = match body {
-            "inf" => f64::INFINITY,
-            "nan" => f64::NAN,
-            _ if body.starts_with(|c: char| c.is_ascii_digit()) => match body.parse::<f64>() {
-                Ok(v) => v,
-                Err(_) => return Err(self.error_at(&t, format!("malformed number `{text}`"))),
-            },
-            _ => return Err(self.error_at(&t, format!("expected a number, found `{text}`"))),
-        };
-        Ok(if neg { -v } else { v })
+        float_of(&t)
     }
 
     fn ty(&mut self) -> Result<TensorType, ParseError> {
@@ -328,19 +308,24 @@ impl Parser {
                 }
             }
         }
-        let mut attrs: Vec<(String, AttrValue, Token)> = Vec::new();
-        while let Tok::Ident(k) = self.peek().tok {
+        let mut attrs: Vec<Attr> = Vec::new();
+        while let Tok::Ident(key) = self.peek().tok {
             let at = self.next();
-            if attrs.iter().any(|(a, _, _)| *a == k) {
-                return Err(self.error_at(&at, format!("attribute `{k}` is given twice")));
+            if attrs.iter().any(|a| a.key == key) {
+                return Err(self.error_at(&at, format!("attribute `{key}` is given twice")));
             }
             self.expect(Tok::Eq, "`=` after the attribute name")?;
-            let v = if self.eat(&Tok::LBracket) {
-                AttrValue::List(self.comma_list(Tok::RBracket, |p| p.int())?)
+            let value = if self.eat(&Tok::LBracket) {
+                AttrValue::List(self.comma_list(Tok::RBracket, |p| p.attr_token())?)
             } else {
-                AttrValue::Int(self.int()?)
+                AttrValue::Scalar(self.attr_token()?)
             };
-            attrs.push((k, v, at));
+            attrs.push(Attr { key, value, at });
+        }
+        if opname == "scan" {
+            let v = self.scan_rest(g, &operands, Attrs::new(&opname, &ot, attrs), &ot)?;
+            env.insert(key, v);
+            return Ok(());
         }
         self.expect(Tok::Colon, "`:` before the result type")?;
         let tyt = self.peek();
@@ -357,7 +342,13 @@ impl Parser {
             }
         }
 
-        let op = self.make_op(&opname, const_value, attrs, &ot)?;
+        let ranks: Vec<usize> = operands.iter().map(|&o| g.ty(o).rank()).collect();
+        let op = self.make_op(
+            &opname,
+            const_value,
+            Attrs::new(&opname, &ot, attrs),
+            &ranks,
+        )?;
         let v = g
             .try_push(op, &operands, Some(ty))
             .map_err(|e| self.error_at(&ot, e))?;
@@ -365,105 +356,160 @@ impl Parser {
         Ok(())
     }
 
+    /// One attribute value: a number, or a name (a symbol in a list of
+    /// dimensions, `inf` or `nan`).
+    fn attr_token(&mut self) -> Result<Token, ParseError> {
+        let t = self.next();
+        match &t.tok {
+            Tok::Num(_) | Tok::Ident(_) => Ok(t),
+            other => Err(self.error_at(&t, format!("expected an attribute value, found {other}"))),
+        }
+    }
+
     /// The op called `name` with its attributes; every attribute the op
-    /// needs must be there and no other.
+    /// needs must be there and no other. `ranks` are the operands' ranks,
+    /// which give attributes left at their default their length.
     fn make_op(
         &self,
         name: &str,
         const_value: Option<f64>,
-        attrs: Vec<(String, AttrValue, Token)>,
-        ot: &Token,
+        mut attrs: Attrs,
+        ranks: &[usize],
     ) -> Result<Op, ParseError> {
-        let wanted: Option<&str> = match name {
-            "iota" | "dim" => Some("axis"),
-            "reduce_sum" | "reduce_max" => Some("axes"),
-            "broadcast" => Some("dims"),
-            "transpose" => Some("perm"),
-            _ => None,
-        };
-        let mut found: Option<AttrValue> = None;
-        for (k, v, t) in attrs {
-            if Some(k.as_str()) != wanted {
-                return Err(self.error_at(&t, format!("`{name}` has no attribute `{k}`")));
+        let rank = ranks.first().copied().unwrap_or(0);
+        let a = &mut attrs;
+        let op = if let Some(u) = UnaryOp::ALL.iter().find(|u| u.name() == name) {
+            Op::Unary(*u)
+        } else if let Some(b) = BinaryOp::ALL.iter().find(|b| b.name() == name) {
+            Op::Binary(*b)
+        } else if let Some(c) = CmpOp::ALL.iter().find(|c| c.name() == name) {
+            Op::Compare(*c)
+        } else if let Some(d) = Dist::ALL.iter().find(|d| d.name() == name) {
+            Op::Random {
+                dist: *d,
+                stream: a.u64("stream")?,
             }
-            found = Some(v);
-        }
-        let missing = |p: &Self| {
-            p.error_at(
-                ot,
-                format!("`{name}` needs the attribute `{}`", wanted.unwrap_or("")),
-            )
-        };
-        let int = |p: &Self, found: Option<AttrValue>| match found {
-            Some(AttrValue::Int(n)) => Ok(n),
-            Some(AttrValue::List(_)) => Err(p.error_at(
-                ot,
-                format!("`{}` of `{name}` is a single integer", wanted.unwrap_or("")),
-            )),
-            None => Err(missing(p)),
-        };
-        let list = |p: &Self, found: Option<AttrValue>| match found {
-            Some(AttrValue::List(xs)) => Ok(xs),
-            Some(AttrValue::Int(_)) => Err(p.error_at(
-                ot,
-                format!(
-                    "`{}` of `{name}` is a list like [0,1]",
-                    wanted.unwrap_or("")
-                ),
-            )),
-            None => Err(missing(p)),
-        };
-        if let Some(u) = UnaryOp::ALL.iter().find(|u| u.name() == name) {
-            return Ok(Op::Unary(*u));
-        }
-        if let Some(b) = BinaryOp::ALL.iter().find(|b| b.name() == name) {
-            return Ok(Op::Binary(*b));
-        }
-        if let Some(c) = CmpOp::ALL.iter().find(|c| c.name() == name) {
-            return Ok(Op::Compare(*c));
-        }
-        Ok(match name {
-            "const" => Op::Const {
-                value: const_value.unwrap_or_default(),
-            },
-            "iota" => Op::Iota {
-                axis: int(self, found)?,
-            },
-            "dim" => Op::DimSize {
-                axis: int(self, found)?,
-            },
-            "select" => Op::Select,
-            "cast" => Op::Cast,
-            "reshape" => Op::Reshape,
-            "matmul" => Op::MatMul,
-            "reduce_sum" | "reduce_max" => Op::Reduce {
-                op: if name == "reduce_sum" {
-                    ReduceOp::Sum
-                } else {
-                    ReduceOp::Max
+        } else {
+            match name {
+                "const" => Op::Const {
+                    value: const_value.unwrap_or_default(),
                 },
-                axes: list(self, found)?,
-            },
-            "broadcast" => Op::Broadcast {
-                dims: list(self, found)?,
-            },
-            "transpose" => Op::Transpose {
-                perm: list(self, found)?,
-            },
-            "input" => {
-                return Err(self.error_at(
-                    ot,
-                    "inputs are declared in the graph header, not with `input`".into(),
-                ))
+                "iota" => Op::Iota {
+                    axis: a.int("axis")?,
+                },
+                "dim" => Op::DimSize {
+                    axis: a.int("axis")?,
+                },
+                "get" => Op::Get {
+                    index: a.int("index")?,
+                },
+                "select" => Op::Select,
+                "cast" => Op::Cast,
+                "reshape" => Op::Reshape,
+                "matmul" => Op::MatMul,
+                "gather" => Op::Gather,
+                "scatter_add" => Op::ScatterAdd,
+                "reduce_sum" | "reduce_max" => Op::Reduce {
+                    op: reduce_op(name),
+                    axes: a.list("axes")?,
+                },
+                "broadcast" => Op::Broadcast {
+                    dims: a.list("dims")?,
+                },
+                "transpose" => Op::Transpose {
+                    perm: a.list("perm")?,
+                },
+                "slice" => Op::Slice {
+                    start: a.list("start")?,
+                    stop: a.dims("stop")?,
+                    stride: a.list_or("stride", vec![1; rank])?,
+                },
+                "pad" => Op::Pad {
+                    low: a.list("low")?,
+                    high: a.list("high")?,
+                    interior: a.list_or("interior", vec![0; rank])?,
+                    value: a.float_or("value", 0.0)?,
+                },
+                "concat" => Op::Concat {
+                    axis: a.int("axis")?,
+                },
+                "reverse" => Op::Reverse {
+                    axes: a.list("axes")?,
+                },
+                "conv" => {
+                    let sp = rank.saturating_sub(2);
+                    Op::Conv(ConvAttrs {
+                        stride: a.list_or("stride", vec![1; sp])?,
+                        pad_low: a.list_or("pad_low", vec![0; sp])?,
+                        pad_high: a.list_or("pad_high", vec![0; sp])?,
+                        dilation: a.list_or("dilation", vec![1; sp])?,
+                        lhs_dilation: a.list_or("lhs_dilation", vec![1; sp])?,
+                        groups: a.int_or("groups", 1)?,
+                    })
+                }
+                "reduce_window_sum" | "reduce_window_max" => Op::ReduceWindow {
+                    op: reduce_op(name),
+                    window: Window {
+                        size: a.list("window")?,
+                        stride: a.list_or("stride", vec![1; rank])?,
+                        pad_low: a.list_or("pad_low", vec![0; rank])?,
+                        pad_high: a.list_or("pad_high", vec![0; rank])?,
+                    },
+                },
+                "input" => {
+                    return Err(self.error_at(
+                        a.op_tok(),
+                        "inputs are declared in the graph header, not with `input`".into(),
+                    ))
+                }
+                _ => {
+                    let hint = did_you_mean(name, op_names())
+                        .map(|d| format!(" (did you mean `{d}`?)"))
+                        .unwrap_or_default();
+                    return Err(self.error_at(a.op_tok(), format!("unknown op `{name}`{hint}")));
+                }
             }
-            _ => {
-                let hint = did_you_mean(name, op_names())
-                    .map(|d| format!(" (did you mean `{d}`?)"))
-                    .unwrap_or_default();
-                return Err(self.error_at(ot, format!("unknown op `{name}`{hint}")));
-            }
-        })
+        };
+        attrs.finish()?;
+        Ok(op)
     }
+}
+
+/// `reduce_sum` and `reduce_window_sum` sum, the others take the max.
+fn reduce_op(name: &str) -> ReduceOp {
+    if name.ends_with("sum") {
+        ReduceOp::Sum
+    } else {
+        ReduceOp::Max
+    }
+}
+
+/// A number as the text writes it: decimal, `inf`, `nan`, with an
+/// optional `-`.
+fn float_of(t: &Token) -> Result<f64, ParseError> {
+    let err = |message: String| ParseError {
+        line: t.line,
+        col: t.col,
+        message,
+    };
+    let text = match &t.tok {
+        Tok::Num(s) | Tok::Ident(s) => s.as_str(),
+        other => return Err(err(format!("expected a number, found {other}"))),
+    };
+    let (neg, body) = match text.strip_prefix('-') {
+        Some(b) => (true, b),
+        None => (false, text),
+    };
+    let v = match body {
+        "inf" => f64::INFINITY,
+        "nan" => f64::NAN,
+        _ if body.starts_with(|c: char| c.is_ascii_digit()) => match body.parse::<f64>() {
+            Ok(v) => v,
+            Err(_) => return Err(err(format!("malformed number `{text}`"))),
+        },
+        _ => return Err(err(format!("expected a number, found `{text}`"))),
+    };
+    Ok(if neg { -v } else { v })
 }
 
 /// Every op mnemonic the text form accepts (`input` aside).
@@ -480,7 +526,19 @@ pub fn op_names() -> Vec<&'static str> {
         "transpose",
         "matmul",
         "dim",
+        "slice",
+        "pad",
+        "concat",
+        "reverse",
+        "gather",
+        "scatter_add",
+        "conv",
+        "reduce_window_sum",
+        "reduce_window_max",
+        "scan",
+        "get",
     ];
+    names.extend(Dist::ALL.iter().map(|d| d.name()));
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));
     names.extend(CmpOp::ALL.iter().map(|c| c.name()));

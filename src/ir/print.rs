@@ -6,10 +6,11 @@
 //! Inputs are referred to by name, every other node by a number given in
 //! build (= topological) order, renumbered densely on every print. Dead
 //! nodes are printed too, so a dump before `dce` shows what `dce` removes.
+//! A scan's body is printed nested under its node, with its own names.
 
 use std::fmt::Write;
 
-use super::graph::Graph;
+use super::graph::{Graph, Value};
 use super::op::Op;
 
 /// Headers with more inputs (or outputs) than this put one per line.
@@ -18,8 +19,15 @@ const INLINE_LIST_MAX: usize = 3;
 /// The text form of `g`. Deterministic: it depends only on the graph's
 /// contents and node order, never on addresses or hash order.
 pub fn print(g: &Graph) -> String {
-    let names = value_names(g);
     let mut out = String::new();
+    write_graph(&mut out, g, "");
+    out
+}
+
+/// Writes `g` with every line indented by `indent`: a scan's body is
+/// written nested this way, two spaces deeper than its node.
+fn write_graph(out: &mut String, g: &Graph, indent: &str) {
+    let names = value_names(g);
 
     let inputs: Vec<String> = g
         .inputs
@@ -36,10 +44,10 @@ pub fn print(g: &Graph) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "graph @{}{} -> {} {{",
+        "{indent}graph @{}{} -> {} {{",
         fmt_name(&g.name),
-        list(&inputs),
-        list(&outputs)
+        list(&inputs, indent),
+        list(&outputs, indent)
     );
 
     for v in g.nodes() {
@@ -54,11 +62,14 @@ pub fn print(g: &Graph) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "  {} = {} : {}",
+            "{indent}  {} = {} : {}",
             names[v.index()],
             op_text(&node.op, &operands),
-            node.ty
+            type_text(g, v)
         );
+        if let Op::Scan(s) = &node.op {
+            write_graph(out, &s.body, &format!("{indent}    "));
+        }
     }
 
     let rets: Vec<String> = g
@@ -67,28 +78,44 @@ pub fn print(g: &Graph) -> String {
         .map(|o| format!("%{} = {}", fmt_name(&o.name), names[o.value.index()]))
         .collect();
     if rets.is_empty() {
-        out.push_str("  return\n");
+        let _ = writeln!(out, "{indent}  return");
     } else if rets.len() > INLINE_LIST_MAX {
-        out.push_str("  return\n");
+        let _ = writeln!(out, "{indent}  return");
         for (i, r) in rets.iter().enumerate() {
             let sep = if i + 1 < rets.len() { "," } else { "" };
-            let _ = writeln!(out, "    {r}{sep}");
+            let _ = writeln!(out, "{indent}    {r}{sep}");
         }
     } else {
-        let _ = writeln!(out, "  return {}", rets.join(", "));
+        let _ = writeln!(out, "{indent}  return {}", rets.join(", "));
     }
-    out.push_str("}\n");
-    out
+    let _ = writeln!(out, "{indent}}}");
+}
+
+/// A node's type as written after `:`. A scan's own type is a placeholder,
+/// so its results' types are written instead: `(f32[N,4], f32[N,T,4])`
+/// (or `(?)` for a scan too broken to have any, in a verifier message).
+pub(crate) fn type_text(g: &Graph, v: Value) -> String {
+    match g.op(v) {
+        Op::Scan(_) => match g.result_types(v) {
+            Ok(tys) => {
+                let tys: Vec<String> = tys.iter().map(|t| t.to_string()).collect();
+                format!("({})", tys.join(", "))
+            }
+            Err(_) => "(?)".into(),
+        },
+        _ => g.ty(v).to_string(),
+    }
 }
 
 /// A parenthesized list, inline when short, one item a line when long.
-fn list(items: &[String]) -> String {
+fn list(items: &[String], indent: &str) -> String {
     if items.len() > INLINE_LIST_MAX {
         let mut s = String::from("(\n");
         for (i, item) in items.iter().enumerate() {
             let sep = if i + 1 < items.len() { "," } else { "" };
-            let _ = writeln!(s, "  {item}{sep}");
+            let _ = writeln!(s, "{indent}  {item}{sep}");
         }
+        s.push_str(indent);
         s.push(')');
         s
     } else {
@@ -131,14 +158,81 @@ pub(crate) fn op_text(op: &Op, operands: &[&str]) -> String {
     s
 }
 
-/// The op's `key=value` attribute, or an empty string for ops without one.
+/// The op's `key=value` attributes separated by spaces, or an empty string
+/// for ops without one. Attributes at their default (a stride or dilation
+/// of all ones, a padding of all zeros, one group, a pad value of +0) are
+/// left out; the parser fills them back in.
 pub(crate) fn attr_text(op: &Op) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let o = &mut out;
     match op {
-        Op::Iota { axis } | Op::DimSize { axis } => format!("axis={axis}"),
-        Op::Reduce { axes, .. } => format!("axes={}", fmt_list(axes)),
-        Op::Broadcast { dims } => format!("dims={}", fmt_list(dims)),
-        Op::Transpose { perm } => format!("perm={}", fmt_list(perm)),
-        _ => String::new(),
+        Op::Iota { axis } | Op::DimSize { axis } | Op::Concat { axis } => {
+            return format!("axis={axis}")
+        }
+        Op::Reduce { axes, .. } | Op::Reverse { axes } => {
+            return format!("axes={}", fmt_list(axes))
+        }
+        Op::Broadcast { dims } => return format!("dims={}", fmt_list(dims)),
+        Op::Transpose { perm } => return format!("perm={}", fmt_list(perm)),
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            attr_list(o, "start", start, None);
+            let stop: Vec<String> = stop.iter().map(|d| d.to_string()).collect();
+            o.push(format!("stop=[{}]", stop.join(",")));
+            attr_list(o, "stride", stride, Some(1));
+        }
+        Op::Pad {
+            low,
+            high,
+            interior,
+            value,
+        } => {
+            attr_list(o, "low", low, None);
+            attr_list(o, "high", high, None);
+            attr_list(o, "interior", interior, Some(0));
+            if value.to_bits() != 0 {
+                o.push(format!("value={}", fmt_f64(*value)));
+            }
+        }
+        Op::Conv(c) => {
+            attr_list(o, "stride", &c.stride, Some(1));
+            attr_list(o, "pad_low", &c.pad_low, Some(0));
+            attr_list(o, "pad_high", &c.pad_high, Some(0));
+            attr_list(o, "dilation", &c.dilation, Some(1));
+            attr_list(o, "lhs_dilation", &c.lhs_dilation, Some(1));
+            if c.groups != 1 {
+                o.push(format!("groups={}", c.groups));
+            }
+        }
+        Op::ReduceWindow { window: w, .. } => {
+            attr_list(o, "window", &w.size, None);
+            attr_list(o, "stride", &w.stride, Some(1));
+            attr_list(o, "pad_low", &w.pad_low, Some(0));
+            attr_list(o, "pad_high", &w.pad_high, Some(0));
+        }
+        Op::Random { stream, .. } => return format!("stream={stream}"),
+        Op::Scan(s) => {
+            return format!(
+                "carries={} sequences={} axis={} reverse={}",
+                s.carries,
+                s.sequences,
+                s.axis,
+                u8::from(s.reverse)
+            )
+        }
+        Op::Get { index } => return format!("index={index}"),
+        _ => {}
+    }
+    out.join(" ")
+}
+
+/// Adds `key=[..]` unless every entry is `default`.
+fn attr_list(out: &mut Vec<String>, key: &str, xs: &[usize], default: Option<usize>) {
+    if default.is_none_or(|d| xs.iter().any(|&x| x != d)) {
+        out.push(format!("{key}={}", fmt_list(xs)));
     }
 }
 

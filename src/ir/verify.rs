@@ -5,8 +5,9 @@
 //! Invariants checked, each reported as one problem:
 //! 1. Every node's type is what its op gives: `ty == op.result_type(operand
 //!    types, Some(ty))` (which also checks attributes: axes, perms, dims).
-//! 2. Each node has exactly `op.arity()` incoming edges, and their operand
-//!    positions are `0..arity`, each exactly once.
+//! 2. Each node has exactly `op.arity()` incoming edges (one or more for
+//!    `concat`), and their operand positions are `0..arity`, each exactly
+//!    once.
 //! 3. Every edge runs from an earlier node to a later one: build order is a
 //!    topological order, so there are no cycles.
 //! 4. Every `Op::Input` node is in `g.inputs` exactly once, and everything
@@ -17,6 +18,11 @@
 //! 8. Symbolic dimensions come only from the inputs: a symbol in any
 //!    node's type appears in some input's type (otherwise nothing binds it
 //!    at run time).
+//! 9. A scan's body passes all of these checks itself (its problems are
+//!    reported under the scan's node), and the body's signature fits the
+//!    operands (checked by `result_type`, as in 1).
+//! 10. A `get` reads a multi-result node (a scan), its index is in range,
+//!     and its type is that result's type.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -82,7 +88,7 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
 
         // 2: operand positions are exactly 0..arity.
         let positions: Vec<usize> = edges.iter().map(|&(p, _)| p).collect();
-        let arity = node.op.arity();
+        let arity = node.op.arity().unwrap_or(positions.len().max(1));
         if positions != (0..arity).collect::<Vec<_>>() {
             problems.push(format!(
                 "{}: takes {arity} operand(s) at positions 0..{arity}, has positions {positions:?}",
@@ -91,10 +97,25 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
             continue;
         }
 
+        // 9: a scan's body first, so that its typing rule reads a sound body.
+        if let Op::Scan(s) = &node.op {
+            if let Err(e) = verify(&s.body) {
+                for p in e.problems {
+                    problems.push(format!("{}: body @{}: {p}", at(i), fmt_name(&s.body.name)));
+                }
+                continue;
+            }
+        }
+
         // 1: the type is the op's result type.
         let tys: Vec<&TensorType> = g.operands(v).iter().map(|&o| g.ty(o)).collect();
         if let Err(e) = node.op.result_type(&tys, Some(&node.ty)) {
             problems.push(format!("{}: {e}", at(i)));
+        } else if let Op::Get { index } = node.op {
+            // 10: a get's type is its producer's result.
+            if let Err(e) = g.check_get(g.operands(v)[0], index, &node.ty) {
+                problems.push(format!("{}: {e}", at(i)));
+            }
         }
     }
 

@@ -3,8 +3,16 @@
 //! run as one compiled function. One vector-Jacobian rule per primitive, all
 //! in [`vjp`]; [`rule`] says which ops have one, and the gradient-check
 //! coverage test fails when an op has neither a rule nor a reason to lack one.
+//! `scan` is the exception: its rule (backpropagation through time, a
+//! reverse scan over the differentiated body) is in `autodiff/scan.rs`, and
+//! [`backprop`] routes the cotangents of its `get`s to it.
 
-use crate::ir::{BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
+use std::collections::HashMap;
+
+mod scan;
+mod windowed;
+
+use crate::ir::{dilated, BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
 
 /// Whether gradients flow through an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,9 +34,13 @@ pub fn rule(op: &Op) -> Differentiability {
     use Differentiability::*;
     match op {
         Op::Input { .. } => Leaf,
-        Op::Const { .. } | Op::Iota { .. } | Op::Compare(_) | Op::DimSize { .. } => {
-            NonDifferentiable
-        }
+        // Random numbers do not depend on anything differentiable: the key
+        // is an integer.
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Compare(_)
+        | Op::DimSize { .. }
+        | Op::Random { .. } => NonDifferentiable,
         Op::Unary(UnaryOp::Sign) => NonDifferentiable,
         Op::Unary(
             UnaryOp::Neg
@@ -48,14 +60,25 @@ pub fn rule(op: &Op) -> Differentiability {
         | Op::Broadcast { .. }
         | Op::Reshape
         | Op::Transpose { .. }
-        | Op::MatMul => Rule,
+        | Op::MatMul
+        | Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Reverse { .. }
+        | Op::Gather
+        | Op::ScatterAdd
+        | Op::Conv(_)
+        | Op::ReduceWindow { .. }
+        | Op::Scan(_)
+        | Op::Get { .. } => Rule,
     }
 }
 
 /// Returns a new graph: `g` with the same inputs, all of its outputs, and
 /// then one output `grad.<name>` per input in `wrt` (in that order) holding
 /// d`loss`/d input, typed like the input. An input the loss does not depend
-/// on gets a zero gradient.
+/// on gets a zero gradient. A differentiated scan gains extra results (the
+/// carries it saves for the backward scan); its other results are unchanged.
 pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
     let Some(loss_v) = g.find_output(loss) else {
         panic!("internal: graph @{} has no output `{loss}`", g.name)
@@ -75,36 +98,12 @@ pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
     // Build order is topological and `clone` keeps node numbers, so the
     // forward nodes of the result are the nodes of `g`.
     let mut h = g.clone();
-    let n = g.len();
-    let carries = carries_gradient(g, loss_v, wrt);
-
-    let mut ct: Vec<Option<Value>> = vec![None; n];
+    let carries = carries_gradient(g, &[loss_v], wrt);
+    let mut seeds = Vec::new();
     if carries[loss_v.index()] {
-        ct[loss_v.index()] = Some(h.constant(1.0, loss_ty.clone()));
+        seeds.push((loss_v, h.constant(1.0, loss_ty.clone())));
     }
-    for i in (0..=loss_v.index()).rev() {
-        let v = Value::new(i);
-        let Some(gv) = ct[i] else { continue };
-        if rule(g.op(v)) != Differentiability::Rule {
-            continue;
-        }
-        let ops = g.operands(v);
-        let need: Vec<bool> = ops.iter().map(|o| carries[o.index()]).collect();
-        if !need.contains(&true) {
-            continue;
-        }
-        let contribs = vjp(&mut h, v, &ops, gv, &need);
-        for ((o, c), &needed) in ops.iter().zip(contribs).zip(&need) {
-            let Some(c) = c.filter(|_| needed) else {
-                continue;
-            };
-            debug_assert_eq!(h.ty(c), g.ty(*o), "internal: vjp of {}", g.op(v).name());
-            ct[o.index()] = Some(match ct[o.index()] {
-                Some(acc) => h.add(acc, c),
-                None => c,
-            });
-        }
-    }
+    let ct = backprop(g, &mut h, &carries, &seeds);
     for &w in wrt {
         let name = format!("grad.{}", g.input_info(w).0);
         let d = match ct[w.index()] {
@@ -116,22 +115,104 @@ pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
     h
 }
 
-/// Values on a float path from some `wrt` input to the loss: the only ones
-/// that need a cotangent.
-fn carries_gradient(g: &Graph, loss: Value, wrt: &[Value]) -> Vec<bool> {
+/// The reverse sweep: adds to `h`, which holds `g`'s nodes under the same
+/// numbers, the nodes computing the cotangent of every value that
+/// `carries` marks, starting from `seeds` (a value of `g` and its
+/// cotangent, a value of `h`; several seeds of one value add up). Returns
+/// each node's cotangent. `grad` seeds the loss with 1; the backward body
+/// of a scan seeds the body's outputs with the step's cotangents.
+fn backprop(
+    g: &Graph,
+    h: &mut Graph,
+    carries: &[bool],
+    seeds: &[(Value, Value)],
+) -> Vec<Option<Value>> {
+    let n = g.len();
+    let mut ct: Vec<Option<Value>> = vec![None; n];
+    let mut top = 0;
+    for &(v, s) in seeds {
+        if carries[v.index()] {
+            accumulate(h, &mut ct, v, s);
+            top = top.max(v.index() + 1);
+        }
+    }
+    // The cotangents of each scan's results, gathered from its `get`s.
+    let mut results: HashMap<usize, Vec<Option<Value>>> = HashMap::new();
+    for i in (0..top).rev() {
+        let v = Value::new(i);
+        let ops = g.operands(v);
+        let need: Vec<bool> = ops.iter().map(|o| carries[o.index()]).collect();
+        let contribs = match g.op(v) {
+            Op::Get { index } => {
+                let (Some(gv), Op::Scan(s)) = (ct[i], g.op(ops[0])) else {
+                    continue;
+                };
+                let slots = results
+                    .entry(ops[0].index())
+                    .or_insert_with(|| vec![None; s.body.outputs.len()]);
+                slots[*index] = Some(match slots[*index] {
+                    Some(acc) => h.add(acc, gv),
+                    None => gv,
+                });
+                continue;
+            }
+            Op::Scan(_) => {
+                let Some(cts) = results.remove(&i) else {
+                    continue;
+                };
+                if !need.contains(&true) {
+                    continue;
+                }
+                scan::vjp(h, v, &ops, &cts, &need)
+            }
+            op => {
+                let Some(gv) = ct[i] else { continue };
+                if rule(op) != Differentiability::Rule || !need.contains(&true) {
+                    continue;
+                }
+                vjp(h, v, &ops, gv, &need)
+            }
+        };
+        for ((o, c), &needed) in ops.iter().zip(contribs).zip(&need) {
+            let Some(c) = c.filter(|_| needed) else {
+                continue;
+            };
+            debug_assert_eq!(h.ty(c), g.ty(*o), "internal: vjp of {}", g.op(v).name());
+            accumulate(h, &mut ct, *o, c);
+        }
+    }
+    ct
+}
+
+/// Adds `c` to the cotangent of `v`.
+fn accumulate(h: &mut Graph, ct: &mut [Option<Value>], v: Value, c: Value) {
+    ct[v.index()] = Some(match ct[v.index()] {
+        Some(acc) => h.add(acc, c),
+        None => c,
+    });
+}
+
+/// Values on a float path from some `wrt` input to one of `targets`: the
+/// only ones that need a cotangent. A scan counts as float (its own type
+/// is a placeholder) and passes gradients from every operand to every
+/// result.
+fn carries_gradient(g: &Graph, targets: &[Value], wrt: &[Value]) -> Vec<bool> {
     let n = g.len();
     let mut from_wrt = vec![false; n];
     for &w in wrt {
         from_wrt[w.index()] = g.ty(w).dtype.is_float();
     }
     for v in g.nodes() {
-        if !from_wrt[v.index()] && g.ty(v).dtype.is_float() {
+        let float = g.ty(v).dtype.is_float() || matches!(g.op(v), Op::Scan(_));
+        if !from_wrt[v.index()] && float {
             let flows = rule(g.op(v)) == Differentiability::Rule;
             from_wrt[v.index()] = flows && g.operands(v).iter().any(|o| from_wrt[o.index()]);
         }
     }
     let mut to_loss = vec![false; n];
-    to_loss[loss.index()] = true;
+    for &t in targets {
+        to_loss[t.index()] = true;
+    }
     for i in (0..n).rev() {
         if to_loss[i] && from_wrt[i] {
             for o in g.operands(Value::new(i)) {
@@ -303,14 +384,79 @@ pub fn vjp(h: &mut Graph, y: Value, x: &[Value], g: Value, need: &[bool]) -> Vec
             });
             vec![da, db]
         }
+        // The adjoint of a slice puts the cotangent back where the slice
+        // took its elements: a pad with zeros, interior padding filling the
+        // gaps a stride leaves. The adjoint of a pad is the matching slice.
+        Op::Slice { start, stride, .. } => {
+            let from = h.ty(x[0]).shape.0.clone();
+            let to = h.ty(y).shape.0.clone();
+            let high = (0..from.len())
+                .map(|i| match (from[i].fixed(), to[i].fixed()) {
+                    (Some(n), Some(m)) => n - start[i] - extent(m, stride[i]),
+                    _ => 0,
+                })
+                .collect();
+            let interior = stride.iter().map(|s| s - 1).collect();
+            vec![Some(h.pad(g, start, high, interior, 0.0))]
+        }
+        Op::Pad { low, interior, .. } => {
+            let from = h.ty(x[0]).shape.0.clone();
+            let stride: Vec<usize> = interior.iter().map(|i| i + 1).collect();
+            let stop = (0..from.len())
+                .map(|i| match &from[i] {
+                    Dim::Fixed(n) => Dim::Fixed(low[i] + extent(*n, stride[i])),
+                    sym => sym.clone(),
+                })
+                .collect();
+            vec![Some(h.slice(g, low, stop, stride))]
+        }
+        Op::Concat { axis } => {
+            let mut offset = 0;
+            x.iter()
+                .enumerate()
+                .map(|(i, &part)| {
+                    let n = h.ty(part).shape.0[axis]
+                        .fixed()
+                        .unwrap_or_else(|| panic!("internal: concat along a symbolic axis"));
+                    let piece = want(i).then(|| h.slice_axis(g, axis, offset, offset + n));
+                    offset += n;
+                    piece
+                })
+                .collect()
+        }
+        Op::Reverse { axes } => vec![Some(h.reverse(g, axes))],
+        // An embedding's gradient: each looked-up row's cotangent added back
+        // into a zero table at its index. The indices get none.
+        Op::Gather => {
+            let zeros = h.constant_like(0.0, x[0]);
+            vec![Some(h.scatter_add(zeros, x[1], g)), None]
+        }
+        Op::Conv(c) => windowed::conv(h, y, x, g, &c, need),
+        Op::ReduceWindow { op, window } => {
+            vec![Some(windowed::reduce_window(h, op, y, x[0], g, &window))]
+        }
+        Op::ScatterAdd => vec![
+            want(0).then_some(g),
+            None,
+            want(2).then(|| h.gather(g, x[1])),
+        ],
         Op::Input { .. }
         | Op::Const { .. }
         | Op::Iota { .. }
         | Op::Compare(_)
-        | Op::DimSize { .. } => {
+        | Op::DimSize { .. }
+        | Op::Random { .. } => {
             unreachable!("internal: `{}` has no vjp rule", op.name())
         }
+        Op::Scan(_) | Op::Get { .. } => {
+            unreachable!("internal: `{}` is differentiated by `backprop`", op.name())
+        }
     }
+}
+
+/// The extent of `n` elements `stride` apart, as the typing rules compute it.
+fn extent(n: usize, stride: usize) -> usize {
+    dilated(n, stride).unwrap_or_else(|| panic!("internal: extent of a well-typed op overflows"))
 }
 
 /// The adjoint of a broadcast: sum the cotangent over the new axes and over

@@ -22,7 +22,29 @@ use crate::kernel::{
     MatOperand, MemoryPlan, Size,
 };
 
-/// The kernel program for `g` (a verified graph), memory not yet planned.
+/// The first op of `g` that the kernel program cannot express yet, if any
+/// (a `scan` and its `get`s among them: the kernel program has no loop):
+/// backends that run kernel programs refuse such graphs up front, with its
+/// name in the message.
+pub fn unsupported_op(g: &Graph) -> Option<&'static str> {
+    g.nodes().map(|v| g.op(v)).find_map(|op| match op {
+        Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Reverse { .. }
+        | Op::Gather
+        | Op::ScatterAdd
+        | Op::Conv(_)
+        | Op::ReduceWindow { .. }
+        | Op::Random { .. }
+        | Op::Scan(_)
+        | Op::Get { .. } => Some(op.name()),
+        _ => None,
+    })
+}
+
+/// The kernel program for `g` (a verified graph without unsupported ops,
+/// see [`unsupported_op`]), memory not yet planned.
 pub fn fuse(g: &Graph) -> KernelProgram {
     let n = g.len();
     let needed = needed_nodes(g);
@@ -432,6 +454,22 @@ impl<'a> ExprBuilder<'a> {
                     "internal: `{}` node %{} has no buffer",
                     g.op(v).name(),
                     v.index()
+                )
+            }
+            Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Reverse { .. }
+            | Op::Gather
+            | Op::ScatterAdd
+            | Op::Conv(_)
+            | Op::ReduceWindow { .. }
+            | Op::Random { .. }
+            | Op::Scan(_)
+            | Op::Get { .. } => {
+                panic!(
+                    "internal: the kernel program has no `{}` yet (see `unsupported_op`)",
+                    g.op(v).name()
                 )
             }
         }

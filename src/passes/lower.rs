@@ -9,7 +9,9 @@
 //! probabilities clamps them to [1e-7, 1 - 1e-7] as Keras does. Their
 //! gradients (by `autodiff`) are finite for any finite input.
 
-use crate::ir::{BinaryOp, CmpOp, DType, Graph, Op, Role, Shape, TensorType, UnaryOp, Value};
+use crate::ir::{
+    BinaryOp, CmpOp, DType, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+};
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
 
 /// The probability clamp for binary cross-entropy.
@@ -41,6 +43,36 @@ pub fn lower(model: &Model) -> Graph {
             Layer::Softmax { axis } => softmax(&mut g, arg(0), *axis, false),
             Layer::LogSoftmax { axis } => softmax(&mut g, arg(0), *axis, true),
             Layer::Flatten => g.reshape(arg(0), node.ty.shape.clone()),
+            Layer::Embedding { weight } => g.gather(params[*weight], arg(0)),
+            Layer::Conv {
+                weight,
+                bias,
+                attrs,
+            } => {
+                let y = g.conv(arg(0), params[*weight], attrs.clone());
+                match bias {
+                    Some(b) => {
+                        let shape = g.ty(y).shape.clone();
+                        let bb = g.broadcast_to(params[*b], shape, vec![1]);
+                        g.add(y, bb)
+                    }
+                    None => y,
+                }
+            }
+            Layer::Pool { max, window } => {
+                if *max {
+                    g.reduce_window(ReduceOp::Max, arg(0), window.clone())
+                } else {
+                    let s = g.reduce_window(ReduceOp::Sum, arg(0), window.clone());
+                    let taps: usize = window.size.iter().product();
+                    g.scale(s, 1.0 / taps as f64)
+                }
+            }
+            Layer::GlobalAvgPool => {
+                let r = g.ty(arg(0)).rank();
+                g.mean(arg(0), (2..r).collect())
+            }
+            Layer::Reshape => g.reshape(arg(0), node.ty.shape.clone()),
             Layer::LayerNorm { weight, bias, eps } => layer_norm(
                 &mut g,
                 arg(0),
@@ -158,7 +190,7 @@ fn activation(g: &mut Graph, a: Activation, x: Value) -> Value {
 /// is finite everywhere (the direct form's is `0 * inf = NaN` once `exp(-x)`
 /// overflows). `-|x|` is a select on the same condition, so at x = 0 the
 /// taken branch has the true derivative 1/4 (`abs`'s would be 0).
-fn sigmoid(g: &mut Graph, x: Value) -> Value {
+pub(crate) fn sigmoid(g: &mut Graph, x: Value) -> Value {
     let zero = g.constant_like(0.0, x);
     let pos = g.compare(CmpOp::Ge, x, zero);
     let nx = g.neg(x);

@@ -10,12 +10,17 @@
 //! nodes; the others leave what they make dead for `dce`, which keeps
 //! single-pass filetests easy to read. [`PASSES`] names each pass so tests
 //! and `dlc dump` can run one by name.
+//!
+//! A scan is opaque to the graph around it (its body is one op's
+//! attribute), and every pass also runs inside each scan body, which keeps
+//! its inputs and outputs and so stays valid for the scan.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use petgraph::graph::NodeIndex;
 
-use crate::ir::print::print;
+use crate::ir::print::{attr_text, print};
 use crate::ir::{BinaryOp, DType, Graph, Node, Op, ReduceOp, TensorType, UnaryOp, Value};
 
 /// A graph-to-graph pass: reads one graph, builds a new one.
@@ -55,6 +60,22 @@ pub fn simplify(g: &Graph) -> Graph {
         text = next_text;
     }
     cur
+}
+
+/// `g` with `pass` applied to the body of every scan (and so, through the
+/// pass itself, to the bodies of scans nested in those); `g` itself when
+/// it has no scan.
+fn in_bodies(g: &Graph, pass: Pass) -> Cow<'_, Graph> {
+    if !g.nodes().any(|v| matches!(g.op(v), Op::Scan(_))) {
+        return Cow::Borrowed(g);
+    }
+    let mut g = g.clone();
+    for v in 0..g.len() {
+        if let Op::Scan(s) = &mut g.dag[NodeIndex::new(v)].op {
+            s.body = pass(&s.body);
+        }
+    }
+    Cow::Owned(g)
 }
 
 /// What a pass does with one node of the old graph.
@@ -114,7 +135,10 @@ fn rebuild(
 }
 
 /// Dead code elimination: drops every node no output reaches. Inputs stay
-/// even when unused: they are the graph's calling convention.
+/// even when unused: they are the graph's calling convention. A scan's
+/// per-step outputs that no live `get` reads are dropped from its body
+/// (with the computation only they needed) and the other `get`s renumbered;
+/// its carries stay, the loop needs them.
 pub fn dce(g: &Graph) -> Graph {
     let mut live = vec![false; g.len()];
     for o in &g.outputs {
@@ -127,41 +151,96 @@ pub fn dce(g: &Graph) -> Graph {
             }
         }
     }
+    let pruned = prune_scan_results(g, &live);
+    let g = &*in_bodies(pruned.as_ref().unwrap_or(g), dce);
     rebuild(g, Some(&live), |_, _, _| Action::Copy)
 }
 
-/// How CSE tells ops apart: the mnemonic, the attribute list and, for
-/// constants, the value's bit pattern (so `-0` and `0` stay apart and a
-/// NaN constant merges with an identical one).
+/// `g` with the stacked results of live scans that no live `get` reads
+/// removed (node numbers unchanged), or `None` when every one is read.
+fn prune_scan_results(g: &Graph, live: &[bool]) -> Option<Graph> {
+    let mut read: HashMap<usize, Vec<bool>> = HashMap::new();
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        if let Op::Get { index } = g.op(v) {
+            let s = g.operands(v)[0];
+            if let Op::Scan(scan) = g.op(s) {
+                read.entry(s.index())
+                    .or_insert_with(|| vec![false; scan.body.outputs.len()])[*index] = true;
+            }
+        }
+    }
+    let mut h: Option<Graph> = None;
+    for v in g.nodes().filter(|v| live[v.index()]) {
+        let Op::Scan(scan) = g.op(v) else { continue };
+        let n = scan.body.outputs.len();
+        let keep: Vec<bool> = (0..n)
+            .map(|k| k < scan.carries || read.get(&v.index()).is_some_and(|r| r[k]))
+            .collect();
+        if keep.iter().all(|&k| k) {
+            continue;
+        }
+        let h = h.get_or_insert_with(|| g.clone());
+        let mut renumber = vec![None; n];
+        let mut s = (**scan).clone();
+        s.body.outputs = (0..n)
+            .filter(|&k| keep[k])
+            .enumerate()
+            .map(|(new, k)| {
+                renumber[k] = Some(new);
+                scan.body.outputs[k].clone()
+            })
+            .collect();
+        h.dag[v].op = Op::Scan(Box::new(s));
+        for u in g.users(v).into_iter().filter(|u| live[u.index()]) {
+            if let Op::Get { index } = g.op(u) {
+                let index = renumber[*index].expect("internal: a live get reads a kept result");
+                h.dag[u].op = Op::Get { index };
+            }
+        }
+    }
+    h
+}
+
+/// How CSE tells ops apart: the mnemonic, the attributes as the text form
+/// writes them and, for constants, the value's bit pattern (so `-0` and `0`
+/// stay apart and a NaN constant merges with an identical one).
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct OpKey {
     name: &'static str,
-    attr: Vec<usize>,
+    attr: String,
     bits: u64,
 }
 
 fn op_key(op: &Op) -> OpKey {
-    let (attr, bits) = match op {
-        Op::Const { value } => (vec![], value.to_bits()),
-        Op::Iota { axis } | Op::DimSize { axis } => (vec![*axis], 0),
-        Op::Reduce { axes, .. } => (axes.clone(), 0),
-        Op::Broadcast { dims } => (dims.clone(), 0),
-        Op::Transpose { perm } => (perm.clone(), 0),
-        _ => (vec![], 0),
+    let bits = match op {
+        Op::Const { value } => value.to_bits(),
+        _ => 0,
     };
     OpKey {
         name: op.name(),
-        attr,
+        attr: attr_text(op),
         bits,
     }
 }
 
 /// Common subexpression elimination: a node with the same op, attributes,
 /// operands and type as an earlier one is replaced by it. All ops are pure,
-/// so this is always sound.
+/// so this is always sound. Scans merge only with an equal body.
 pub fn cse(g: &Graph) -> Graph {
     let mut seen: HashMap<(OpKey, Vec<Value>, TensorType), Value> = HashMap::new();
-    rebuild(g, None, |new, node, ops| {
+    let mut scans: Vec<(Op, Vec<Value>, Value)> = Vec::new();
+    let g = in_bodies(g, cse);
+    rebuild(&g, None, |new, node, ops| {
+        if let Op::Scan(_) = node.op {
+            if let Some((_, _, earlier)) =
+                scans.iter().find(|(op, o, _)| *op == node.op && o == ops)
+            {
+                return Action::Replace(*earlier);
+            }
+            let v = new.push_unchecked(node.op.clone(), ops, node.ty.clone());
+            scans.push((node.op.clone(), ops.to_vec(), v));
+            return Action::Replace(v);
+        }
         let key = (op_key(&node.op), ops.to_vec(), node.ty.clone());
         if let Some(&earlier) = seen.get(&key) {
             return Action::Replace(earlier);
@@ -209,11 +288,15 @@ fn fit(dtype: DType, x: f64) -> Option<f64> {
 /// `Const` splat of its type. Values are computed in f64 with the ops'
 /// shared scalar semantics ([`UnaryOp::eval`], ...) and then rounded to the
 /// result dtype (f32 rounding, i32 truncation, bool 0/1). `dim` of a fixed
-/// axis folds whatever its operand is. Not folded: `iota` (not a splat),
+/// axis folds whatever its operand is. Movement ops of a splat are that
+/// splat (a `pad` only when its value is the same, a `concat` only when
+/// every part is the same splat). An unpadded `reduce_window_*` of a splat
+/// is the splat times the window size (sum) or the splat (max); a padded
+/// one is not a splat. Not folded: `iota` (not a splat),
 /// reductions over a symbolic axis (the count is unknown), `reduce_max` over
 /// an empty axis, i32 `pow`, and i32 results that overflow or divide by zero.
 pub fn fold_constants(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, fold_constants), None, |new, node, ops| {
         let dtype = node.ty.dtype;
         let c: Vec<Option<f64>> = ops.iter().map(|&o| splat(new, o)).collect();
         let all: Option<Vec<f64>> = c.iter().copied().collect();
@@ -227,7 +310,22 @@ pub fn fold_constants(g: &Graph) -> Graph {
             (Op::Compare(cmp), Some(&[a, x])) => Some(f64::from(u8::from(cmp.eval(a, x)))),
             (Op::Select, Some(&[cond, a, b])) => Some(if cond != 0.0 { a } else { b }),
             (Op::Cast, Some(&[a])) => Some(convert(dtype, a)),
-            (Op::Broadcast { .. } | Op::Reshape | Op::Transpose { .. }, Some(&[a])) => Some(a),
+            (
+                Op::Broadcast { .. }
+                | Op::Reshape
+                | Op::Transpose { .. }
+                | Op::Slice { .. }
+                | Op::Reverse { .. },
+                Some(&[a]),
+            ) => Some(a),
+            (Op::Pad { value, .. }, Some(&[a])) => {
+                let v = convert(dtype, *value);
+                (v.to_bits() == a.to_bits()).then_some(a)
+            }
+            (Op::Concat { .. }, Some([a, rest @ ..])) => rest
+                .iter()
+                .all(|b| b.to_bits() == a.to_bits())
+                .then_some(*a),
             (Op::Reduce { op, axes }, Some(&[a])) => {
                 let dims = &new.ty(ops[0]).shape.0;
                 let count: Option<usize> = axes.iter().map(|&i| dims[i].fixed()).product();
@@ -236,6 +334,18 @@ pub fn fold_constants(g: &Graph) -> Graph {
                     (ReduceOp::Sum, Some(n)) => fit(dtype, a * n as f64),
                     (ReduceOp::Max, Some(n)) if n > 0 => Some(a),
                     _ => None,
+                }
+            }
+            (Op::ReduceWindow { op, window: w }, Some(&[a]))
+                if w.pad_low.iter().chain(&w.pad_high).all(|&p| p == 0) =>
+            {
+                // Unpadded, every window is full: `count` copies of `a`.
+                match op {
+                    ReduceOp::Sum => {
+                        let count: usize = w.size.iter().product();
+                        fit(dtype, a * count as f64)
+                    }
+                    ReduceOp::Max => Some(a),
                 }
             }
             (Op::MatMul, Some(&[a, b])) => {
@@ -272,9 +382,13 @@ pub fn fold_constants(g: &Graph) -> Graph {
 /// - `reshape(reshape(x))` → one reshape; a reshape, broadcast or cast to
 ///   the operand's own type → `x`;
 /// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
-///   the same value → that value.
+///   the same value → that value;
+/// - a `slice`, `pad` or `concat` to the type of its (first) operand (so
+///   of everything, of nothing, of one part) and a `reverse` of no axis
+///   → `x`;
+///   `reverse(reverse(x, a), a)` → `x`.
 pub fn algebra(g: &Graph) -> Graph {
-    rebuild(g, None, |new, node, ops| {
+    rebuild(&in_bodies(g, algebra), None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
         let same_type = |v: Value| *new.ty(v) == node.ty;
         match &node.op {
@@ -323,6 +437,19 @@ pub fn algebra(g: &Graph) -> Graph {
                 }
             }
             Op::Broadcast { .. } | Op::Cast if same_type(ops[0]) => Action::Replace(ops[0]),
+            // A slice that keeps the type takes everything (start 0, and
+            // stride 1 or a size-1 axis); a pad that keeps it adds nothing;
+            // a concat that keeps it has one part (or empty others).
+            Op::Slice { .. } | Op::Pad { .. } | Op::Concat { .. } if same_type(ops[0]) => {
+                Action::Replace(ops[0])
+            }
+            Op::Reverse { axes } if axes.is_empty() => Action::Replace(ops[0]),
+            Op::Reverse { axes } => match new.op(ops[0]) {
+                Op::Reverse { axes: inner } if inner == axes => {
+                    Action::Replace(new.operands(ops[0])[0])
+                }
+                _ => Action::Copy,
+            },
             Op::Select => match c(0) {
                 Some(cond) => Action::Replace(if cond != 0.0 { ops[1] } else { ops[2] }),
                 None if ops[1] == ops[2] => Action::Replace(ops[1]),

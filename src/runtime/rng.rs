@@ -1,36 +1,16 @@
-//! Seeded, counter-based random numbers: Philox4x32-10 (Salmon, Moraes, Dror
-//! and Shaw, "Parallel random numbers: as easy as 1, 2, 3", SC 2011). A
-//! counter-based generator is a pure function of (counter, key), so the n-th
-//! number of a stream can be computed anywhere — on the host, in the
-//! interpreter, in a GPU thread — and a run is reproducible bit for bit on
-//! every backend. Here the key is the run's seed and the counter's high 64
-//! bits name a stream, so streams never overlap.
+//! Seeded, counter-based random numbers on the host: streams of
+//! Philox4x32-10 blocks (the function is in `crate::random`, shared with
+//! the IR's `random_*` ops). A counter-based generator is a pure function
+//! of (counter, key), so the n-th number of a stream can be computed
+//! anywhere — on the host, in the interpreter, in a GPU thread — and a run
+//! is reproducible bit for bit on every backend. Here the key is the run's
+//! seed and the counter's high 64 bits name a stream, so streams never
+//! overlap.
 
-/// Philox4x32 round multipliers and Weyl key increments, from the paper.
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
-
-/// One Philox4x32-10 block: four 32-bit outputs for a 128-bit counter and a
-/// 64-bit key. Public so that every backend's `random` op computes exactly
-/// the same numbers as the host generator.
-pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
-    let mut c = ctr;
-    let mut k = key;
-    for round in 0..10 {
-        if round > 0 {
-            k[0] = k[0].wrapping_add(W0);
-            k[1] = k[1].wrapping_add(W1);
-        }
-        let p0 = u64::from(M0) * u64::from(c[0]);
-        let p1 = u64::from(M1) * u64::from(c[2]);
-        let (hi0, lo0) = ((p0 >> 32) as u32, p0 as u32);
-        let (hi1, lo1) = ((p1 >> 32) as u32, p1 as u32);
-        c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
-    }
-    c
-}
+/// One Philox4x32-10 block; it lives in `crate::random` so that the IR's
+/// `random_*` ops and every backend compute exactly the numbers the host
+/// generator does.
+pub use crate::random::philox4x32_10;
 
 /// A stream of random numbers: the seed is Philox's key, and `counter` is
 /// the next block to draw (stream id in the high 64 bits, block index in the

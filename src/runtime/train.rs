@@ -23,7 +23,9 @@ use super::schedule::learning_rate;
 /// What the command line can change about a run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    pub backend: String,
+    /// The backend by name; `None` is the default, `cpu`, which hands a
+    /// program using ops it cannot run yet to the interpreter, with a note.
+    pub backend: Option<String>,
     pub seed: Option<u64>,
     pub epochs: Option<usize>,
     /// Stop after this many optimizer steps.
@@ -258,18 +260,27 @@ impl<'p> Session<'p> {
         let Some(train) = program.train.as_ref() else {
             return fail("the program has no train block");
         };
-        let backend = backend::by_name(&opts.backend).ok_or_else(|| {
+        let name = opts.backend.as_deref().unwrap_or(backend::DEFAULT);
+        let chosen = backend::by_name(name).ok_or_else(|| {
             RunFailure(format!(
-                "unknown backend `{}`; the backends are: cpu, interp",
-                opts.backend
+                "unknown backend `{name}`; the backends are: cpu, interp"
             ))
         })?;
         let data = load_data(program, train, &opts.base)?;
         validate_targets(program, train, &data)?;
         let step_graph = crate::training_step(train);
         let eval_graph = crate::evaluation(train);
-        let step = backend.compile(&step_graph).map_err(RunFailure)?;
-        let eval = backend.compile(&eval_graph).map_err(RunFailure)?;
+        let compile = |b: &dyn backend::Backend| -> std::result::Result<_, String> {
+            Ok((b.compile(&step_graph)?, b.compile(&eval_graph)?))
+        };
+        let (step, eval) = match (compile(chosen.as_ref()), &opts.backend) {
+            (Ok(pair), _) => pair,
+            (Err(e), None) => {
+                eprintln!("note: {e}; training on the interpreter instead");
+                compile(&backend::interp::Interpreter).map_err(RunFailure)?
+            }
+            (Err(e), Some(_)) => return fail(e),
+        };
         let seed = opts.seed.unwrap_or(train.seed);
         let params = train
             .model

@@ -20,6 +20,13 @@ pub enum LayerFn {
     LogSoftmax,
     Flatten,
     LayerNorm,
+    Embedding,
+    /// Convolution over 1 or 2 spatial axes.
+    Conv(usize),
+    /// Pooling over 1 or 2 spatial axes; `true` for max.
+    Pool(usize, bool),
+    GlobalAvgPool,
+    Unsqueeze,
     Loss(LossKind),
 }
 
@@ -41,6 +48,15 @@ pub const NAMES: &[&str] = &[
     "log_softmax",
     "flatten",
     "layer_norm",
+    "embedding",
+    "conv1d",
+    "conv2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "global_avg_pool",
+    "unsqueeze",
     "cross_entropy",
     "binary_cross_entropy",
     "bce",
@@ -57,6 +73,15 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "log_softmax" => LayerFn::LogSoftmax,
         "flatten" => LayerFn::Flatten,
         "layer_norm" => LayerFn::LayerNorm,
+        "embedding" => LayerFn::Embedding,
+        "conv1d" => LayerFn::Conv(1),
+        "conv2d" => LayerFn::Conv(2),
+        "max_pool1d" => LayerFn::Pool(1, true),
+        "max_pool2d" => LayerFn::Pool(2, true),
+        "avg_pool1d" => LayerFn::Pool(1, false),
+        "avg_pool2d" => LayerFn::Pool(2, false),
+        "global_avg_pool" => LayerFn::GlobalAvgPool,
+        "unsqueeze" => LayerFn::Unsqueeze,
         "cross_entropy" => LayerFn::Loss(LossKind::CrossEntropy),
         "binary_cross_entropy" | "bce" => LayerFn::Loss(LossKind::BinaryCrossEntropy),
         "binary_cross_entropy_logits" | "bce_logits" => {
@@ -272,6 +297,11 @@ pub fn apply(
                 span,
             )?
         }
+        LayerFn::Embedding => super::spatial::embedding(el, frame, call, args, span)?,
+        LayerFn::Conv(d) => super::spatial::conv(el, frame, d, call, args, span)?,
+        LayerFn::Pool(d, max) => super::spatial::pool(el, frame, d, max, call, args, span)?,
+        LayerFn::GlobalAvgPool => super::spatial::global_avg_pool(el, frame, call, args, span)?,
+        LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
     Ok(Spanned::new(Val::Tensor(id), span))
@@ -376,7 +406,7 @@ fn loss(
 }
 
 /// A float tensor argument of at least `min_rank` dimensions.
-fn float_tensor(
+pub(super) fn float_tensor(
     el: &Elaborator<'_>,
     frame: &Frame,
     v: &Spanned,
@@ -402,7 +432,7 @@ fn float_tensor(
     Ok(id)
 }
 
-fn activation(v: &Spanned) -> Result<Activation, Diagnostic> {
+pub(super) fn activation(v: &Spanned) -> Result<Activation, Diagnostic> {
     let s = v.symbol()?;
     Activation::by_name(s).ok_or_else(|| {
         let d = Diagnostic::new(Code::BadValue, format!("unknown activation `{s}`"))
@@ -417,7 +447,7 @@ fn activation(v: &Spanned) -> Result<Activation, Diagnostic> {
     })
 }
 
-fn initializer(v: &Spanned) -> Result<Init, Diagnostic> {
+pub(super) fn initializer(v: &Spanned) -> Result<Init, Diagnostic> {
     let s = v.symbol()?;
     Init::by_name(s).ok_or_else(|| {
         let d = Diagnostic::new(Code::BadValue, format!("unknown initializer `{s}`"))
@@ -429,7 +459,7 @@ fn initializer(v: &Spanned) -> Result<Init, Diagnostic> {
     })
 }
 
-fn axis_arg(v: &Spanned, rank: usize) -> Result<usize, Diagnostic> {
+pub(super) fn axis_arg(v: &Spanned, rank: usize) -> Result<usize, Diagnostic> {
     let a = v.int()?;
     let r = rank as i64;
     if a >= r || a < -r {

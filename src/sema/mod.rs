@@ -12,6 +12,7 @@ mod model;
 pub mod print;
 pub mod program;
 mod shape;
+mod spatial;
 mod stream;
 mod train;
 mod value;

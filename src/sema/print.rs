@@ -135,6 +135,35 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                 }
                 _ => a.name().to_string(),
             },
+            Layer::Embedding { weight } => format!("embedding({})", m.params[*weight].path),
+            Layer::Conv {
+                weight,
+                bias,
+                attrs,
+            } => {
+                let b = bias
+                    .map(|b| format!(", {}", m.params[b].path))
+                    .unwrap_or_default();
+                format!(
+                    "conv({}{b}, stride={:?}, pad={:?}/{:?}, dilation={:?}, groups={})",
+                    m.params[*weight].path,
+                    attrs.stride,
+                    attrs.pad_low,
+                    attrs.pad_high,
+                    attrs.dilation,
+                    attrs.groups
+                )
+            }
+            Layer::Pool { max, window } => format!(
+                "{}_pool(size={:?}, stride={:?}, pad={:?}/{:?})",
+                if *max { "max" } else { "avg" },
+                window.size,
+                window.stride,
+                window.pad_low,
+                window.pad_high
+            ),
+            Layer::GlobalAvgPool => "global_avg_pool".into(),
+            Layer::Reshape => "reshape".into(),
             Layer::LayerNorm { weight, bias, eps } => {
                 let p = |i: &Option<usize>| {
                     i.map(|i| format!(", {}", m.params[i].path))

@@ -4,7 +4,7 @@
 //! and what `dlc dump --stage checked` prints.
 
 use crate::diag::Span;
-use crate::ir::TensorType;
+use crate::ir::{ConvAttrs, TensorType, Window};
 
 use super::data::DatasetSpec;
 use super::init::Init;
@@ -189,6 +189,27 @@ pub enum Layer {
         bias: Option<usize>,
         eps: f64,
     },
+    /// Rows of `weight` (`[vocab, dim]`) picked by integer indices.
+    Embedding {
+        weight: usize,
+    },
+    /// Convolution over the spatial axes of `[N, C, ...]`; weight
+    /// `[F, C/groups, k...]`, bias `[F]`.
+    Conv {
+        weight: usize,
+        bias: Option<usize>,
+        attrs: ConvAttrs,
+    },
+    /// Max or average pooling (the average counts padding, as PyTorch's
+    /// default does); `window` has one entry per axis.
+    Pool {
+        max: bool,
+        window: Window,
+    },
+    /// The mean over every spatial axis: `[N, C, ...] -> [N, C]`.
+    GlobalAvgPool,
+    /// Same elements, the node's shape (`unsqueeze`).
+    Reshape,
     /// Elementwise arithmetic; a scalar operand is broadcast.
     Arith(ArithOp),
     Neg,

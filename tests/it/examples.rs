@@ -11,7 +11,7 @@ fn train(name: &str) -> Report {
     let program = check_files(&src).unwrap_or_else(|d| panic!("{}", show(&src, &d)));
     let dir = std::env::temp_dir().join(format!("dlc-example-{name}-{}", std::process::id()));
     let opts = Options {
-        backend: "interp".into(),
+        backend: Some("interp".into()),
         base: ".".into(),
         ..Options::default()
     };
@@ -75,4 +75,11 @@ fn diabetes_beats_predicting_the_mean() {
         "test MAE {mae}, mean predictor {baseline}"
     );
     assert!(mae < 50.0, "test MAE {mae}");
+}
+
+#[test]
+fn lenet_reaches_97_percent_on_mnist() {
+    let r = train("lenet_mnist");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
 }

@@ -9,13 +9,16 @@ use std::collections::HashSet;
 
 use dlc::backend::interp::eval;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
 };
 use dlc::passes::autodiff::{grad, rule, Differentiability};
 use dlc::tensor::Tensor;
 
 mod cases;
 pub mod fd;
+mod movement;
+mod scan;
+mod window;
 use cases::cases;
 use fd::{sample, Domain, Rng};
 
@@ -170,6 +173,30 @@ fn reduce_max_splits_the_gradient_between_ties() {
 }
 
 #[test]
+fn max_pooling_gives_a_tie_to_the_first_element_of_the_window() {
+    // x = [1, 3, 3, 2], windows of 2 with stride 1: [1,3], [3,3], [3,2].
+    // The cotangent of each window goes to one element: the tied middle
+    // window's to its first 3.
+    let mut g = Graph::new("pool_ties");
+    let t = TensorType::new(DType::F64, Shape::fixed(&[4]));
+    let x = g.input("x", Role::Param, t);
+    let y = g.reduce_window(ReduceOp::Max, x, dlc::ir::Window::new(vec![2]));
+    let w = g.input(
+        "w",
+        Role::Data,
+        TensorType::new(DType::F64, Shape::fixed(&[3])),
+    );
+    let yw = g.mul(y, w);
+    let loss = g.sum(yw, vec![0]);
+    g.output("loss", loss);
+    let gg = grad(&g, "loss", &[x]);
+    let xv = Tensor::from_f64(DType::F64, &[4], vec![1.0, 3.0, 3.0, 2.0]);
+    let wv = Tensor::from_f64(DType::F64, &[3], vec![1.0, 10.0, 100.0]);
+    let out = eval(&gg, &[&xv, &wv]).unwrap();
+    assert_eq!(out[1].to_f64_vec(), vec![0.0, 11.0, 100.0, 0.0]);
+}
+
+#[test]
 fn max_and_min_ties_go_to_the_first_operand() {
     for op in [BinaryOp::Max, BinaryOp::Min] {
         let mut g = Graph::new("tie");
@@ -273,7 +300,40 @@ fn every_op() -> Vec<Op> {
         Op::Transpose { perm: vec![] },
         Op::MatMul,
         Op::DimSize { axis: 0 },
+        Op::Slice {
+            start: vec![],
+            stop: vec![],
+            stride: vec![],
+        },
+        Op::Pad {
+            low: vec![],
+            high: vec![],
+            interior: vec![],
+            value: 0.0,
+        },
+        Op::Concat { axis: 0 },
+        Op::Reverse { axes: vec![] },
+        Op::Gather,
+        Op::ScatterAdd,
+        Op::Conv(dlc::ir::ConvAttrs::new(1)),
+        Op::Scan(Box::new(Scan {
+            body: Graph::new("body"),
+            carries: 0,
+            sequences: 0,
+            axis: 0,
+            reverse: false,
+        })),
+        Op::Get { index: 0 },
     ];
+    for dist in dlc::ir::Dist::ALL {
+        ops.push(Op::Random { dist, stream: 0 });
+    }
+    for op in [ReduceOp::Sum, ReduceOp::Max] {
+        ops.push(Op::ReduceWindow {
+            op,
+            window: dlc::ir::Window::new(vec![1]),
+        });
+    }
     ops.extend(UnaryOp::ALL.map(Op::Unary));
     ops.extend(BinaryOp::ALL.map(Op::Binary));
     ops.extend(CmpOp::ALL.map(Op::Compare));
@@ -297,7 +357,18 @@ fn every_op() -> Vec<Op> {
             | Op::Reshape
             | Op::Transpose { .. }
             | Op::MatMul
-            | Op::DimSize { .. } => {}
+            | Op::DimSize { .. }
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat { .. }
+            | Op::Reverse { .. }
+            | Op::Gather
+            | Op::ScatterAdd
+            | Op::Conv(_)
+            | Op::ReduceWindow { .. }
+            | Op::Random { .. }
+            | Op::Scan(_)
+            | Op::Get { .. } => {}
         }
     }
     ops

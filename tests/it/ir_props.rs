@@ -2,17 +2,18 @@
 //! steps over a few inputs, each step picking an op and operands of fitting
 //! types) must verify, round-trip through the text form, and come out of
 //! every pass verified with their output names and types unchanged and
-//! (for f64 graphs) the same values in the interpreter. The
+//! (for f64 graphs) the same values in the interpreter; the steps include
+//! scans with random bodies, so passes inside bodies are covered too. The
 //! shape rules in `Op::result_type` for transpose, reduce, broadcast,
-//! reshape and matmul must agree with what ndarray does to an actual array
-//! of that shape.
+//! reshape, slice, concat and matmul must agree with what ndarray does to
+//! an actual array of that shape.
 
 use dlc::backend::interp;
 use dlc::ir::parse::parse;
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
 };
 use dlc::passes::simplify::{dce, simplify, PASSES};
 use ndarray::{ArrayD, Axis, Ix2, IxDyn};
@@ -35,7 +36,7 @@ struct Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (0u8..16, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
+    (0u8..25, any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(kind, i, j, k)| Step {
         kind,
         i,
         j,
@@ -189,6 +190,164 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
                         g.add(z, a)
                     }
                 }
+            }
+            15 if rank > 0 => {
+                // Per fixed axis: a start and a stride of 1 or 2 from k's
+                // bits; symbolic axes whole.
+                let (mut start, mut stop, mut stride) = (vec![], vec![], vec![]);
+                for (i, d) in ta.shape.0.iter().enumerate() {
+                    let bits = s.k >> (3 * i);
+                    match d.fixed() {
+                        Some(n) if n > 1 => {
+                            start.push(bits % n);
+                            stop.push(Dim::Fixed(n - (bits >> 1) % 2));
+                            stride.push(1 + (bits >> 2) % 2);
+                        }
+                        _ => {
+                            start.push(0);
+                            stop.push(d.clone());
+                            stride.push(1);
+                        }
+                    }
+                }
+                let start = start
+                    .iter()
+                    .zip(&stop)
+                    .map(|(&b, e)| e.fixed().map_or(b, |e| b.min(e)))
+                    .collect();
+                g.slice(a, start, stop, stride)
+            }
+            16 if rank > 0 => {
+                let (mut low, mut high, mut interior) = (vec![], vec![], vec![]);
+                for (i, d) in ta.shape.0.iter().enumerate() {
+                    let bits = s.k >> (3 * i);
+                    let grow = d.fixed().is_some() as usize;
+                    low.push(grow * (bits % 2));
+                    high.push(grow * ((bits >> 1) % 2));
+                    interior.push(grow * ((bits >> 2) % 2));
+                }
+                g.pad(a, low, high, interior, CONSTS[s.j % CONSTS.len()])
+            }
+            17 => {
+                // Along a fixed axis, with a partner of the same type.
+                match ta.shape.0.iter().position(|d| d.fixed().is_some()) {
+                    Some(axis) => {
+                        let b = partner(&g, &floats);
+                        let parts = [a, b, a];
+                        g.concat(&parts[..1 + s.k % 3], axis)
+                    }
+                    None => g.unary(UnaryOp::Neg, a),
+                }
+            }
+            18 => {
+                let mask = s.k % (1 << rank);
+                let axes: Vec<usize> = (0..rank).filter(|d| mask & (1 << d) != 0).collect();
+                g.reverse(a, axes)
+            }
+            19 if rank > 0 && ta.shape.0[0].fixed().is_some_and(|n| n > 0) => {
+                // In-range indices: 0, 1, ... (iota) or all zeros, of rank 0..=2.
+                let n = ta.shape.0[0].fixed().unwrap_or(1);
+                let shape = [vec![], vec![n.min(3)], vec![2, n.min(2)]][s.j % 3].clone();
+                let ity = TensorType::new(DType::I32, Shape::fixed(&shape));
+                let idx = if s.k % 2 == 0 && !shape.is_empty() {
+                    g.push(
+                        Op::Iota {
+                            axis: shape.len() - 1,
+                        },
+                        &[],
+                        Some(ity),
+                    )
+                } else {
+                    g.constant(0.0, ity)
+                };
+                let rows = g.gather(a, idx);
+                if s.k % 3 == 0 {
+                    rows
+                } else {
+                    let b = partner(&g, &floats);
+                    let rows_b = g.gather(b, idx);
+                    g.scatter_add(a, idx, rows_b)
+                }
+            }
+            20 if rank >= 3 => {
+                // a as the input and a partner (often a itself) as the
+                // kernel, with attributes from k's bits; an ill-typed
+                // combination (channels, empty output) falls back to neg.
+                let b = partner(&g, &floats);
+                let sp = rank - 2;
+                let mut c = dlc::ir::ConvAttrs::new(sp);
+                for i in 0..sp {
+                    let bits = s.k >> (5 * i);
+                    c.stride[i] = 1 + bits % 2;
+                    c.pad_low[i] = (bits >> 1) % 2;
+                    c.pad_high[i] = (bits >> 2) % 2;
+                    c.dilation[i] = 1 + (bits >> 3) % 2;
+                    c.lhs_dilation[i] = 1 + (bits >> 4) % 2;
+                }
+                match g.try_push(Op::Conv(c), &[a, b], None) {
+                    Ok(v) => v,
+                    Err(_) => g.unary(UnaryOp::Neg, a),
+                }
+            }
+            21 if rank > 0 => {
+                // Windows of 1 or 2, strides of 1 or 2 and padding of 0 or
+                // 1 on fixed axes; an empty output falls back to neg.
+                let mut w = dlc::ir::Window::new(vec![1; rank]);
+                for (i, d) in ta.shape.0.iter().enumerate() {
+                    let bits = s.k >> (4 * i);
+                    if d.fixed().is_some() {
+                        w.size[i] = 1 + bits % 2;
+                        w.stride[i] = 1 + (bits >> 1) % 2;
+                        w.pad_low[i] = (bits >> 2) % 2;
+                        w.pad_high[i] = (bits >> 3) % 2;
+                    }
+                }
+                let op = if s.j % 2 == 0 {
+                    ReduceOp::Sum
+                } else {
+                    ReduceOp::Max
+                };
+                match g.try_push(Op::ReduceWindow { op, window: w }, &[a], None) {
+                    Ok(v) => v,
+                    Err(_) => g.unary(UnaryOp::Neg, a),
+                }
+            }
+            22 => {
+                // A constant key, so runs before and after a pass agree.
+                let key = g.constant((s.j % 5) as f64, TensorType::scalar(DType::I32));
+                let dist = dlc::ir::Dist::ALL[s.k % 2];
+                g.random(dist, key, (s.k / 2) as u64 % 3, ta.clone())
+            }
+            23 if rank > 0 => {
+                // A scan over `a` along a random axis: carry `h' = h op x`,
+                // stacked `y = u(h')`; both results join the pool.
+                let axis = s.k % rank;
+                let mut slice = ta.clone();
+                slice.shape.0.remove(axis);
+                let init = (0..floats.len())
+                    .map(|d| floats[(s.j + d) % floats.len()])
+                    .find(|&v| *g.ty(v) == slice);
+                let init = match init {
+                    Some(v) => v,
+                    None => g.constant(CONSTS[s.j % CONSTS.len()], slice.clone()),
+                };
+                let mut body = Graph::new("step");
+                let h = body.input("h", Role::Data, slice.clone());
+                let x = body.input("x", Role::Data, slice);
+                let h2 = body.binary(BinaryOp::ALL[s.j % BinaryOp::ALL.len()], h, x);
+                let y = body.unary(UnaryOp::ALL[s.k % UnaryOp::ALL.len()], h2);
+                body.output("h", h2);
+                body.output("y", y);
+                let scan = Scan {
+                    body,
+                    carries: 1,
+                    sequences: 1,
+                    axis,
+                    reverse: s.i % 3 == 0,
+                };
+                let r = g.scan(scan, &[init, a]);
+                floats.push(r[0]);
+                r[1]
             }
             _ => g.unary(UnaryOp::Neg, a),
         };
@@ -439,6 +598,69 @@ proptest! {
         let r = Op::Reshape.result_type(&[&fixed(&from)], Some(&fixed(&to)));
         let n = zeros(&from).into_shape_with_order(IxDyn(&to));
         prop_assert_eq!(r.is_ok(), n.is_ok(), "{:?} -> {:?}", from, to);
+    }
+
+    #[test]
+    fn slice_matches_ndarray(
+        dims in shape(4),
+        bounds in prop::collection::vec((0usize..6, 0usize..6, 1usize..4), 4),
+    ) {
+        // Random bounds, often invalid: valid exactly when ndarray agrees
+        // that start <= stop <= size.
+        let r = dims.len();
+        let start: Vec<usize> = bounds[..r].iter().map(|b| b.0).collect();
+        let stop: Vec<usize> = bounds[..r].iter().map(|b| b.1).collect();
+        let stride: Vec<usize> = bounds[..r].iter().map(|b| b.2).collect();
+        let op = Op::Slice {
+            start: start.clone(),
+            stop: stop.iter().map(|&e| Dim::Fixed(e)).collect(),
+            stride: stride.clone(),
+        };
+        let t = op.result_type(&[&fixed(&dims)], None);
+        let valid = (0..r).all(|i| start[i] <= stop[i] && stop[i] <= dims[i]);
+        prop_assert_eq!(t.is_ok(), valid);
+        if let Ok(t) = t {
+            let a = zeros(&dims);
+            let v = a.slice_each_axis(|ax| {
+                let i = ax.axis.index();
+                ndarray::Slice::new(start[i] as isize, Some(stop[i] as isize), stride[i] as isize)
+            });
+            prop_assert_eq!(dims_of(&t), v.shape().to_vec());
+        }
+    }
+
+    #[test]
+    fn concat_matches_ndarray(
+        dims in shape(3).prop_filter("rank >= 1", |d| !d.is_empty()),
+        axis in 0usize..3,
+        sizes in prop::collection::vec(0usize..4, 1..4),
+        other in 1usize..5,
+        mismatch in any::<bool>(),
+    ) {
+        let axis = axis % dims.len();
+        let mut parts: Vec<Vec<usize>> = sizes
+            .iter()
+            .map(|&n| {
+                let mut d = dims.clone();
+                d[axis] = n;
+                d
+            })
+            .collect();
+        // Perhaps make one part differ on another axis.
+        if mismatch && dims.len() > 1 {
+            let i = (axis + 1) % dims.len();
+            parts[0][i] = other;
+        }
+        let tys: Vec<TensorType> = parts.iter().map(|d| fixed(d)).collect();
+        let refs: Vec<&TensorType> = tys.iter().collect();
+        let t = Op::Concat { axis }.result_type(&refs, None);
+        let arrays: Vec<ArrayD<f32>> = parts.iter().map(|d| zeros(d)).collect();
+        let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+        let n = ndarray::concatenate(Axis(axis), &views);
+        prop_assert_eq!(t.is_ok(), n.is_ok(), "{:?} along {}", parts, axis);
+        if let (Ok(t), Ok(n)) = (t, n) {
+            prop_assert_eq!(dims_of(&t), n.shape().to_vec());
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@ use dlc::ir::dot::to_dot;
 use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
-use dlc::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp};
+use dlc::ir::{
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Scan, Shape,
+    TensorType, UnaryOp, Window,
+};
 
 fn ty(dtype: DType, dims: &[&str]) -> TensorType {
     let dims = dims
@@ -67,11 +70,75 @@ fn every_op() -> Graph {
     let step = g.mul(step, lrb);
     let new_w = g.sub(w, step);
     let _dead = g.neg(new_w);
+    let n_dim = Dim::Sym("N".into());
+    let s = g.slice(
+        relu,
+        vec![0, 1],
+        vec![n_dim.clone(), Dim::Fixed(4)],
+        vec![1, 2],
+    );
+    let padded = g.pad(s, vec![0, 1], vec![0, 0], vec![0, 1], f64::NEG_INFINITY);
+    let joined = g.concat(&[padded, relu, padded], 1);
+    let flipped = g.reverse(joined, vec![1]);
+    let moved = g.slice(flipped, vec![0, 2], vec![n_dim, Dim::Fixed(12)], vec![1, 1]);
+    // A running sum over the 3 columns of x, seeded with `sum`.
+    let mut body = Graph::new("running");
+    let acc = body.input("acc", Role::Data, ty(f32_, &["N"]));
+    let col = body.input("col", Role::Data, ty(f32_, &["N"]));
+    let next = body.add(acc, col);
+    body.output("acc", next);
+    body.output("col", col);
+    let scan = Scan {
+        body,
+        carries: 1,
+        sequences: 1,
+        axis: 1,
+        reverse: true,
+    };
+    let running = g.scan(scan, &[sum, x]);
+    let sum = g.add(running[0], sum);
     g.output("sum", sum);
     g.output("mean", mean);
     g.output("onehot_t", t);
     g.output("m.flat", flat);
     g.output("mlp.h.weight", new_w);
+    g.output("moved", moved);
+    let rows = g.gather(w, label);
+    let scattered = g.scatter_add(w, label, rows);
+    g.output("scattered", scattered);
+    let xm = g.reshape(m, Shape::fixed(&[1, 3, 4]));
+    let k = g.reshape(w, Shape::fixed(&[2, 3, 2]));
+    let mut a = ConvAttrs::new(1);
+    a.stride = vec![2];
+    a.pad_low = vec![1];
+    a.pad_high = vec![2];
+    a.dilation = vec![2];
+    a.lhs_dilation = vec![2];
+    let conv = g.conv(xm, k, a);
+    let k2 = g.slice(
+        w,
+        vec![0, 0],
+        vec![Dim::Fixed(3), Dim::Fixed(2)],
+        vec![1, 1],
+    );
+    let k2 = g.reshape(k2, Shape::fixed(&[3, 1, 2]));
+    let mut a = ConvAttrs::new(1);
+    a.groups = 3;
+    let depthwise = g.conv(xm, k2, a);
+    g.output("conv", conv);
+    g.output("depthwise", depthwise);
+    let mut w4 = Window::new(vec![1, 2, 2]);
+    w4.stride = vec![1, 1, 2];
+    w4.pad_low = vec![0, 1, 0];
+    w4.pad_high = vec![0, 0, 1];
+    let pooled = g.reduce_window(ReduceOp::Max, depthwise, w4);
+    let summed = g.reduce_window(ReduceOp::Sum, pooled, Window::new(vec![1, 2, 1]));
+    g.output("pooled", summed);
+    let key = g.cast(lr, DType::I32);
+    let noise = g.random(Dist::Normal, key, u64::MAX, ty(f32_, &["N", "3"]));
+    let coin = g.random(Dist::Uniform, key, 0, ty(DType::F64, &["2"]));
+    g.output("noise", noise);
+    g.output("coin", coin);
     g
 }
 
@@ -389,6 +456,78 @@ const BAD: &[(&str, &str, usize, usize)] = &[
         "graph @g(%x: f32[N] data) -> () {\n  %0 = const 1 : f32[M,N]\n  return\n}",
         2,
         18,
+    ),
+    (
+        "slice of part of a symbolic axis",
+        "graph @g(%x: f32[N,4] data) -> (%y: f32[N,2]) {\n  %0 = slice %x start=[1,0] stop=[N,2] : f32[N,2]\n  return %y = %0\n}",
+        2,
+        8,
+    ),
+    (
+        "slice past the end",
+        "graph @g(%x: f32[4] data) -> (%y: f32[2]) {\n  %0 = slice %x start=[3] stop=[5] : f32[2]\n  return %y = %0\n}",
+        2,
+        8,
+    ),
+    (
+        "pad growing a symbolic axis",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = pad %x low=[1] high=[0] : f32[N]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "list where a value belongs",
+        "graph @g(%x: f32[2] data) -> () {\n  %0 = pad %x low=[1] high=[0] value=[1] : f32[3]\n  return\n}",
+        2,
+        32,
+    ),
+    (
+        "concat of nothing",
+        "graph @g() -> () {\n  %0 = concat axis=0 : f32[2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "concat along a symbolic axis",
+        "graph @g(%x: f32[N] data) -> () {\n  %0 = concat %x, %x axis=0 : f32[N]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv with an empty output",
+        "graph @g(%x: f32[N,1,2] data, %w: f32[1,1,3] param) -> () {\n  %0 = conv %x, %w : f32[N,1,0]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv groups that do not divide",
+        "graph @g(%x: f32[N,4,5] data, %w: f32[3,2,3] param) -> () {\n  %0 = conv %x, %w groups=2 : f32[N,3,3]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "conv attribute of the wrong length",
+        "graph @g(%x: f32[N,1,5,5] data, %w: f32[1,1,3,3] param) -> () {\n  %0 = conv %x, %w stride=[2] : f32[N,1,2,2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "pooling a symbolic axis",
+        "graph @g(%x: f32[N,4] data) -> () {\n  %0 = reduce_window_max %x window=[2,2] : f32[N,3]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "random without a stream",
+        "graph @g(%k: i32[] data) -> () {\n  %0 = random_uniform %k : f32[2]\n  return\n}",
+        2,
+        8,
+    ),
+    (
+        "random stream past 64 bits",
+        "graph @g(%k: i32[] data) -> () {\n  %0 = random_normal %k stream=18446744073709551616 : f32[2]\n  return\n}",
+        2,
+        32,
     ),
     (
         "negative dimension",

@@ -530,8 +530,42 @@ fn cases() -> Vec<LayerCase> {
     cases.extend(softmax_cases());
     cases.extend(arith_cases());
     cases.extend(loss_cases());
+    cases.extend(spatial_cases());
     cases.push(mlp_case());
     cases
+}
+
+fn spatial_cases() -> Vec<LayerCase> {
+    // Embedding: the gradient flows to the table (the indices are integers).
+    let mut b = ModelBuilder::new("m");
+    let idx = b.input(
+        "x",
+        TensorType::new(DType::I32, Shape(vec![Dim::Sym("N".into()), Dim::Fixed(3)])),
+    );
+    let e = b.embedding("e", idx, 5, 2);
+    b.output("y", e);
+    let embedding = LayerCase::new("embedding", b, 4, &[Domain::Below(5)]);
+    vec![
+        embedding,
+        unary("conv", &[2, 5, 4], Domain::Any, 2, |b, x| {
+            b.conv2d("c", x, 3, 3)
+        }),
+        // Distinct values: no ties inside a max window.
+        unary("max_pool", &[2, 3, 4], Domain::Distinct, 2, |b, x| {
+            b.pool2d(x, true)
+        }),
+        unary("avg_pool", &[2, 3, 4], Domain::Any, 2, |b, x| {
+            b.pool2d(x, false)
+        }),
+        unary("global_avg_pool", &[2, 3, 2], Domain::Any, 3, |b, x| {
+            b.global_avg_pool(x)
+        }),
+        unary("reshape", &[3], Domain::Any, 3, |b, x| {
+            let u = b.unsqueeze(x);
+            let f = b.flatten(u);
+            b.dense("h", f, 2, true)
+        }),
+    ]
 }
 
 #[test]
@@ -565,6 +599,12 @@ fn kind(l: &Layer) -> &'static str {
             weight: Some(_), ..
         } => "layer_norm",
         Layer::LayerNorm { weight: None, .. } => "layer_norm without affine",
+        Layer::Embedding { .. } => "embedding",
+        Layer::Conv { .. } => "conv",
+        Layer::Pool { max: true, .. } => "max_pool",
+        Layer::Pool { max: false, .. } => "avg_pool",
+        Layer::GlobalAvgPool => "global_avg_pool",
+        Layer::Reshape => "reshape",
         Layer::Softmax { .. } => "softmax",
         Layer::LogSoftmax { .. } => "log_softmax",
         Layer::Flatten => "flatten",
@@ -611,6 +651,22 @@ fn every_layer_kind() -> Vec<Layer> {
             bias: None,
             eps: 1e-5,
         },
+        Layer::Embedding { weight: 0 },
+        Layer::Conv {
+            weight: 0,
+            bias: Some(1),
+            attrs: dlc::ir::ConvAttrs::new(2),
+        },
+        Layer::Pool {
+            max: true,
+            window: dlc::ir::Window::new(vec![1, 1, 2, 2]),
+        },
+        Layer::Pool {
+            max: false,
+            window: dlc::ir::Window::new(vec![1, 1, 2, 2]),
+        },
+        Layer::GlobalAvgPool,
+        Layer::Reshape,
     ];
     all.extend(
         [

@@ -50,6 +50,12 @@ impl Backend for CpuBackend {
     }
     fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, String> {
         crate::ir::verify::verify(graph).map_err(|e| e.to_string())?;
+        if let Some(op) = crate::passes::fuse::unsupported_op(graph) {
+            return Err(format!(
+                "the cpu backend does not run `{op}` yet (graph @{}); use --backend interp",
+                graph.name
+            ));
+        }
         compile_program(kernel_program(graph))
     }
 }

@@ -3,8 +3,16 @@
 //! computes only the nodes the outputs need, hands an operand's buffer to its
 //! last user so elementwise chains run in place, and frees every value after
 //! its last use. Symbolic dimensions are bound from the inputs' shapes.
+//! A scan runs its body once per step with the body's own plan, made once
+//! when the outer graph's plan is (`scan.rs`).
 
+mod conv;
+mod indexing;
 mod kernels;
+mod movement;
+mod random;
+mod scan;
+mod window;
 
 use ndarray::ArrayD;
 
@@ -49,15 +57,24 @@ pub fn eval(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
 }
 
 /// A light verification: every node's type follows from its operands by the
-/// op's typing rule, so the kernels may assume well-typed operands.
+/// op's typing rule, so the kernels may assume well-typed operands. Scan
+/// bodies are checked the same way.
 fn check_types(g: &Graph) -> Result<(), String> {
     for v in g.nodes() {
         let node = g.node(v);
         let ops = g.operands(v);
+        if let Op::Scan(s) = &node.op {
+            check_types(&s.body)
+                .map_err(|e| format!("node %{}: body @{}: {e}", v.index(), s.body.name))?;
+        }
         let tys: Vec<_> = ops.iter().map(|&o| g.ty(o)).collect();
         node.op
             .result_type(&tys, Some(&node.ty))
             .map_err(|e| format!("node %{}: {e}", v.index()))?;
+        if let Op::Get { index } = node.op {
+            g.check_get(ops[0], index, &node.ty)
+                .map_err(|e| format!("node %{}: {e}", v.index()))?;
+        }
     }
     for &i in &g.inputs {
         if !matches!(g.op(i), Op::Input { .. }) {
@@ -81,6 +98,11 @@ struct Plan {
     /// How many times the node's value is read: once per operand edge of a
     /// needed user, plus once per output naming it (never released).
     uses: Vec<usize>,
+    /// The plan of each scan node's body (`None` for other nodes).
+    bodies: Vec<Option<Plan>>,
+    /// For a `get`: whether it is the last needed read of its result, so
+    /// it may move the result out rather than copy it.
+    moves: Vec<bool>,
 }
 
 /// `dim` reads only its operand's shape, which the bindings give, so it
@@ -108,20 +130,32 @@ impl Plan {
                 uses[o.index()] += 1;
             }
         }
+        let bodies = g
+            .nodes()
+            .map(|v| match g.op(v) {
+                Op::Scan(s) if needed[v.index()] => Some(Plan::new(&s.body)),
+                _ => None,
+            })
+            .collect();
+        let moves = scan::last_gets(g, &operands, &needed);
         Plan {
             operands,
             needed,
             uses,
+            bodies,
+            moves,
         }
     }
 }
 
 /// A value during a run: absent (not computed yet, or freed), a caller's
-/// input, or a tensor the interpreter owns and may reuse.
+/// input, a tensor the interpreter owns and may reuse, or the results of a
+/// scan (each `None` once a `get` has moved it out).
 enum Slot<'a> {
     Empty,
     Input(&'a Tensor),
     Owned(Tensor),
+    Many(Vec<Option<Tensor>>),
 }
 
 struct Run<'a> {
@@ -136,6 +170,7 @@ impl<'a> Run<'a> {
             Slot::Input(t) => t,
             Slot::Owned(t) => t,
             Slot::Empty => panic!("internal: value %{} read before it is computed", v.index()),
+            Slot::Many(_) => panic!("internal: scan %{} read without `get`", v.index()),
         }
     }
 
@@ -199,8 +234,22 @@ fn run(g: &Graph, plan: &Plan, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunErr
             continue;
         }
         let ops = &plan.operands[i];
-        let out = exec(g, v, ops, &mut r)
-            .map_err(|e| RunError(format!("{} (node %{i}, `{}`)", e.0, g.op(v).name())))?;
+        let at = |e: RunError| RunError(format!("{} (node %{i}, `{}`)", e.0, g.op(v).name()));
+        let out = match g.op(v) {
+            Op::Scan(s) => {
+                let body = plan.bodies[i]
+                    .as_ref()
+                    .expect("internal: a needed scan has a plan");
+                let results = scan::exec(g, v, s, body, ops, &r).map_err(at)?;
+                r.slots[i] = Slot::Many(results.into_iter().map(Some).collect());
+                for &o in ops {
+                    r.release(o);
+                }
+                continue;
+            }
+            Op::Get { index } => r.result(ops[0], *index, plan.moves[i]),
+            _ => exec(g, v, ops, &mut r).map_err(at)?,
+        };
         let want = r.shape(g, v)?;
         if out.dtype() != g.ty(v).dtype || out.shape() != want.as_slice() {
             panic!(
@@ -406,5 +455,114 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
             let size = r.shape(g, ops[0])?[*axis];
             Tensor::scalar(dtype, size as f64)
         }
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            let a = r.get(ops[0]);
+            // A symbolic axis is kept whole: its stop is its run-time size.
+            let stop: Vec<usize> = stop
+                .iter()
+                .zip(a.shape())
+                .map(|(d, &n)| d.fixed().unwrap_or(n))
+                .collect();
+            each_dtype!(a, a => movement::slice(a, start, &stop, stride))
+        }
+        Op::Pad {
+            low,
+            interior,
+            value,
+            ..
+        } => {
+            let shape = r.shape(g, v)?;
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::pad(a, low, interior, kernels::Elem::of(*value), &shape))
+        }
+        Op::Concat { axis } => {
+            let parts: Vec<&Tensor> = ops.iter().map(|&o| r.get(o)).collect();
+            concat(&parts, *axis).ok_or_else(bad)?
+        }
+        Op::Reverse { axes } => {
+            let a = r.get(ops[0]);
+            each_dtype!(a, a => movement::reverse(a, axes))
+        }
+        Op::Conv(c) => {
+            let shape = r.shape(g, v)?;
+            match (r.get(ops[0]), r.get(ops[1])) {
+                (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, &shape)),
+                (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, &shape)),
+                _ => return Err(bad()),
+            }
+        }
+        Op::ReduceWindow { op, window } => {
+            let shape = r.shape(g, v)?;
+            match r.get(ops[0]) {
+                Tensor::F32(a) => Tensor::F32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, &shape)),
+                Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, &shape)),
+                Tensor::Bool(_) => return Err(bad()),
+            }
+        }
+        Op::Random { dist, stream } => {
+            let shape = r.shape(g, v)?;
+            let key = match r.get(ops[0]) {
+                Tensor::I32(k) => k.iter().next().copied().ok_or_else(bad)?,
+                _ => return Err(bad()),
+            };
+            match dtype {
+                DType::F32 => Tensor::F32(random::random_f32(*dist, key, *stream, &shape)),
+                DType::F64 => Tensor::F64(random::random_f64(*dist, key, *stream, &shape)),
+                _ => return Err(bad()),
+            }
+        }
+        Op::Gather => {
+            let Tensor::I32(indices) = r.get(ops[1]) else {
+                return Err(bad());
+            };
+            let table = r.get(ops[0]);
+            each_dtype!(table, t => indexing::gather(t, indices).map_err(err)?)
+        }
+        Op::ScatterAdd => {
+            let operand = r.take(ops[0]);
+            let (Tensor::I32(indices), updates) = (r.get(ops[1]), r.get(ops[2])) else {
+                return Err(bad());
+            };
+            match (operand, updates) {
+                (Tensor::F32(a), Tensor::F32(u)) => {
+                    Tensor::F32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::F64(a), Tensor::F64(u)) => {
+                    Tensor::F64(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::I32(a), Tensor::I32(u)) => {
+                    Tensor::I32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                _ => return Err(bad()),
+            }
+        }
+        Op::Scan(_) | Op::Get { .. } => unreachable!("internal: scans run in `run`"),
+    })
+}
+
+/// Joins tensors of one dtype along `axis`; `None` if the dtypes differ.
+fn concat(parts: &[&Tensor], axis: usize) -> Option<Tensor> {
+    macro_rules! join {
+        ($variant:ident) => {{
+            let views = parts
+                .iter()
+                .map(|t| match t {
+                    Tensor::$variant(a) => Some(a.view()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Tensor::$variant(movement::concat(&views, axis))
+        }};
+    }
+    Some(match parts.first()? {
+        Tensor::F32(_) => join!(F32),
+        Tensor::F64(_) => join!(F64),
+        Tensor::I32(_) => join!(I32),
+        Tensor::Bool(_) => join!(Bool),
     })
 }

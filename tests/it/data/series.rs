@@ -165,7 +165,7 @@ train forecast() on sun.train {
         .collect();
     assert_eq!(fields, ["x: f32[8, 1] x 301", "y: f32[1] x 301"]);
     let opts = Options {
-        backend: "interp".into(),
+        backend: Some("interp".into()),
         base: ".".into(),
         ..Options::default()
     };

@@ -373,5 +373,25 @@ pub fn cases() -> Vec<Case> {
             g.add(m, io)
         }),
     ));
+    // Dropout: a random mask (no gradient of its own) scales the input.
+    let mut c = case(
+        "dropout: x * (uniform >= 0.5) * 2",
+        &["random_uniform"],
+        vec![p(&[3, 4], Any)],
+        Box::new(|g, a| {
+            let ty = g.ty(a[0]).clone();
+            let u = g.random(dlc::ir::Dist::Uniform, a[1], 5, ty);
+            let half = g.constant_like(0.5, u);
+            let keep = g.compare(CmpOp::Ge, u, half);
+            let mask = g.cast(keep, DType::F64);
+            let y = g.mul(a[0], mask);
+            g.scale(y, 2.0)
+        }),
+    );
+    c.data = vec![Tensor::scalar(DType::I32, 11.0)];
+    cs.push(c);
+    cs.extend(super::movement::cases());
+    cs.extend(super::window::cases());
+    cs.extend(super::scan::cases());
     cs
 }

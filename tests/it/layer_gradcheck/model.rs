@@ -4,7 +4,7 @@
 //! that the two agree.
 
 use dlc::diag::Span;
-use dlc::ir::{DType, Dim, Shape, TensorType};
+use dlc::ir::{window_output, ConvAttrs, DType, Dim, Shape, TensorType, Window};
 use dlc::sema::init::Init;
 use dlc::sema::program::{Activation, ArithOp, Layer, LayerNode, LossKind, Model, NodeId, Param};
 
@@ -156,6 +156,116 @@ impl ModelBuilder {
             vec![x],
             ty,
             binding,
+        )
+    }
+
+    /// A parameter at `path`, for the spatial layers below.
+    fn param(&mut self, path: String, dims: &[usize], init: Init, fans: (usize, usize)) -> usize {
+        self.model.params.push(Param {
+            path,
+            ty: TensorType::new(DType::F64, Shape::fixed(dims)),
+            init,
+            fan_in: fans.0,
+            fan_out: fans.1,
+        });
+        self.model.params.len() - 1
+    }
+
+    /// `embedding(x, vocab, dim)` over i32 indices.
+    pub fn embedding(&mut self, binding: &str, x: NodeId, vocab: usize, dim: usize) -> NodeId {
+        let path = self.layer_path(binding);
+        let weight = self.param(
+            format!("{path}.weight"),
+            &[vocab, dim],
+            Init::Normal {
+                mean: 0.0,
+                std: 1.0,
+            },
+            (vocab, dim),
+        );
+        let mut dims = self.ty(x).shape.dims().to_vec();
+        dims.push(Dim::Fixed(dim));
+        self.node(
+            Layer::Embedding { weight },
+            vec![x],
+            TensorType::new(DType::F64, Shape(dims)),
+            &path,
+        )
+    }
+
+    /// A 2-D convolution with bias, stride 2 and padding 1 on every side.
+    pub fn conv2d(&mut self, binding: &str, x: NodeId, filters: usize, kernel: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let c = t.shape.dims()[1].fixed().unwrap();
+        let path = self.layer_path(binding);
+        let fans = (c * kernel * kernel, filters * kernel * kernel);
+        let weight = self.param(
+            format!("{path}.weight"),
+            &[filters, c, kernel, kernel],
+            Init::GlorotUniform,
+            fans,
+        );
+        let bias = self.param(format!("{path}.bias"), &[filters], Init::Zeros, fans);
+        let mut attrs = ConvAttrs::new(2);
+        attrs.stride = vec![2, 2];
+        attrs.pad_low = vec![1, 1];
+        attrs.pad_high = vec![1, 1];
+        let out = |s: usize| window_output(s, 1, 1, kernel, 2).unwrap();
+        let d = t.shape.dims();
+        let dims = vec![
+            d[0].clone(),
+            Dim::Fixed(filters),
+            Dim::Fixed(out(d[2].fixed().unwrap())),
+            Dim::Fixed(out(d[3].fixed().unwrap())),
+        ];
+        self.node(
+            Layer::Conv {
+                weight,
+                bias: Some(bias),
+                attrs,
+            },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            &path,
+        )
+    }
+
+    /// 2x2 pooling with stride 1 over `[N, C, H, W]` (overlapping windows).
+    pub fn pool2d(&mut self, x: NodeId, max: bool) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut window = Window::new(vec![1, 1, 2, 2]);
+        window.stride = vec![1, 1, 1, 1];
+        let d = t.shape.dims();
+        let dims = vec![
+            d[0].clone(),
+            d[1].clone(),
+            Dim::Fixed(d[2].fixed().unwrap() - 1),
+            Dim::Fixed(d[3].fixed().unwrap() - 1),
+        ];
+        self.node(
+            Layer::Pool { max, window },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            "pool",
+        )
+    }
+
+    pub fn global_avg_pool(&mut self, x: NodeId) -> NodeId {
+        let t = self.ty(x).clone();
+        let ty = TensorType::new(t.dtype, Shape(t.shape.dims()[..2].to_vec()));
+        self.node(Layer::GlobalAvgPool, vec![x], ty, "gap")
+    }
+
+    /// A size-1 axis inserted at 1.
+    pub fn unsqueeze(&mut self, x: NodeId) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.insert(1, Dim::Fixed(1));
+        self.node(
+            Layer::Reshape,
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            "unsqueeze",
         )
     }
 

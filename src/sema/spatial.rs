@@ -1,0 +1,369 @@
+//! Shape rules of the layers that work on positions: embeddings (integer
+//! indices to vectors), convolutions and pooling over `[N, C, ...]` with 1
+//! or 2 spatial axes, global pooling and `unsqueeze`.
+
+use crate::diag::{Code, Diagnostic, Span};
+use crate::ir::{dilated, window_output, ConvAttrs, DType, Dim, Shape, TensorType, Window};
+use crate::syntax::ast;
+
+use super::args::{bind, ArgVal, Bound};
+use super::init::Init;
+use super::layers::{activation, axis_arg, float_tensor, initializer};
+use super::model::{Elaborator, Frame};
+use super::program::{Activation, Layer, NodeId};
+use super::value::{Spanned, Val};
+
+/// `embedding(x, vocab, dim)`: `x: i32[N, ...]` to `f32[N, ..., dim]`.
+pub fn embedding(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x", "vocab", "dim", "init"], 3, args)?;
+    let xv = b.req("x")?;
+    let x = el.tensor(frame, xv)?;
+    let xt = el.builder.ty(x).clone();
+    if xt.dtype != DType::I32 {
+        return Err(Diagnostic::new(
+            Code::DTypeMismatch,
+            format!("embedding takes integer indices, got {xt}"),
+        )
+        .at(xv.span, format!("this is {xt}"))
+        .help("embed token ids (i32), such as the fields of a `text` data set"));
+    }
+    let vocab = b.req("vocab")?.positive("the vocabulary size")?;
+    let dim = b.req("dim")?.positive("the embedding size")?;
+    let init = match b.get("init") {
+        Some(v) => initializer(v)?,
+        None => Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+    };
+    let path = frame.next_layer_path();
+    let weight = el.builder.param(
+        format!("{path}.weight"),
+        TensorType::new(DType::F32, Shape::fixed(&[vocab, dim])),
+        init,
+        (vocab, dim),
+        span,
+    )?;
+    let mut dims = xt.shape.dims().to_vec();
+    dims.push(Dim::Fixed(dim));
+    el.builder.node(
+        Layer::Embedding { weight },
+        vec![x],
+        TensorType::new(DType::F32, Shape(dims)),
+        &path,
+        span,
+    )
+}
+
+/// A per-axis size argument: one integer for every spatial axis.
+fn sizes(v: Option<&Spanned>, default: usize, what: &str) -> Result<usize, Diagnostic> {
+    match v {
+        Some(v) => v.positive(what),
+        None => Ok(default),
+    }
+}
+
+/// The spatial sizes of `[N, C, s...]` with `d` spatial axes, all fixed.
+fn spatial(
+    el: &Elaborator<'_>,
+    frame: &Frame,
+    xv: &Spanned,
+    d: usize,
+    layer: &str,
+) -> Result<(NodeId, TensorType, Vec<usize>), Diagnostic> {
+    let x = float_tensor(el, frame, xv, layer, 0)?;
+    let t = el.builder.ty(x).clone();
+    if t.rank() != d + 2 {
+        let want = if d == 1 { "[N, C, L]" } else { "[N, C, H, W]" };
+        return Err(Diagnostic::new(
+            Code::RankMismatch,
+            format!("{layer} takes a tensor {want}, got {t}"),
+        )
+        .at(xv.span, format!("this is {t}"))
+        .help("add a channel axis with `unsqueeze(x, axis: 1)`"));
+    }
+    let s = t.shape.dims()[2..]
+        .iter()
+        .map(|d| {
+            d.fixed().ok_or_else(|| {
+                Diagnostic::new(
+                    Code::BadDim,
+                    format!("{layer} needs fixed spatial sizes, got {t}"),
+                )
+                .at(xv.span, "symbolic")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((x, t, s))
+}
+
+/// Padding from `padding: 0 | n | "same" | "valid"`: low and high per axis.
+fn padding(
+    b: &Bound,
+    size: &[usize],
+    extent: usize,
+    stride: usize,
+) -> Result<(Vec<usize>, Vec<usize>), Diagnostic> {
+    let Some(v) = b.get("padding") else {
+        return Ok((vec![0; size.len()], vec![0; size.len()]));
+    };
+    match &v.val {
+        Val::Int(_) => {
+            let p = usize::try_from(v.int()?).map_err(|_| {
+                Diagnostic::new(Code::BadValue, "padding cannot be negative").at(v.span, "negative")
+            })?;
+            Ok((vec![p; size.len()], vec![p; size.len()]))
+        }
+        _ => match v.symbol()? {
+            "valid" => Ok((vec![0; size.len()], vec![0; size.len()])),
+            "same" => {
+                // TensorFlow's rule: the output has ceil(size / stride)
+                // positions; an odd total puts the extra zero after.
+                let (mut lo, mut hi) = (vec![], vec![]);
+                for &s in size {
+                    let out = s.div_ceil(stride);
+                    let total = ((out - 1) * stride + extent).saturating_sub(s);
+                    lo.push(total / 2);
+                    hi.push(total - total / 2);
+                }
+                Ok((lo, hi))
+            }
+            other => Err(
+                Diagnostic::new(Code::BadValue, format!("unknown padding `{other}`"))
+                    .at(v.span, "not a padding")
+                    .help("write a number of zeros, `same` or `valid`"),
+            ),
+        },
+    }
+}
+
+fn output_sizes(
+    size: &[usize],
+    lo: &[usize],
+    hi: &[usize],
+    extent: usize,
+    stride: usize,
+    at: Span,
+    layer: &str,
+) -> Result<Vec<usize>, Diagnostic> {
+    size.iter()
+        .zip(lo.iter().zip(hi))
+        .map(|(&s, (&l, &h))| {
+            window_output(s, l, h, extent, stride).ok_or_else(|| {
+                Diagnostic::new(Code::ShapeMismatch, format!("{layer}'s window ({extent}) does not fit in a spatial size of {s} with padding {l}+{h}"))
+                    .at(at, "no output position")
+                    .help("use a smaller kernel, more padding, or `padding: same`")
+            })
+        })
+        .collect()
+}
+
+/// `conv1d`/`conv2d(x, filters, kernel, stride:, padding:, dilation:, groups:, bias:, activation:, init:)`
+pub fn conv(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    d: usize,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &[
+            "x",
+            "filters",
+            "kernel",
+            "stride",
+            "padding",
+            "dilation",
+            "groups",
+            "bias",
+            "activation",
+            "init",
+        ],
+        3,
+        args,
+    )?;
+    let xv = b.req("x")?;
+    let (x, xt, size) = spatial(el, frame, xv, d, name)?;
+    let channels = xt.shape.dims()[1].fixed().unwrap_or(0);
+    let filters = b.req("filters")?.positive("the number of filters")?;
+    let kernel = b.req("kernel")?.positive("the kernel size")?;
+    let stride = sizes(b.get("stride"), 1, "the stride")?;
+    let dilation = sizes(b.get("dilation"), 1, "the dilation")?;
+    let groups = sizes(b.get("groups"), 1, "the number of groups")?;
+    if channels % groups != 0 || filters % groups != 0 {
+        let at = b.get("groups").map(|v| v.span).unwrap_or(call.span);
+        return Err(Diagnostic::new(Code::BadValue, format!("{groups} groups must divide both the {channels} input channels and the {filters} filters"))
+            .at(at, "does not divide"));
+    }
+    let extent = dilated(kernel, dilation).unwrap_or(usize::MAX);
+    let (lo, hi) = padding(&b, &size, extent, stride)?;
+    let out = output_sizes(&size, &lo, &hi, extent, stride, call.span, name)?;
+    let act = b.get("activation").map(activation).transpose()?;
+    let bias = b.get("bias").map(|v| v.bool()).transpose()?.unwrap_or(true);
+    let init = b
+        .get("init")
+        .map(initializer)
+        .transpose()?
+        .unwrap_or(Init::GlorotUniform);
+    let path = frame.next_layer_path();
+    let per_group = channels / groups;
+    let taps = kernel.pow(d as u32);
+    let mut wshape = vec![filters, per_group];
+    wshape.extend(std::iter::repeat_n(kernel, d));
+    let fans = (per_group * taps, filters / groups * taps);
+    let weight = el.builder.param(
+        format!("{path}.weight"),
+        TensorType::new(xt.dtype, Shape::fixed(&wshape)),
+        init,
+        fans,
+        span,
+    )?;
+    let bias = if bias {
+        Some(el.builder.param(
+            format!("{path}.bias"),
+            TensorType::new(xt.dtype, Shape::fixed(&[filters])),
+            Init::Zeros,
+            fans,
+            span,
+        )?)
+    } else {
+        None
+    };
+    let attrs = ConvAttrs {
+        stride: vec![stride; d],
+        pad_low: lo,
+        pad_high: hi,
+        dilation: vec![dilation; d],
+        lhs_dilation: vec![1; d],
+        groups,
+    };
+    let mut dims = vec![xt.shape.dims()[0].clone(), Dim::Fixed(filters)];
+    dims.extend(out.into_iter().map(Dim::Fixed));
+    let ty = TensorType::new(xt.dtype, Shape(dims));
+    let y = el.builder.node(
+        Layer::Conv {
+            weight,
+            bias,
+            attrs,
+        },
+        vec![x],
+        ty.clone(),
+        &path,
+        span,
+    )?;
+    match act {
+        Some(a) if a != Activation::Identity => {
+            el.builder
+                .node(Layer::Activation(a), vec![y], ty, &path, span)
+        }
+        _ => Ok(y),
+    }
+}
+
+/// `max_pool2d(x, size: 2, stride: size, padding: 0)` and friends.
+pub fn pool(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    d: usize,
+    max: bool,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &["x", "size", "stride", "padding"],
+        2,
+        args,
+    )?;
+    let xv = b.req("x")?;
+    let (x, xt, size) = spatial(el, frame, xv, d, name)?;
+    let k = sizes(b.get("size"), 2, "the window size")?;
+    let stride = sizes(b.get("stride"), k, "the stride")?;
+    let (lo, hi) = padding(&b, &size, k, stride)?;
+    let out = output_sizes(&size, &lo, &hi, k, stride, call.span, name)?;
+    let pad = |v: Vec<usize>| [0, 0].into_iter().chain(v).collect::<Vec<_>>();
+    let window = Window {
+        size: [1, 1]
+            .into_iter()
+            .chain(std::iter::repeat_n(k, d))
+            .collect(),
+        stride: [1, 1]
+            .into_iter()
+            .chain(std::iter::repeat_n(stride, d))
+            .collect(),
+        pad_low: pad(lo),
+        pad_high: pad(hi),
+    };
+    let mut dims = xt.shape.dims()[..2].to_vec();
+    dims.extend(out.into_iter().map(Dim::Fixed));
+    el.builder.node(
+        Layer::Pool { max, window },
+        vec![x],
+        TensorType::new(xt.dtype, Shape(dims)),
+        &frame.binding,
+        span,
+    )
+}
+
+/// `global_avg_pool(x)`: `[N, C, ...] -> [N, C]`.
+pub fn global_avg_pool(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x"], 1, args)?;
+    let x = float_tensor(el, frame, b.req("x")?, name, 3)?;
+    let t = el.builder.ty(x).clone();
+    let ty = TensorType::new(t.dtype, Shape(t.shape.dims()[..2].to_vec()));
+    el.builder
+        .node(Layer::GlobalAvgPool, vec![x], ty, &frame.binding, span)
+}
+
+/// `unsqueeze(x, axis: 1)`: a new axis of size 1 (a channel axis for images).
+pub fn unsqueeze(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x", "axis"], 2, args)?;
+    let x = el.tensor(frame, b.req("x")?)?;
+    let t = el.builder.ty(x).clone();
+    let axis = axis_arg(b.req("axis")?, t.rank() + 1)?;
+    if axis == 0 {
+        let v = b.req("axis")?;
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            "axis 0 is the batch; a new axis goes after it",
+        )
+        .at(v.span, "the batch axis"));
+    }
+    let mut dims = t.shape.dims().to_vec();
+    dims.insert(axis, Dim::Fixed(1));
+    el.builder.node(
+        Layer::Reshape,
+        vec![x],
+        TensorType::new(t.dtype, Shape(dims)),
+        &frame.binding,
+        span,
+    )
+}
