@@ -94,6 +94,11 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
         crate::training_step_observed(train, &mut |s| clock.lap(s))
     };
     let mut exe: Box<dyn Executable> = if o.backend == "cpu" {
+        if let Some(op) = crate::passes::fuse::unsupported_op(&graph) {
+            return Err(Failure::Message(format!(
+                "the cpu backend does not run `{op}` yet; bench it with --backend interp"
+            )));
+        }
         let mut p = crate::passes::fuse::fuse(&graph);
         clock.lap("fuse");
         crate::passes::plan_memory::plan_memory(&mut p);
