@@ -2,13 +2,16 @@
 //! training step of `benches/workloads/mlp.dl` (or the file given as the
 //! first argument), feeds it seeded random inputs at batch 64 and 256, and
 //! prints one JSON object a line with samples/s, steps/s and compile time.
+//! Parameters and optimizer state are updated in place between steps
+//! (`Executable::run_update`), as training does; `dlc bench` does the same
+//! for one backend, batch and thread count.
 //! Run with `cargo bench --bench train_step [-- FILE.dl]`; set
 //! `RAYON_NUM_THREADS` to choose the thread count. Timings live here, never
 //! in tests.
 
 use std::time::Instant;
 
-use dlc::backend::by_name;
+use dlc::backend::{by_name, Arg};
 use dlc::ir::{DType, Dim, Graph};
 use dlc::runtime::data::FileCatalog;
 use dlc::sema::{self, Limits};
@@ -68,10 +71,33 @@ fn main() {
             let graph = dlc::training_step(train);
             let mut exe = by_name(backend).unwrap().compile(&graph).expect("compiles");
             let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let data = inputs(&graph, batch);
-            let refs: Vec<&Tensor> = data.iter().collect();
+            let mut data = inputs(&graph, batch);
+            // Parameters and momentum updated in place, as training does.
+            let updates: Vec<(usize, usize)> = graph
+                .inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &v)| {
+                    let name = graph.input_info(v).0;
+                    Some((i, graph.outputs.iter().position(|o| o.name == name)?))
+                })
+                .collect();
+            let mut step = |data: &mut [Tensor]| {
+                let mut args: Vec<Arg> = data
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        if updates.iter().any(|&(k, _)| k == i) {
+                            Arg::Update(t)
+                        } else {
+                            Arg::In(t)
+                        }
+                    })
+                    .collect();
+                exe.run_update(&mut args, &updates).expect("runs");
+            };
             for _ in 0..3 {
-                exe.run(&refs).expect("runs");
+                step(&mut data);
             }
             // Best of 5 rounds of ~0.3 s each.
             let mut best = f64::INFINITY;
@@ -79,7 +105,7 @@ fn main() {
             for _ in 0..5 {
                 let t = Instant::now();
                 for _ in 0..steps {
-                    exe.run(&refs).expect("runs");
+                    step(&mut data);
                 }
                 let s = t.elapsed().as_secs_f64() / steps as f64;
                 best = best.min(s);
