@@ -118,6 +118,32 @@ fn unary_float() {
 }
 
 #[test]
+fn exp_over_its_whole_range() {
+    // f32 exp is computed in registers (not Rust's expf): from -105 (0, via
+    // subnormals) to 104 (inf), in 4-lane blocks and in the scalar tail of
+    // a 303-wide row, plus ±inf and NaN from dividing by zero; within 1e-6
+    // relative (8 ulp; Cephes' polynomial is within 2).
+    agree_all_within(
+        "graph @e(%a: f32[N,3] data) -> (%y: f32[303], %z: f32[N,3], %v: f32[N,3]) {
+  %i = iota axis=0 : f32[303]
+  %c = const 150 : f32[303]
+  %s = const 0.7 : f32[303]
+  %d = sub %i, %c : f32[303]
+  %x = mul %d, %s : f32[303]
+  %y = exp %x : f32[303]
+  %zero = const 0 : f32[N,3]
+  %q = div %a, %zero : f32[N,3]
+  %q2 = sub %q, %q : f32[N,3]
+  %w = add %q, %q2 : f32[N,3]
+  %z = exp %w : f32[N,3]
+  %v = exp %q : f32[N,3]
+  return %y = %y, %z = %z, %v = %v
+}",
+        1e-6,
+    );
+}
+
+#[test]
 fn unary_int() {
     for op in ["neg", "abs", "sign"] {
         agree_all(&one(

@@ -12,9 +12,11 @@
 //! (loop-invariant code motion by construction); the innermost axis runs in
 //! f32x4/i32x4 lanes with a scalar tail when every value is 4 bytes wide,
 //! in scalars otherwise. ReLU is `fcmp`+`band`, max/min keep Rust's NaN
-//! rule with compare+`bitselect` (never the costly `fmax`). Transcendentals
-//! call Rust's own `f32::exp` & co. through registered symbols, lane by
-//! lane, so they round exactly as the interpreter does.
+//! rule with compare+`bitselect` (never the costly `fmax`). f32 `exp` (the
+//! softmax's) is computed in registers, within 2 ulp of Rust's; the other
+//! transcendentals, and f64 `exp`, call Rust's own `f32::ln` & co. through
+//! registered symbols, lane by lane, so they round exactly as the
+//! interpreter does.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
@@ -193,7 +195,7 @@ fn libcalls_used(body: &Expr) -> Vec<&'static str> {
         let f32s = *dt == DType::F32;
         let name = match inst {
             Inst::Unary(u, _) if dt.is_float() => match u {
-                crate::ir::UnaryOp::Exp => Some(if f32s { "dlc_expf" } else { "dlc_exp" }),
+                crate::ir::UnaryOp::Exp => (!f32s).then_some("dlc_exp"),
                 crate::ir::UnaryOp::Log => Some(if f32s { "dlc_logf" } else { "dlc_log" }),
                 crate::ir::UnaryOp::Tanh => Some(if f32s { "dlc_tanhf" } else { "dlc_tanh" }),
                 crate::ir::UnaryOp::Sin => Some(if f32s { "dlc_sinf" } else { "dlc_sin" }),
