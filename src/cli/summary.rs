@@ -1,24 +1,71 @@
 //! `dlc summary`: a Keras-style table of a model's layers with output shapes
 //! and parameter counts, the totals, forward FLOPs per sample and the memory
-//! a training step needs at a given batch size.
+//! a training step needs at a given batch size: every layer output added up
+//! (what an eager framework keeps), and the compiled step's planned peak —
+//! the memory planner's arena plus the step's inputs and outputs.
 
 use std::fmt::Write;
 
 use crate::ir::{Dim, TensorType};
-use crate::sema::program::{Activation, Layer, LossKind, Model, Program};
+use crate::kernel::KernelProgram;
+use crate::passes::{fuse, plan_memory::plan_memory};
+use crate::sema::program::{Activation, Layer, LossKind, Model, Program, Train};
 
 /// The summary table of the program's trained model (or of each model that
 /// can stand alone when there is no train block).
 pub fn summary(program: &Program, batch: usize) -> String {
-    let models: Vec<&Model> = match &program.train {
-        Some(t) => vec![&t.model],
-        None => program.models.iter().collect(),
-    };
-    models
-        .iter()
-        .map(|m| table(m, batch))
-        .collect::<Vec<_>>()
-        .join("\n")
+    match &program.train {
+        Some(t) => table(&t.model, batch) + &planned(t, batch),
+        None => program
+            .models
+            .iter()
+            .map(|m| table(m, batch))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+/// The training step's planned peak at `batch`: the arena of the memory
+/// plan, plus the step's inputs (parameters, optimizer state, the batch) and
+/// outputs, which live outside the arena.
+fn planned(train: &Train, batch: usize) -> String {
+    let step = crate::training_step(train);
+    if let Some(op) = fuse::unsupported_op(&step) {
+        return format!("planned step memory not available: the compiled backend has no kernel for `{op}` yet\n");
+    }
+    let mut p = fuse::fuse(&step);
+    plan_memory(&mut p);
+    match planned_bytes(&p, batch) {
+        Some((arena, io)) => format!(
+            "planned step memory {} at batch {batch}: arena {} ({} kernels, {} slots) + inputs and outputs {}\n",
+            human(arena + io),
+            human(arena),
+            p.kernels.len(),
+            p.plan.slots.len(),
+            human(io)
+        ),
+        None => format!(
+            "planned step memory not available: sizes depend on {}\n",
+            p.symbols().join(", ")
+        ),
+    }
+}
+
+/// (arena, inputs + outputs) bytes with the batch symbol `N` bound to
+/// `batch`; `None` when another size symbol is left unbound.
+fn planned_bytes(p: &KernelProgram, batch: usize) -> Option<(u64, u64)> {
+    let bind = [("N".to_string(), batch)];
+    let arena = p.plan.arena().eval(&bind)? as u64;
+    let mut io = 0u64;
+    let mut seen = Vec::new();
+    for b in p.inputs.iter().chain(p.outputs.iter().map(|(_, b)| b)) {
+        let root = p.root(*b);
+        if !seen.contains(&root) {
+            seen.push(root);
+            io += p.bytes(root).eval(&bind)? as u64;
+        }
+    }
+    Some((arena, io))
 }
 
 /// Elements of one sample of `ty` (the batch axis `N` counts as 1).
