@@ -56,9 +56,16 @@ fn planned(train: &Train, batch: usize) -> String {
 fn planned_bytes(p: &KernelProgram, batch: usize) -> Option<(u64, u64)> {
     let bind = [("N".to_string(), batch)];
     let arena = p.plan.arena().eval(&bind)? as u64;
+    // An output named like an input (a parameter or optimizer state) is
+    // written over that input in place by the runtime, so it costs nothing.
+    let updated = |b: &usize| {
+        let name = &p.buffers[*b].name;
+        p.inputs.iter().any(|i| &p.buffers[*i].name == name)
+    };
     let mut io = 0u64;
     let mut seen = Vec::new();
-    for b in p.inputs.iter().chain(p.outputs.iter().map(|(_, b)| b)) {
+    let fresh_outputs = p.outputs.iter().map(|(_, b)| b).filter(|b| !updated(b));
+    for b in p.inputs.iter().chain(fresh_outputs) {
         let root = p.root(*b);
         if !seen.contains(&root) {
             seen.push(root);
