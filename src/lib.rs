@@ -26,12 +26,20 @@ pub mod syntax;
 pub mod tensor;
 
 use ir::{Graph, Role};
+use passes::lower::Mode;
 use passes::optimizer::Optimizer;
 use sema::program::{OptimizerKind, OptimizerSpec, Train};
 
-/// The forward graph of a train block's model, with its `loss` output.
+/// The forward graph of a train block's model, with its `loss` output, as
+/// the training step runs it (`Mode::Train`: dropout drops, batch norm
+/// updates its running statistics).
 pub fn forward(train: &Train) -> Graph {
-    verified("lower", passes::lower::lower(&train.model))
+    verified("lower", passes::lower::lower(&train.model, Mode::Train))
+}
+
+/// The forward graph as evaluation and inference run it (`Mode::Eval`).
+pub fn inference(train: &Train) -> Graph {
+    verified("lower", passes::lower::lower(&train.model, Mode::Eval))
 }
 
 /// The forward graph plus `grad.<param>` outputs.
@@ -63,14 +71,15 @@ pub fn training_step_observed(train: &Train, done: &mut dyn FnMut(&'static str))
     step
 }
 
-/// The evaluation graph: the model's outputs and the loss, no update.
+/// The evaluation graph: the model's outputs and the loss, no update, in
+/// eval mode.
 pub fn evaluation(train: &Train) -> Graph {
     evaluation_observed(train, &mut |_| {})
 }
 
 /// [`evaluation`], calling `done(stage)` after `lower` and `simplify`.
 pub fn evaluation_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Graph {
-    let fwd = forward(train);
+    let fwd = inference(train);
     done("lower");
     let g = verified("simplify", passes::simplify::simplify(&fwd));
     done("simplify");

@@ -33,7 +33,7 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         (None, Stage::Ir | Stage::Kernels | Stage::Clif) => program
             .models
             .iter()
-            .map(crate::passes::lower::lower)
+            .map(|m| crate::passes::lower::lower(m, crate::passes::lower::Mode::Eval))
             .collect(),
         (None, _) => {
             return Err(Failure::Message(format!(

@@ -114,6 +114,19 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
             let per_output = m.params[*weight].fan_in as u64;
             2 * per_output * out + if bias.is_some() { out } else { 0 }
         }
+        Layer::ConvTranspose { weight, bias, .. } => {
+            // Each output element sums C * k * k / stride^2 taps on
+            // average; counted as the dense C * k * k (an upper bound).
+            let w = &m.params[*weight].ty.shape;
+            let per_output = w.dims()[0].fixed().unwrap_or(0) as u64
+                * w.dims()[2..]
+                    .iter()
+                    .filter_map(|d| d.fixed())
+                    .product::<usize>() as u64;
+            2 * per_output * out + if bias.is_some() { out } else { 0 }
+        }
+        Layer::Dropout { .. } => 2 * out,
+        Layer::BatchNorm { .. } => 4 * out,
         Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
         Layer::GlobalAvgPool => arg(0),
         Layer::Arith(_) | Layer::Neg => out,
@@ -140,6 +153,9 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::LayerNorm { .. } => "layer_norm".into(),
         Layer::Embedding { .. } => "embedding".into(),
         Layer::Conv { .. } => "conv".into(),
+        Layer::ConvTranspose { .. } => "conv_transpose".into(),
+        Layer::Dropout { .. } => "dropout".into(),
+        Layer::BatchNorm { .. } => "batch_norm".into(),
         Layer::Pool { max: true, .. } => "max_pool".into(),
         Layer::Pool { max: false, .. } => "avg_pool".into(),
         Layer::GlobalAvgPool => "global_avg_pool".into(),
@@ -155,7 +171,10 @@ fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
         Layer::Dense { weight, bias } => std::iter::once(*weight).chain(*bias).collect(),
         Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
         Layer::Embedding { weight } => vec![*weight],
-        Layer::Conv { weight, bias, .. } => std::iter::once(*weight).chain(*bias).collect(),
+        Layer::Conv { weight, bias, .. } | Layer::ConvTranspose { weight, bias, .. } => {
+            std::iter::once(*weight).chain(*bias).collect()
+        }
+        Layer::BatchNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
         _ => vec![],
     }
 }

@@ -1,6 +1,15 @@
 //! Layer lowering: a checked model becomes a graph of primitives. Inputs come
 //! first (data, in the model's order), then one `param` input per parameter,
-//! named by its path; the model's outputs become the graph's outputs.
+//! named by its path, then one `state` input per state tensor (batch norm's
+//! running statistics), then, in train mode and only when the model has
+//! dropout, the `hyper` input `key` (`i32[]`, the step's random key); the
+//! model's outputs become the graph's outputs, followed in train mode by the
+//! updated state tensors under their own names.
+//!
+//! The [`Mode`] says which graph to build: the training step's forward pass
+//! (dropout drops, batch norm uses and updates batch statistics) or the
+//! evaluation graph (dropout is the identity, batch norm uses the running
+//! statistics). Models without such layers lower the same in both modes.
 //!
 //! Numerically delicate layers are lowered in their stable forms: softmax and
 //! cross-entropy subtract the row maximum, sigmoid exponentiates only
@@ -10,15 +19,43 @@
 //! gradients (by `autodiff`) are finite for any finite input.
 
 use crate::ir::{
-    BinaryOp, CmpOp, DType, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dist, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
 };
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
 
 /// The probability clamp for binary cross-entropy.
 pub const BCE_EPSILON: f64 = 1e-7;
 
-/// Lowers `model` to a graph of primitives.
-pub fn lower(model: &Model) -> Graph {
+/// The name of the `hyper` input holding the step's random key.
+pub const KEY: &str = "key";
+
+/// Which graph [`lower`] builds: the forward pass of a training step, or the
+/// graph evaluation and inference run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Train,
+    Eval,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Train => "train",
+            Mode::Eval => "eval",
+        }
+    }
+}
+
+/// Whether `model` lowers differently in train and eval mode.
+pub fn has_modal_layers(model: &Model) -> bool {
+    model
+        .nodes
+        .iter()
+        .any(|n| matches!(n.layer, Layer::Dropout { .. } | Layer::BatchNorm { .. }))
+}
+
+/// Lowers `model` to a graph of primitives, for `mode`.
+pub fn lower(model: &Model, mode: Mode) -> Graph {
     let mut g = Graph::new(&model.name);
     let inputs: Vec<Value> = model
         .inputs
@@ -30,6 +67,19 @@ pub fn lower(model: &Model) -> Graph {
         .iter()
         .map(|p| g.input(&p.path, Role::Param, p.ty.clone()))
         .collect();
+    let states: Vec<Value> = model
+        .states
+        .iter()
+        .map(|s| g.input(&s.path, Role::State, s.ty.clone()))
+        .collect();
+    let has_dropout = model
+        .nodes
+        .iter()
+        .any(|n| matches!(n.layer, Layer::Dropout { rate, .. } if rate > 0.0));
+    let key = (mode == Mode::Train && has_dropout)
+        .then(|| g.input(KEY, Role::Hyper, TensorType::scalar(DType::I32)));
+    // The updated state tensors, by index into `model.states`.
+    let mut new_states: Vec<Option<Value>> = vec![None; states.len()];
     let mut vals: Vec<Value> = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
         let arg = |i: usize| vals[node.args[i]];
@@ -58,6 +108,52 @@ pub fn lower(model: &Model) -> Graph {
                     }
                     None => y,
                 }
+            }
+            Layer::ConvTranspose {
+                weight,
+                bias,
+                attrs,
+            } => {
+                // `[C, F, k, k]` to the `[F, C, k, k]` of a conv, flipped:
+                // the transposed convolution is the conv of the
+                // stride-dilated input with the mirrored kernel.
+                let w = g.transpose(params[*weight], vec![1, 0, 2, 3]);
+                let w = g.reverse(w, vec![2, 3]);
+                let y = g.conv(arg(0), w, attrs.clone());
+                match bias {
+                    Some(b) => {
+                        let shape = g.ty(y).shape.clone();
+                        let bb = g.broadcast_to(params[*b], shape, vec![1]);
+                        g.add(y, bb)
+                    }
+                    None => y,
+                }
+            }
+            Layer::Dropout { rate, stream } => match key {
+                Some(key) if *rate > 0.0 => dropout(&mut g, arg(0), key, *rate, *stream),
+                _ => arg(0),
+            },
+            Layer::BatchNorm {
+                weight,
+                bias,
+                running,
+                momentum,
+                eps,
+            } => {
+                let bn = BatchNorm {
+                    weight: weight.map(|w| params[w]),
+                    bias: bias.map(|b| params[b]),
+                    mean: states[*running],
+                    var: states[*running + 1],
+                    momentum: *momentum,
+                    eps: *eps,
+                };
+                let (y, update) = batch_norm(&mut g, arg(0), &bn, mode);
+                if let Some((m, v)) = update {
+                    new_states[*running] = Some(m);
+                    new_states[*running + 1] = Some(v);
+                }
+                y
             }
             Layer::Pool { max, window } => {
                 if *max {
@@ -106,7 +202,97 @@ pub fn lower(model: &Model) -> Graph {
     for (name, id) in &model.outputs {
         g.output(name, vals[*id]);
     }
+    for (s, v) in model.states.iter().zip(new_states) {
+        if let Some(v) = v {
+            g.output(&s.path, v);
+        }
+    }
     g
+}
+
+/// Inverted dropout: `x / (1 - rate)` where a uniform draw is at least
+/// `rate` (probability `1 - rate`), else 0.
+fn dropout(g: &mut Graph, x: Value, key: Value, rate: f64, stream: u64) -> Value {
+    let ty = g.ty(x).clone();
+    let u = g.random(Dist::Uniform, key, stream, ty);
+    let r = g.constant_like(rate, x);
+    let keep = g.compare(CmpOp::Ge, u, r);
+    let scaled = g.scale(x, 1.0 / (1.0 - rate));
+    let zero = g.constant_like(0.0, x);
+    g.select(keep, scaled, zero)
+}
+
+/// Batch norm's parameters and running statistics, as graph values.
+struct BatchNorm {
+    weight: Option<Value>,
+    bias: Option<Value>,
+    mean: Value,
+    var: Value,
+    momentum: f64,
+    eps: f64,
+}
+
+/// Batch normalization over every axis but 1. In train mode: the batch's
+/// mean and biased variance normalize, and the running statistics move
+/// towards the mean and the unbiased variance (`sum / (m - 1)`, `m` the
+/// elements per channel, at least 1 so one sample gives 0, not a NaN);
+/// these updates are returned. In eval mode the running statistics
+/// normalize and nothing is returned.
+fn batch_norm(
+    g: &mut Graph,
+    x: Value,
+    bn: &BatchNorm,
+    mode: Mode,
+) -> (Value, Option<(Value, Value)>) {
+    let shape = g.ty(x).shape.clone();
+    let axes: Vec<usize> = (0..shape.rank()).filter(|&a| a != 1).collect();
+    let per_channel = |g: &mut Graph, v: Value| g.broadcast_to(v, shape.clone(), vec![1]);
+    let (xc, var, update) = match mode {
+        Mode::Train => {
+            let mean = g.mean(x, axes.clone());
+            let mb = g.broadcast_reduced(mean, shape.clone(), &axes);
+            let xc = g.sub(x, mb);
+            let sq = g.mul(xc, xc);
+            let ss = g.sum(sq, axes.clone());
+            let dtype = g.ty(x).dtype;
+            let m = g.count(x, &axes, dtype);
+            let cb = g.broadcast_to(m, g.ty(ss).shape.clone(), vec![]);
+            let var = g.div(ss, cb);
+            let one = g.constant_like(1.0, m);
+            let m1 = g.sub(m, one);
+            let m1 = g.binary(BinaryOp::Max, m1, one);
+            let m1b = g.broadcast_to(m1, g.ty(ss).shape.clone(), vec![]);
+            let unbiased = g.div(ss, m1b);
+            let k = bn.momentum;
+            let run = |g: &mut Graph, old: Value, new: Value| {
+                let a = g.scale(old, 1.0 - k);
+                let b = g.scale(new, k);
+                g.add(a, b)
+            };
+            let new_mean = run(g, bn.mean, mean);
+            let new_var = run(g, bn.var, unbiased);
+            (xc, var, Some((new_mean, new_var)))
+        }
+        Mode::Eval => {
+            let mb = per_channel(g, bn.mean);
+            (g.sub(x, mb), bn.var, None)
+        }
+    };
+    let e = g.constant_like(bn.eps, var);
+    let ve = g.add(var, e);
+    let sd = g.unary(UnaryOp::Sqrt, ve);
+    let inv = g.unary(UnaryOp::Recip, sd);
+    let ib = per_channel(g, inv);
+    let mut y = g.mul(xc, ib);
+    if let Some(w) = bn.weight {
+        let wb = per_channel(g, w);
+        y = g.mul(y, wb);
+    }
+    if let Some(b) = bn.bias {
+        let bb = per_channel(g, b);
+        y = g.add(y, bb);
+    }
+    (y, update)
 }
 
 /// `x · W + b` over the last axis. Inputs of rank above 2 multiply by `W`

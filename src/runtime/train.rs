@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::backend::{self, Arg, Executable};
-use crate::ir::{Graph, Role};
+use crate::ir::{DType, Graph, Role};
+use crate::passes::lower::KEY;
 use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
 use crate::tensor::Tensor;
 
@@ -93,6 +94,14 @@ pub fn checkpoint_path(dir: &str, base: &Path) -> PathBuf {
 /// the checkpoint, so sampling text later needs only the run's directory.
 pub fn vocab_path(checkpoint: &Path) -> PathBuf {
     checkpoint.with_file_name("vocab.json")
+}
+
+/// The random key of optimizer step `step` (1-based) of a run seeded
+/// `seed`, fed to the step graph's `key` input (dropout's masks): a per-run
+/// offset plus the step, so no two steps of a run share a mask, and a
+/// resumed run draws exactly the masks an uninterrupted one would.
+pub fn step_key(seed: u64, step: usize) -> i32 {
+    (derive(seed, "key") as u32).wrapping_add(step as u32) as i32
 }
 
 /// Parameters and optimizer state, in the order of the graphs' inputs.
@@ -298,6 +307,8 @@ impl<'p> Session<'p> {
                 )
             })
             .collect();
+        // Optimizer slots start at 0; a layer's state (running statistics)
+        // at the value it declares.
         let slots = step_graph
             .inputs_with_role(Role::State)
             .into_iter()
@@ -307,10 +318,14 @@ impl<'p> Session<'p> {
                     .shape
                     .bind(&[])
                     .expect("internal: state has fixed shapes");
-                (
-                    step_graph.input_info(v).0.to_string(),
-                    Tensor::full(ty.dtype, &shape, 0.0),
-                )
+                let name = step_graph.input_info(v).0;
+                let fill = train
+                    .model
+                    .states
+                    .iter()
+                    .find(|s| s.path == name)
+                    .map_or(0.0, |s| s.fill);
+                (name.to_string(), Tensor::full(ty.dtype, &shape, fill))
             })
             .collect();
         let mut session = Session {
@@ -330,11 +345,25 @@ impl<'p> Session<'p> {
         Ok(session)
     }
 
-    /// Replaces parameters by those of the same path in a safetensors file.
+    /// Replaces parameters by those of the same path in a safetensors file,
+    /// and the model's state tensors (running statistics) by those the file
+    /// has.
     pub fn load_params(&mut self, path: &Path) -> Result<()> {
         let ck = checkpoint::load(path).map_err(RunFailure)?;
-        for (name, t) in &self.state.params.clone() {
+        let states = self.train.model.states.iter().map(|s| s.path.as_str());
+        let wanted: Vec<(String, Tensor)> = self
+            .state
+            .params
+            .iter()
+            .cloned()
+            .chain(states.filter_map(|n| self.state.get(n).map(|t| (n.to_string(), t.clone()))))
+            .collect();
+        let required = self.state.params.len();
+        for (i, (name, t)) in wanted.iter().enumerate() {
             let Some((_, found)) = ck.tensors.iter().find(|(n, _)| n == name) else {
+                if i >= required {
+                    continue;
+                }
                 return fail(format!("{} has no tensor `{name}`", path.display()));
             };
             if found.shape() != t.shape() {
@@ -364,9 +393,10 @@ impl<'p> Session<'p> {
             .params
             .first()
             .map(|p| p.ty.dtype)
-            .unwrap_or(crate::ir::DType::F32);
+            .unwrap_or(DType::F32);
         let hyper_lr = Tensor::scalar(dtype, lr);
         let hyper_step = Tensor::scalar(dtype, step as f64);
+        let hyper_key = Tensor::scalar(DType::I32, f64::from(step_key(self.seed, step)));
         // Parameters and optimizer state are updated in place by the step:
         // each is passed as an update, paired with its same-named output.
         let mut state: Vec<(&str, &mut Tensor)> = self
@@ -398,6 +428,7 @@ impl<'p> Session<'p> {
                     Arg::Update(state.swap_remove(k).1)
                 }
                 Role::Hyper if name == "lr" => Arg::In(&hyper_lr),
+                Role::Hyper if name == KEY => Arg::In(&hyper_key),
                 Role::Hyper => Arg::In(&hyper_step),
             };
             args.push(arg);

@@ -6,7 +6,7 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Dim, Shape, TensorType};
 
 use super::init::Init;
-use super::program::{Layer, LayerNode, Model, NodeId, Param};
+use super::program::{Layer, LayerNode, Model, NodeId, Param, StateVar};
 
 /// Limits the checker enforces.
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +38,7 @@ impl Builder {
                 name: name.to_string(),
                 inputs: Vec::new(),
                 params: Vec::new(),
+                states: Vec::new(),
                 nodes: Vec::new(),
                 outputs: Vec::new(),
             },
@@ -121,6 +122,19 @@ impl Builder {
             fan_out: fans.1,
         });
         Ok(self.model.params.len() - 1)
+    }
+
+    /// Adds a state tensor (a running statistic) filled with `fill`.
+    pub fn state(
+        &mut self,
+        path: String,
+        ty: TensorType,
+        fill: f64,
+        span: Span,
+    ) -> Result<usize, Diagnostic> {
+        self.check_size(&ty, span, "state")?;
+        self.model.states.push(StateVar { path, ty, fill });
+        Ok(self.model.states.len() - 1)
     }
 
     /// Adds a layer node after checking that its result fits in memory.

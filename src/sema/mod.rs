@@ -8,6 +8,7 @@ pub mod data;
 mod dataset;
 pub mod init;
 mod layers;
+mod modal;
 mod model;
 pub mod print;
 pub mod program;
@@ -24,6 +25,7 @@ use crate::syntax::ast::{self, ExprKind, Item, ModelDecl, Stmt};
 
 pub use builder::Limits;
 pub use data::DataCatalog;
+pub use modal::dropout_stream;
 pub use program::Program;
 
 use builder::Builder;

@@ -118,6 +118,9 @@ fn model(out: &mut String, m: &Model, kind: &str) {
     for p in &m.params {
         let _ = writeln!(out, "  param {}: {} init={}", p.path, p.ty, p.init.name());
     }
+    for s in &m.states {
+        let _ = writeln!(out, "  state {}: {} fill={}", s.path, s.ty, s.fill);
+    }
     for (i, n) in m.nodes.iter().enumerate() {
         let args: Vec<String> = n.args.iter().map(|a| format!("#{a}")).collect();
         let layer = match &n.layer {
@@ -152,6 +155,39 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                     attrs.pad_high,
                     attrs.dilation,
                     attrs.groups
+                )
+            }
+            Layer::ConvTranspose {
+                weight,
+                bias,
+                attrs,
+            } => {
+                let b = bias
+                    .map(|b| format!(", {}", m.params[b].path))
+                    .unwrap_or_default();
+                format!(
+                    "conv_transpose({}{b}, stride={:?}, pad={:?}/{:?})",
+                    m.params[*weight].path, attrs.lhs_dilation, attrs.pad_low, attrs.pad_high,
+                )
+            }
+            Layer::Dropout { rate, stream } => format!("dropout(rate={rate}, stream={stream})"),
+            Layer::BatchNorm {
+                weight,
+                bias,
+                running,
+                momentum,
+                eps,
+            } => {
+                let p = |i: &Option<usize>| {
+                    i.map(|i| format!(", {}", m.params[i].path))
+                        .unwrap_or_default()
+                };
+                format!(
+                    "batch_norm(momentum={momentum}, eps={eps}{}{}, {}, {})",
+                    p(weight),
+                    p(bias),
+                    m.states[*running].path,
+                    m.states[*running + 1].path
                 )
             }
             Layer::Pool { max, window } => format!(

@@ -28,6 +28,10 @@ pub struct Model {
     pub name: String,
     pub inputs: Vec<(String, TensorType)>,
     pub params: Vec<Param>,
+    /// Tensors the training step updates without gradients (batch norm's
+    /// running statistics): `Role::State` inputs of the step graph with
+    /// same-named outputs, saved in checkpoints, read by evaluation.
+    pub states: Vec<StateVar>,
     pub nodes: Vec<LayerNode>,
     pub outputs: Vec<(String, NodeId)>,
 }
@@ -40,6 +44,15 @@ pub struct Param {
     pub init: Init,
     pub fan_in: usize,
     pub fan_out: usize,
+}
+
+/// A non-trained tensor a layer carries across steps, named by path
+/// (`mlp.bn.running_mean`) and filled with `fill` at the start of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateVar {
+    pub path: String,
+    pub ty: TensorType,
+    pub fill: f64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -199,6 +212,34 @@ pub enum Layer {
         weight: usize,
         bias: Option<usize>,
         attrs: ConvAttrs,
+    },
+    /// The transposed convolution (PyTorch's `ConvTranspose2d`) over
+    /// `[N, C, H, W]`; weight `[C, F, k, k]` as PyTorch lays it out, bias
+    /// `[F]`. `attrs` are those of the equivalent `conv` (stride as input
+    /// dilation, padding `k - 1 - padding` plus `output_padding` after), which
+    /// runs on the weight transposed to `[F, C, k, k]` and flipped spatially.
+    ConvTranspose {
+        weight: usize,
+        bias: Option<usize>,
+        attrs: ConvAttrs,
+    },
+    /// Inverted dropout in train mode: each element kept with probability
+    /// `1 - rate` and scaled by `1 / (1 - rate)`, from `random_uniform` on
+    /// the step's key and this layer's own `stream`; the identity in eval.
+    Dropout {
+        rate: f64,
+        stream: u64,
+    },
+    /// Batch normalization over every axis but 1 (the feature or channel
+    /// axis), as PyTorch's `BatchNorm1d/2d`: batch statistics in train mode
+    /// (and an update of the running ones), running statistics in eval.
+    /// `running` indexes [`Model::states`]: the mean, then the variance.
+    BatchNorm {
+        weight: Option<usize>,
+        bias: Option<usize>,
+        running: usize,
+        momentum: f64,
+        eps: f64,
     },
     /// Max or average pooling (the average counts padding, as PyTorch's
     /// default does); `window` has one entry per axis.

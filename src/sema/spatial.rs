@@ -367,3 +367,143 @@ pub fn unsqueeze(
         span,
     )
 }
+
+/// `conv_transpose2d(x, filters, kernel, stride: 1, padding: 0,
+/// output_padding: 0, bias:, activation:, init:)`, PyTorch's
+/// `ConvTranspose2d` with one group: `[N, C, H, W]` to `[N, filters, H', W']`
+/// with `H' = (H - 1) * stride - 2 * padding + kernel + output_padding`.
+/// The weight is `[C, filters, k, k]`, PyTorch's layout.
+pub fn conv_transpose(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &[
+            "x",
+            "filters",
+            "kernel",
+            "stride",
+            "padding",
+            "output_padding",
+            "bias",
+            "activation",
+            "init",
+        ],
+        3,
+        args,
+    )?;
+    let xv = b.req("x")?;
+    let (x, xt, size) = spatial(el, frame, xv, 2, name)?;
+    let channels = xt.shape.dims()[1].fixed().unwrap_or(0);
+    let filters = b.req("filters")?.positive("the number of filters")?;
+    let kernel = b.req("kernel")?.positive("the kernel size")?;
+    let stride = sizes(b.get("stride"), 1, "the stride")?;
+    let count = |key: &str| -> Result<(usize, Span), Diagnostic> {
+        match b.get(key) {
+            Some(v) => {
+                let n = usize::try_from(v.int()?).map_err(|_| {
+                    Diagnostic::new(Code::BadValue, format!("`{key}` cannot be negative"))
+                        .at(v.span, "negative")
+                })?;
+                Ok((n, v.span))
+            }
+            None => Ok((0, call.span)),
+        }
+    };
+    let (pad, pad_at) = count("padding")?;
+    let (extra, extra_at) = count("output_padding")?;
+    if pad >= kernel {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!("{name} takes a padding below the kernel size ({kernel}), got {pad}"),
+        )
+        .at(pad_at, "too much padding")
+        .help("the padding of a transposed convolution removes rows and columns of its output; crop with a smaller kernel instead"));
+    }
+    if extra >= stride {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!("{name} takes an output_padding below the stride ({stride}), got {extra}"),
+        )
+        .at(extra_at, "not below the stride")
+        .help("output_padding picks one of the `stride` output sizes that a strided convolution maps to the same input size"));
+    }
+    let mut out = Vec::with_capacity(2);
+    for &s in &size {
+        let y = ((s - 1) * stride + kernel + extra).checked_sub(2 * pad);
+        match y {
+            Some(y) if y > 0 => out.push(y),
+            _ => {
+                return Err(Diagnostic::new(
+                    Code::ShapeMismatch,
+                    format!("{name} of a spatial size of {s} with kernel {kernel} and padding {pad} has no output position"),
+                )
+                .at(pad_at, "too much padding"))
+            }
+        }
+    }
+    let act = b.get("activation").map(activation).transpose()?;
+    let bias = b.get("bias").map(|v| v.bool()).transpose()?.unwrap_or(true);
+    let init = b
+        .get("init")
+        .map(initializer)
+        .transpose()?
+        .unwrap_or(Init::GlorotUniform);
+    let path = frame.next_layer_path();
+    let taps = kernel * kernel;
+    // PyTorch's fans for this layout: axis 1 is the fan-in.
+    let fans = (filters * taps, channels * taps);
+    let weight = el.builder.param(
+        format!("{path}.weight"),
+        TensorType::new(xt.dtype, Shape::fixed(&[channels, filters, kernel, kernel])),
+        init,
+        fans,
+        span,
+    )?;
+    let bias = if bias {
+        Some(el.builder.param(
+            format!("{path}.bias"),
+            TensorType::new(xt.dtype, Shape::fixed(&[filters])),
+            Init::Zeros,
+            fans,
+            span,
+        )?)
+    } else {
+        None
+    };
+    let attrs = ConvAttrs {
+        stride: vec![1; 2],
+        pad_low: vec![kernel - 1 - pad; 2],
+        pad_high: vec![kernel - 1 - pad + extra; 2],
+        dilation: vec![1; 2],
+        lhs_dilation: vec![stride; 2],
+        groups: 1,
+    };
+    let mut dims = vec![xt.shape.dims()[0].clone(), Dim::Fixed(filters)];
+    dims.extend(out.into_iter().map(Dim::Fixed));
+    let ty = TensorType::new(xt.dtype, Shape(dims));
+    let y = el.builder.node(
+        Layer::ConvTranspose {
+            weight,
+            bias,
+            attrs,
+        },
+        vec![x],
+        ty.clone(),
+        &path,
+        span,
+    )?;
+    match act {
+        Some(a) if a != Activation::Identity => {
+            el.builder
+                .node(Layer::Activation(a), vec![y], ty, &path, span)
+        }
+        _ => Ok(y),
+    }
+}

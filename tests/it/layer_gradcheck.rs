@@ -14,12 +14,13 @@ use dlc::backend::interp::eval;
 use dlc::ir::verify::verify;
 use dlc::ir::{DType, Dim, Graph, Shape, TensorType, Value};
 use dlc::passes::autodiff::grad;
-use dlc::passes::lower::lower;
+use dlc::passes::lower::{lower, Mode};
 use dlc::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
 use dlc::tensor::Tensor;
 
 use crate::gradcheck::fd::{self, sample, Domain, Rng};
 
+mod modal;
 mod model;
 mod robust;
 mod step;
@@ -50,6 +51,8 @@ struct LayerCase {
     params: Domain,
     biases: Domain,
     output: &'static str,
+    /// The lowering mode (train unless the case says otherwise).
+    mode: Mode,
 }
 
 impl LayerCase {
@@ -64,6 +67,7 @@ impl LayerCase {
             params: Domain::Any,
             biases: Domain::Any,
             output: "y",
+            mode: Mode::Train,
         }
     }
     /// Draws every parameter from `d`.
@@ -80,10 +84,18 @@ impl LayerCase {
         self.output = name;
         self
     }
+    fn eval(mut self) -> LayerCase {
+        self.mode = Mode::Eval;
+        self
+    }
 }
 
+/// The fixed random key the checks feed a graph with dropout.
+const KEY: i32 = 1234;
+
 /// Values for a lowered model's inputs: the data inputs in the model's
-/// order (labels as i32), then the parameters.
+/// order (labels as i32), then the parameters, then the state tensors
+/// (positive, as running variances are), then the key if the graph has one.
 fn draw(c: &LayerCase, rng: &mut Rng) -> Vec<Tensor> {
     let model = &c.model;
     let data = model
@@ -99,18 +111,36 @@ fn draw(c: &LayerCase, rng: &mut Rng) -> Vec<Tensor> {
         };
         (&p.ty, d)
     });
-    data.chain(params)
+    let states = model
+        .states
+        .iter()
+        .map(|s| (&s.ty, Domain::Uniform(0.5, 2.0)));
+    let mut values: Vec<Tensor> = data
+        .chain(params)
+        .chain(states)
         .map(|(ty, d)| {
             let shape = bind(ty, c.n);
             let v = sample(rng, d, shape.iter().product());
             Tensor::from_f64(ty.dtype, &shape, v)
         })
-        .collect()
+        .collect();
+    if lowered_in(model, c.mode)
+        .find_input(dlc::passes::lower::KEY)
+        .is_some()
+    {
+        values.push(Tensor::scalar(DType::I32, KEY.into()));
+    }
+    values
 }
 
-/// `lower(model)`, verified.
+/// `lower(model, Mode::Train)`, verified.
 fn lowered(model: &Model) -> Graph {
-    let g = lower(model);
+    lowered_in(model, Mode::Train)
+}
+
+/// `lower(model, mode)`, verified.
+fn lowered_in(model: &Model, mode: Mode) -> Graph {
+    let g = lower(model, mode);
     if let Err(e) = verify(&g) {
         panic!("@{}: the lowered graph does not verify: {e}", model.name)
     }
@@ -146,7 +176,7 @@ fn run(g: &Graph, inputs: &[Tensor]) -> HashMap<String, Tensor> {
 }
 
 fn check(c: &LayerCase, seed: u64) {
-    let g = lowered(&c.model);
+    let g = lowered_in(&c.model, c.mode);
     let mut rng = Rng(seed);
     let inputs = draw(c, &mut rng);
     // Every param and every float data input.
@@ -531,6 +561,7 @@ fn cases() -> Vec<LayerCase> {
     cases.extend(arith_cases());
     cases.extend(loss_cases());
     cases.extend(spatial_cases());
+    cases.extend(modal::cases());
     cases.push(mlp_case());
     cases
 }
@@ -601,6 +632,12 @@ fn kind(l: &Layer) -> &'static str {
         Layer::LayerNorm { weight: None, .. } => "layer_norm without affine",
         Layer::Embedding { .. } => "embedding",
         Layer::Conv { .. } => "conv",
+        Layer::ConvTranspose { .. } => "conv_transpose",
+        Layer::Dropout { .. } => "dropout",
+        Layer::BatchNorm {
+            weight: Some(_), ..
+        } => "batch_norm",
+        Layer::BatchNorm { weight: None, .. } => "batch_norm without affine",
         Layer::Pool { max: true, .. } => "max_pool",
         Layer::Pool { max: false, .. } => "avg_pool",
         Layer::GlobalAvgPool => "global_avg_pool",
@@ -667,6 +704,29 @@ fn every_layer_kind() -> Vec<Layer> {
         },
         Layer::GlobalAvgPool,
         Layer::Reshape,
+        Layer::ConvTranspose {
+            weight: 0,
+            bias: Some(1),
+            attrs: dlc::ir::ConvAttrs::new(2),
+        },
+        Layer::Dropout {
+            rate: 0.5,
+            stream: 0,
+        },
+        Layer::BatchNorm {
+            weight: Some(0),
+            bias: Some(1),
+            running: 0,
+            momentum: 0.1,
+            eps: 1e-5,
+        },
+        Layer::BatchNorm {
+            weight: None,
+            bias: None,
+            running: 0,
+            momentum: 0.1,
+            eps: 1e-5,
+        },
     ];
     all.extend(
         [

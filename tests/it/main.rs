@@ -26,4 +26,5 @@ mod sema;
 mod stages;
 mod syntax;
 mod syntax_fuzz;
+mod trainmode;
 mod ui;

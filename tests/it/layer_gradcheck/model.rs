@@ -6,7 +6,9 @@
 use dlc::diag::Span;
 use dlc::ir::{window_output, ConvAttrs, DType, Dim, Shape, TensorType, Window};
 use dlc::sema::init::Init;
-use dlc::sema::program::{Activation, ArithOp, Layer, LayerNode, LossKind, Model, NodeId, Param};
+use dlc::sema::program::{
+    Activation, ArithOp, Layer, LayerNode, LossKind, Model, NodeId, Param, StateVar,
+};
 
 /// `f64[N, dims...]`
 pub fn f64n(dims: &[usize]) -> TensorType {
@@ -35,6 +37,7 @@ impl ModelBuilder {
                 name: name.into(),
                 inputs: vec![],
                 params: vec![],
+                states: vec![],
                 nodes: vec![],
                 outputs: vec![],
             },
@@ -226,6 +229,99 @@ impl ModelBuilder {
             },
             vec![x],
             TensorType::new(t.dtype, Shape(dims)),
+            &path,
+        )
+    }
+
+    /// `conv_transpose2d(x, filters, kernel, stride:, padding:,
+    /// output_padding:)` with bias: weight `[C, filters, k, k]`.
+    pub fn conv_transpose2d(
+        &mut self,
+        binding: &str,
+        x: NodeId,
+        filters: usize,
+        kernel: usize,
+        (stride, padding, extra): (usize, usize, usize),
+    ) -> NodeId {
+        let t = self.ty(x).clone();
+        let c = t.shape.dims()[1].fixed().unwrap();
+        let path = self.layer_path(binding);
+        let fans = (filters * kernel * kernel, c * kernel * kernel);
+        let weight = self.param(
+            format!("{path}.weight"),
+            &[c, filters, kernel, kernel],
+            Init::GlorotUniform,
+            fans,
+        );
+        let bias = self.param(format!("{path}.bias"), &[filters], Init::Zeros, fans);
+        let attrs = ConvAttrs {
+            stride: vec![1, 1],
+            pad_low: vec![kernel - 1 - padding; 2],
+            pad_high: vec![kernel - 1 - padding + extra; 2],
+            dilation: vec![1, 1],
+            lhs_dilation: vec![stride, stride],
+            groups: 1,
+        };
+        let out = |s: usize| (s - 1) * stride + kernel + extra - 2 * padding;
+        let d = t.shape.dims();
+        let dims = vec![
+            d[0].clone(),
+            Dim::Fixed(filters),
+            Dim::Fixed(out(d[2].fixed().unwrap())),
+            Dim::Fixed(out(d[3].fixed().unwrap())),
+        ];
+        self.node(
+            Layer::ConvTranspose {
+                weight,
+                bias: Some(bias),
+                attrs,
+            },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            &path,
+        )
+    }
+
+    /// `dropout(x, rate: rate)`; the stream as the checker derives it.
+    pub fn dropout(&mut self, binding: &str, x: NodeId, rate: f64) -> NodeId {
+        let path = self.layer_path(binding);
+        let stream = dlc::sema::dropout_stream(&path);
+        let ty = self.ty(x).clone();
+        self.node(Layer::Dropout { rate, stream }, vec![x], ty, &path)
+    }
+
+    /// `batch_norm(x, momentum: momentum, affine: affine)` over axis 1:
+    /// weight (ones) and bias (zeros), running mean (0) and variance (1).
+    pub fn batch_norm(&mut self, binding: &str, x: NodeId, momentum: f64, affine: bool) -> NodeId {
+        let ty = self.ty(x).clone();
+        let c = ty.shape.dims()[1].fixed().expect("fixed channels");
+        let path = self.layer_path(binding);
+        let (weight, bias) = if affine {
+            (
+                Some(self.param(format!("{path}.weight"), &[c], Init::Ones, (c, c))),
+                Some(self.param(format!("{path}.bias"), &[c], Init::Zeros, (c, c))),
+            )
+        } else {
+            (None, None)
+        };
+        let running = self.model.states.len();
+        for (name, fill) in [("running_mean", 0.0), ("running_var", 1.0)] {
+            self.model.states.push(StateVar {
+                path: format!("{path}.{name}"),
+                ty: TensorType::new(ty.dtype, Shape::fixed(&[c])),
+                fill,
+            });
+        }
+        self.node(
+            Layer::BatchNorm {
+                weight,
+                bias,
+                running,
+                momentum,
+                eps: 1e-5,
+            },
+            vec![x],
+            ty,
             &path,
         )
     }
