@@ -11,6 +11,7 @@ mod layers;
 mod model;
 pub mod print;
 pub mod program;
+mod recurrent;
 mod shape;
 mod spatial;
 mod stream;
