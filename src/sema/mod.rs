@@ -12,6 +12,7 @@ mod modal;
 mod model;
 pub mod print;
 pub mod program;
+mod recurrent;
 mod shape;
 mod spatial;
 mod stream;
