@@ -108,3 +108,25 @@ fn a_stopped_run_with_dropout_and_batch_norm_resumes_exactly() {
     let _ = std::fs::remove_dir_all(dir_a);
     let _ = std::fs::remove_dir_all(dir_b);
 }
+
+/// `dlc dump` says which mode a graph is in when the model has layers that
+/// depend on it, as an IR comment (the dump still parses); other programs'
+/// dumps are unchanged.
+#[test]
+fn dumps_name_the_lowering_mode() {
+    let dump = |file: &str, stage: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dlc"))
+            .args(["dump", file, "--stage", stage])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("dlc runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for stage in ["ir", "grad", "opt"] {
+        let text = dump("examples/digits_regularized.dl", stage);
+        assert!(text.starts_with("# train mode:"), "{stage}: {text}");
+        dlc::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{stage}: {e}"));
+        assert!(!dump("examples/digits_mlp.dl", stage).contains("mode"));
+    }
+}
