@@ -130,3 +130,50 @@ fn dumps_name_the_lowering_mode() {
         assert!(!dump("examples/digits_mlp.dl", stage).contains("mode"));
     }
 }
+
+/// Batch norm without dropout needs no op the cpu backend lacks: its
+/// training step (batch statistics, running-statistics update) and its
+/// evaluation graph run compiled, and agree with the interpreter.
+#[test]
+fn batch_norm_trains_alike_on_cpu_and_interp() {
+    let src = r#"
+dataset digits = csv("data/digits.csv.gz", label: last)
+  |> scale(x: 1/16)
+  |> split(train: 0.8, test: 0.2, seed: 7)
+
+model mlp {
+  input x: f32[N, 64]
+  h = dense(x, 32) |> batch_norm |> relu
+  output logits = dense(h, 10)
+}
+
+train mlp() on digits.train {
+  loss cross_entropy(logits, label)
+  optimizer sgd(lr: 0.1, momentum: 0.9)
+  epochs 1; batch 32; shuffle
+  evaluate digits.test every epoch: accuracy, loss
+}
+"#;
+    let program = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
+    let step = dlc::training_step(program.train.as_ref().unwrap());
+    assert_eq!(dlc::passes::fuse::unsupported_op(&step), None);
+    let run = |backend: &str| {
+        let opts = Options {
+            backend: Some(backend.into()),
+            steps: Some(20),
+            ..opts()
+        };
+        let mut s = Session::new(&program, &opts).unwrap();
+        let report = s.run(&opts).unwrap();
+        let test = &program.train.as_ref().unwrap().evaluate[0];
+        (s.evaluate(&test.data, &test.metrics).unwrap(), report)
+    };
+    let ((want, _), (got, _)) = (run("interp"), run("cpu"));
+    for ((m, w), (_, g)) in want.iter().zip(&got) {
+        assert!(
+            (w - g).abs() <= 1e-4 * w.abs().max(1.0),
+            "{}: {w} vs {g}",
+            m.name()
+        );
+    }
+}
