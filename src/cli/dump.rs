@@ -45,6 +45,21 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         }
         (_, Stage::Ast | Stage::Checked) => unreachable!("handled above"),
     };
+    if matches!(stage, Stage::Kernels | Stage::Clif) {
+        // A user-facing refusal, as `dlc train --backend cpu` gives, not
+        // the internal error fusing an unsupported op would be.
+        if let Some((g, op)) = graphs
+            .iter()
+            .find_map(|g| crate::passes::fuse::unsupported_op(g).map(|op| (g, op)))
+        {
+            return Err(Failure::Message(format!(
+                "the cpu backend does not run `{op}` yet (graph @{}), so {} has no {} stage; `--stage opt` shows the training step",
+                g.name,
+                path.display(),
+                if stage == Stage::Kernels { "kernels" } else { "clif" }
+            )));
+        }
+    }
     if stage == Stage::Kernels {
         let progs: Vec<String> = graphs
             .iter()

@@ -129,6 +129,30 @@ fn dumps_name_the_lowering_mode() {
         dlc::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{stage}: {e}"));
         assert!(!dump("examples/digits_mlp.dl", stage).contains("mode"));
     }
+    // While the cpu backend has no kernel for an op of the step (dropout's
+    // draw), the kernels stage is refused as a user error naming it, never
+    // an internal error.
+    let src = crate::common::example("digits_regularized");
+    let program = check_files(&src).unwrap();
+    let step = dlc::training_step(program.train.as_ref().unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dlc"))
+        .args([
+            "dump",
+            "examples/digits_regularized.dl",
+            "--stage",
+            "kernels",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dlc runs");
+    match dlc::passes::fuse::unsupported_op(&step) {
+        Some(op) => {
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("`{op}`")), "{err}");
+        }
+        None => assert_eq!(out.status.code(), Some(0)),
+    }
 }
 
 /// Batch norm without dropout needs no op the cpu backend lacks: its
