@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::{load_program, read_source, Failure, Format, Stage};
 use crate::ir::{self, Graph};
+use crate::passes::lower::{has_modal_layers, Mode};
 use crate::sema::print::print_program;
 use crate::syntax;
 
@@ -33,7 +34,7 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         (None, Stage::Ir | Stage::Kernels | Stage::Clif) => program
             .models
             .iter()
-            .map(|m| crate::passes::lower::lower(m, crate::passes::lower::Mode::Eval))
+            .map(|m| crate::passes::lower::lower(m, Mode::Eval))
             .collect(),
         (None, _) => {
             return Err(Failure::Message(format!(
@@ -44,6 +45,21 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         }
         (_, Stage::Ast | Stage::Checked) => unreachable!("handled above"),
     };
+    if matches!(stage, Stage::Kernels | Stage::Clif) {
+        // A user-facing refusal, as `dlc train --backend cpu` gives, not
+        // the internal error fusing an unsupported op would be.
+        if let Some((g, op)) = graphs
+            .iter()
+            .find_map(|g| crate::passes::fuse::unsupported_op(g).map(|op| (g, op)))
+        {
+            return Err(Failure::Message(format!(
+                "the cpu backend does not run `{op}` yet (graph @{}), so {} has no {} stage; `--stage opt` shows the training step",
+                g.name,
+                path.display(),
+                if stage == Stage::Kernels { "kernels" } else { "clif" }
+            )));
+        }
+    }
     if stage == Stage::Kernels {
         let progs: Vec<String> = graphs
             .iter()
@@ -58,12 +74,31 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         }
         return Ok(out.join("\n"));
     }
-    Ok(graphs
+    // Which lowering mode the graphs are in, said only where it matters:
+    // the training step's stages are in train mode, models dumped without
+    // a train block in eval mode (as inference runs them).
+    let mode = match &program.train {
+        Some(t) if has_modal_layers(&t.model) => Some(Mode::Train),
+        None if program.models.iter().any(has_modal_layers) => Some(Mode::Eval),
+        _ => None,
+    };
+    let text = graphs
         .iter()
         .map(|g| match format {
             Format::Text => ir::print::print(g),
             Format::Dot => ir::dot::to_dot(g),
         })
         .collect::<Vec<_>>()
-        .join("\n"))
+        .join("\n");
+    Ok(match (mode, format) {
+        (Some(m), Format::Text) => format!(
+            "# {} mode: {}\n{text}",
+            m.name(),
+            match m {
+                Mode::Train => "dropout drops, batch_norm uses and updates batch statistics",
+                Mode::Eval => "dropout is the identity, batch_norm uses its running statistics",
+            }
+        ),
+        _ => text,
+    })
 }

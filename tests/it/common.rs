@@ -54,6 +54,7 @@ pub const EXAMPLES: &[&str] = &[
     "xor",
     "xor_perceptron",
     "digits_mlp",
+    "digits_regularized",
     "breast_cancer",
     "diabetes",
     "sunspots_lstm",

@@ -510,6 +510,7 @@ fn examples_train_alike_on_cpu_and_interp() {
     assert_eq!(
         refused,
         [
+            ("digits_regularized".to_string(), "random_uniform"),
             ("lenet_mnist".to_string(), "conv"),
             ("sunspots_lstm".to_string(), "scan")
         ]

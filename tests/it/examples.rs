@@ -51,6 +51,15 @@ fn digits_mlp_reaches_95_percent() {
     assert!(acc >= 0.95, "test accuracy {acc}");
 }
 
+/// Batch norm and dropout: evaluated in eval mode, with the running
+/// statistics the training steps accumulated.
+#[test]
+fn digits_regularized_reaches_97_percent() {
+    let r = train("digits_regularized");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.97, "test accuracy {acc}");
+}
+
 #[test]
 fn breast_cancer_reaches_95_percent() {
     let r = train("breast_cancer");

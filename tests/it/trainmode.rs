@@ -108,3 +108,96 @@ fn a_stopped_run_with_dropout_and_batch_norm_resumes_exactly() {
     let _ = std::fs::remove_dir_all(dir_a);
     let _ = std::fs::remove_dir_all(dir_b);
 }
+
+/// `dlc dump` says which mode a graph is in when the model has layers that
+/// depend on it, as an IR comment (the dump still parses); other programs'
+/// dumps are unchanged.
+#[test]
+fn dumps_name_the_lowering_mode() {
+    let dump = |file: &str, stage: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dlc"))
+            .args(["dump", file, "--stage", stage])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("dlc runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for stage in ["ir", "grad", "opt"] {
+        let text = dump("examples/digits_regularized.dl", stage);
+        assert!(text.starts_with("# train mode:"), "{stage}: {text}");
+        dlc::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{stage}: {e}"));
+        assert!(!dump("examples/digits_mlp.dl", stage).contains("mode"));
+    }
+    // While the cpu backend has no kernel for an op of the step (dropout's
+    // draw), the kernels stage is refused as a user error naming it, never
+    // an internal error.
+    let src = crate::common::example("digits_regularized");
+    let program = check_files(&src).unwrap();
+    let step = dlc::training_step(program.train.as_ref().unwrap());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dlc"))
+        .args([
+            "dump",
+            "examples/digits_regularized.dl",
+            "--stage",
+            "kernels",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("dlc runs");
+    match dlc::passes::fuse::unsupported_op(&step) {
+        Some(op) => {
+            assert_eq!(out.status.code(), Some(1));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("`{op}`")), "{err}");
+        }
+        None => assert_eq!(out.status.code(), Some(0)),
+    }
+}
+
+/// Batch norm without dropout needs no op the cpu backend lacks: its
+/// training step (batch statistics, running-statistics update) and its
+/// evaluation graph run compiled, and agree with the interpreter.
+#[test]
+fn batch_norm_trains_alike_on_cpu_and_interp() {
+    let src = r#"
+dataset digits = csv("data/digits.csv.gz", label: last)
+  |> scale(x: 1/16)
+  |> split(train: 0.8, test: 0.2, seed: 7)
+
+model mlp {
+  input x: f32[N, 64]
+  h = dense(x, 32) |> batch_norm |> relu
+  output logits = dense(h, 10)
+}
+
+train mlp() on digits.train {
+  loss cross_entropy(logits, label)
+  optimizer sgd(lr: 0.1, momentum: 0.9)
+  epochs 1; batch 32; shuffle
+  evaluate digits.test every epoch: accuracy, loss
+}
+"#;
+    let program = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
+    let step = dlc::training_step(program.train.as_ref().unwrap());
+    assert_eq!(dlc::passes::fuse::unsupported_op(&step), None);
+    let run = |backend: &str| {
+        let opts = Options {
+            backend: Some(backend.into()),
+            steps: Some(20),
+            ..opts()
+        };
+        let mut s = Session::new(&program, &opts).unwrap();
+        let report = s.run(&opts).unwrap();
+        let test = &program.train.as_ref().unwrap().evaluate[0];
+        (s.evaluate(&test.data, &test.metrics).unwrap(), report)
+    };
+    let ((want, _), (got, _)) = (run("interp"), run("cpu"));
+    for ((m, w), (_, g)) in want.iter().zip(&got) {
+        assert!(
+            (w - g).abs() <= 1e-4 * w.abs().max(1.0),
+            "{}: {w} vs {g}",
+            m.name()
+        );
+    }
+}

@@ -151,12 +151,20 @@ fn channel_stats(x: &[f64], n: usize, c: usize, s: usize) -> Vec<(f64, f64, f64)
 
 #[test]
 fn batch_norm_matches_pytorchs_formulas_in_both_modes() {
-    let (n, c, h, w) = (4, 3, 2, 2);
-    let s = h * w;
+    // BatchNorm2d on [4, 3, 2, 2] and BatchNorm1d on [5, 3].
+    batch_norm_case(4, 3, &[2, 2]);
+    batch_norm_case(5, 3, &[]);
+}
+
+/// Batch norm of `x: [n, c, spatial...]` against the formulas, both modes.
+fn batch_norm_case(n: usize, c: usize, spatial: &[usize]) {
+    let s: usize = spatial.iter().product();
     let momentum = 0.2;
     let eps = 1e-5;
+    let mut dims = vec![c];
+    dims.extend(spatial);
     let mut b = ModelBuilder::new("m");
-    let x = b.input("x", f64n(&[c, h, w]));
+    let x = b.input("x", f64n(&dims));
     let y = b.batch_norm("bn", x, momentum, true);
     b.output("y", y);
     let train = lowered_in(&b.model, Mode::Train);
@@ -169,7 +177,7 @@ fn batch_norm_matches_pytorchs_formulas_in_both_modes() {
     let rv = sample(&mut rng, Domain::Uniform(0.5, 2.0), c);
     let t = |shape: &[usize], v: &[f64]| Tensor::from_f64(DType::F64, shape, v.to_vec());
     let inputs = [
-        t(&[n, c, h, w], &xv),
+        t(&[&[n][..], &dims].concat(), &xv),
         t(&[c], &wv),
         t(&[c], &bv),
         t(&[c], &rm),
