@@ -56,7 +56,15 @@ pub fn recurrent(
         args,
     )?;
     let xv = b.req("x")?;
-    let x = float_tensor(el, frame, xv, name, 0)?;
+    let x = float_tensor(el, frame, xv, name, 0).map_err(|d| {
+        if d.code == Code::DTypeMismatch {
+            d.help(format!(
+                "token ids become vectors first: `{name}(embedding(x, vocab, dim), hidden)`"
+            ))
+        } else {
+            d
+        }
+    })?;
     let xt = el.builder.ty(x).clone();
     if xt.rank() != 3 {
         let d = Diagnostic::new(

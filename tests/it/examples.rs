@@ -100,7 +100,7 @@ fn sunspots_lstm_beats_persistence() {
     let persistence = r.last("test", Metric::PersistenceMse).unwrap();
     // Persistence (next year = this year) is a strong baseline for a slow
     // cycle; the LSTM's test error stays well under it whatever the seed
-    // (0.23-0.31 against 0.88 over seeds 1-3 and the default).
+    // (0.23-0.31 against 0.88 over seeds 0-5).
     assert!(
         mse < 0.6 * persistence,
         "test MSE {mse}, persistence {persistence}"
