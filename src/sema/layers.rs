@@ -27,6 +27,12 @@ pub enum LayerFn {
     Pool(usize, bool),
     GlobalAvgPool,
     Unsqueeze,
+    Mean,
+    Attention,
+    MultiHeadAttention,
+    CrossAttention,
+    Latents,
+    PositionalEncoding,
     Loss(LossKind),
 }
 
@@ -57,6 +63,12 @@ pub const NAMES: &[&str] = &[
     "avg_pool2d",
     "global_avg_pool",
     "unsqueeze",
+    "mean",
+    "attention",
+    "multi_head_attention",
+    "cross_attention",
+    "latents",
+    "positional_encoding",
     "cross_entropy",
     "binary_cross_entropy",
     "bce",
@@ -82,6 +94,12 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "avg_pool2d" => LayerFn::Pool(2, false),
         "global_avg_pool" => LayerFn::GlobalAvgPool,
         "unsqueeze" => LayerFn::Unsqueeze,
+        "mean" => LayerFn::Mean,
+        "attention" => LayerFn::Attention,
+        "multi_head_attention" => LayerFn::MultiHeadAttention,
+        "cross_attention" => LayerFn::CrossAttention,
+        "latents" => LayerFn::Latents,
+        "positional_encoding" => LayerFn::PositionalEncoding,
         "cross_entropy" => LayerFn::Loss(LossKind::CrossEntropy),
         "binary_cross_entropy" | "bce" => LayerFn::Loss(LossKind::BinaryCrossEntropy),
         "binary_cross_entropy_logits" | "bce_logits" => {
@@ -302,6 +320,16 @@ pub fn apply(
         LayerFn::Pool(d, max) => super::spatial::pool(el, frame, d, max, call, args, span)?,
         LayerFn::GlobalAvgPool => super::spatial::global_avg_pool(el, frame, call, args, span)?,
         LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
+        LayerFn::Mean => super::attention::mean(el, frame, call, args, span)?,
+        LayerFn::Attention => super::attention::attention(el, frame, call, args, span)?,
+        LayerFn::MultiHeadAttention => {
+            super::attention::multi_head_attention(el, frame, call, args, span)?
+        }
+        LayerFn::CrossAttention => super::attention::cross_attention(el, frame, call, args, span)?,
+        LayerFn::Latents => super::attention::latents(el, frame, call, args, span)?,
+        LayerFn::PositionalEncoding => {
+            super::attention::positional_encoding(el, frame, call, args, span)?
+        }
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
     Ok(Spanned::new(Val::Tensor(id), span))

@@ -83,3 +83,10 @@ fn lenet_reaches_97_percent_on_mnist() {
     let acc = r.last("test", Metric::Accuracy).unwrap();
     assert!(acc >= 0.97, "test accuracy {acc}");
 }
+
+#[test]
+fn perceiver_reaches_93_percent_on_digits() {
+    let r = train("perceiver_digits");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.93, "test accuracy {acc}");
+}

@@ -20,6 +20,7 @@ use dlc::tensor::Tensor;
 
 use crate::gradcheck::fd::{self, sample, Domain, Rng};
 
+mod attention;
 mod model;
 mod robust;
 mod step;
@@ -531,6 +532,7 @@ fn cases() -> Vec<LayerCase> {
     cases.extend(arith_cases());
     cases.extend(loss_cases());
     cases.extend(spatial_cases());
+    cases.extend(attention::cases());
     cases.push(mlp_case());
     cases
 }
@@ -605,6 +607,23 @@ fn kind(l: &Layer) -> &'static str {
         Layer::Pool { max: false, .. } => "avg_pool",
         Layer::GlobalAvgPool => "global_avg_pool",
         Layer::Reshape => "reshape",
+        Layer::Mean { .. } => "mean",
+        Layer::Attention {
+            heads,
+            causal,
+            masked,
+        } => match (*heads > 1, causal, masked) {
+            (false, false, false) => "attention",
+            (false, true, false) => "attention causal",
+            (false, false, true) => "attention masked",
+            (true, false, false) => "attention with heads",
+            (true, true, true) => "attention with heads, causal, masked",
+            // Covered by the cases above, one flag at a time.
+            _ => "attention combined",
+        },
+        Layer::Latents { .. } => "latents",
+        Layer::PositionalEncoding { weight: Some(_) } => "positional_encoding learned",
+        Layer::PositionalEncoding { weight: None } => "positional_encoding sinusoidal",
         Layer::Softmax { .. } => "softmax",
         Layer::LogSoftmax { .. } => "log_softmax",
         Layer::Flatten => "flatten",
@@ -667,7 +686,24 @@ fn every_layer_kind() -> Vec<Layer> {
         },
         Layer::GlobalAvgPool,
         Layer::Reshape,
+        Layer::Mean { axis: 0 },
+        Layer::Latents { weight: 0 },
+        Layer::PositionalEncoding { weight: Some(0) },
+        Layer::PositionalEncoding { weight: None },
     ];
+    for (heads, causal, masked) in [
+        (1, false, false),
+        (1, true, false),
+        (1, false, true),
+        (2, false, false),
+        (2, true, true),
+    ] {
+        all.push(Layer::Attention {
+            heads,
+            causal,
+            masked,
+        });
+    }
     all.extend(
         [
             Activation::Relu,
