@@ -323,3 +323,63 @@ fn sinusoidal_encoding_is_the_transformer_table() {
         }
     }
 }
+
+/// The checker's side: parameter paths and shapes of the projections,
+/// latents and learned encodings, and the layers' result types.
+#[test]
+fn checker_names_projection_parameters_by_path() {
+    let src = "
+model m {
+  input x: f32[N, 10, 3]
+  input keep: bool[N, 10]
+  t = positional_encoding(x, kind: learned)
+  s = multi_head_attention(t, 2, 4, causal: true, mask: keep)
+  z = latents(x, count: 5, dim: 6)
+  c = cross_attention(z, s, 3, 6, mask: keep)
+  output y = mean(c, axis: 1)
+}";
+    let p = crate::common::check_files(src)
+        .unwrap_or_else(|d| panic!("{}", crate::common::show(src, &d)));
+    let m = &p.models[0];
+    let params: Vec<String> = m
+        .params
+        .iter()
+        .map(|p| format!("{} {}", p.path, p.ty))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "m.t.weight f32[10,3]",
+            "m.s.wq.weight f32[3,4]",
+            "m.s.wq.bias f32[4]",
+            "m.s.wk.weight f32[3,4]",
+            "m.s.wv.weight f32[3,4]",
+            "m.s.wv.bias f32[4]",
+            "m.s.wo.weight f32[4,4]",
+            "m.s.wo.bias f32[4]",
+            "m.z.weight f32[5,6]",
+            "m.c.wq.weight f32[6,6]",
+            "m.c.wq.bias f32[6]",
+            "m.c.wk.weight f32[4,6]",
+            "m.c.wv.weight f32[4,6]",
+            "m.c.wv.bias f32[6]",
+            "m.c.wo.weight f32[6,6]",
+            "m.c.wo.bias f32[6]",
+        ]
+    );
+    let y = m.outputs[0].1;
+    assert_eq!(m.nodes[y].ty.to_string(), "f32[N,6]");
+    let heads: Vec<(usize, bool, bool)> = m
+        .nodes
+        .iter()
+        .filter_map(|n| match n.layer {
+            dlc::sema::program::Layer::Attention {
+                heads,
+                causal,
+                masked,
+            } => Some((heads, causal, masked)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(heads, [(2, true, true), (3, false, true)]);
+}
