@@ -128,7 +128,7 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
         Layer::Dropout { .. } => 2 * out,
         Layer::BatchNorm { .. } => 4 * out,
         Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
-        Layer::GlobalAvgPool => arg(0),
+        Layer::GlobalAvgPool | Layer::Mean { .. } => arg(0),
         // Per step: the two matmuls (2 F G + 2 H G), the gate
         // nonlinearities and the state update (about 4 G more).
         Layer::Rnn { w_ih, w_hh, .. }
@@ -142,6 +142,18 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
             let g = m.params[*w_hh].fan_out as u64;
             steps * (2 * f * g + 2 * h * g + 4 * g)
         }
+        Layer::Attention { heads, .. } => {
+            // q kᵀ and p v, then softmax over the logits.
+            let (q, k) = (&m.nodes[node.args[0]].ty, &m.nodes[node.args[1]].ty);
+            let r = q.rank();
+            let fixed = |d: &crate::ir::Dim| d.fixed().unwrap_or(1) as u64;
+            let tk = fixed(&k.shape.dims()[r - 2]);
+            let d = (fixed(&q.shape.dims()[r - 1]) / *heads as u64).max(1);
+            let logits = arg(0) / d * tk;
+            2 * arg(0) * tk + 2 * out * tk + 5 * logits
+        }
+        Layer::Latents { .. } => 0,
+        Layer::PositionalEncoding { .. } => out,
         Layer::Arith(_) | Layer::Neg => out,
         Layer::Loss(k) => {
             let p = arg(0);
@@ -176,6 +188,10 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::Lstm { .. } => "lstm".into(),
         Layer::Gru { .. } => "gru".into(),
         Layer::Reshape => "reshape".into(),
+        Layer::Mean { .. } => "mean".into(),
+        Layer::Attention { .. } => "attention".into(),
+        Layer::Latents { .. } => "latents".into(),
+        Layer::PositionalEncoding { .. } => "positional_encoding".into(),
         Layer::Arith(op) => format!("{op:?}").to_lowercase(),
         Layer::Neg => "neg".into(),
         Layer::Loss(k) => k.name().into(),
@@ -186,7 +202,8 @@ fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
     match &node.layer {
         Layer::Dense { weight, bias } => std::iter::once(*weight).chain(*bias).collect(),
         Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
-        Layer::Embedding { weight } => vec![*weight],
+        Layer::Embedding { weight } | Layer::Latents { weight } => vec![*weight],
+        Layer::PositionalEncoding { weight } => weight.iter().copied().collect(),
         Layer::Conv { weight, bias, .. } | Layer::ConvTranspose { weight, bias, .. } => {
             std::iter::once(*weight).chain(*bias).collect()
         }

@@ -24,6 +24,10 @@ use crate::ir::{
 use crate::passes::recurrent;
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
 
+mod attention;
+
+pub use attention::MASKED_LOGIT;
+
 /// The probability clamp for binary cross-entropy.
 pub const BCE_EPSILON: f64 = 1e-7;
 
@@ -210,6 +214,21 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
                     b_hh: params[*b_hh],
                 };
                 recurrent::gru(&mut g, arg(0), &w, None, *sequences)
+            }
+            Layer::Mean { axis } => g.mean(arg(0), vec![*axis]),
+            Layer::Attention {
+                heads,
+                causal,
+                masked,
+            } => {
+                let mask = masked.then(|| arg(3));
+                attention::attention(&mut g, arg(0), arg(1), arg(2), mask, *heads, *causal)
+            }
+            Layer::Latents { weight } => {
+                attention::latents(&mut g, params[*weight], node.ty.shape.clone())
+            }
+            Layer::PositionalEncoding { weight } => {
+                attention::positional_encoding(&mut g, arg(0), weight.map(|w| params[w]))
             }
             Layer::LayerNorm { weight, bias, eps } => layer_norm(
                 &mut g,
@@ -478,7 +497,7 @@ fn layer_norm(
 }
 
 /// Softmax (or log-softmax) along `axis`, with the maximum subtracted first.
-fn softmax(g: &mut Graph, x: Value, axis: usize, log: bool) -> Value {
+pub(crate) fn softmax(g: &mut Graph, x: Value, axis: usize, log: bool) -> Value {
     let shape = g.ty(x).shape.clone();
     let m = g.reduce(crate::ir::ReduceOp::Max, x, vec![axis]);
     let mb = g.broadcast_reduced(m, shape.clone(), &[axis]);

@@ -32,6 +32,12 @@ pub enum LayerFn {
     GlobalAvgPool,
     Unsqueeze,
     Recurrent(Cell),
+    Mean,
+    Attention,
+    MultiHeadAttention,
+    CrossAttention,
+    Latents,
+    PositionalEncoding,
     Loss(LossKind),
 }
 
@@ -68,6 +74,12 @@ pub const NAMES: &[&str] = &[
     "rnn",
     "lstm",
     "gru",
+    "mean",
+    "attention",
+    "multi_head_attention",
+    "cross_attention",
+    "latents",
+    "positional_encoding",
     "cross_entropy",
     "binary_cross_entropy",
     "bce",
@@ -99,6 +111,12 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "rnn" => LayerFn::Recurrent(Cell::Rnn),
         "lstm" => LayerFn::Recurrent(Cell::Lstm),
         "gru" => LayerFn::Recurrent(Cell::Gru),
+        "mean" => LayerFn::Mean,
+        "attention" => LayerFn::Attention,
+        "multi_head_attention" => LayerFn::MultiHeadAttention,
+        "cross_attention" => LayerFn::CrossAttention,
+        "latents" => LayerFn::Latents,
+        "positional_encoding" => LayerFn::PositionalEncoding,
         "cross_entropy" => LayerFn::Loss(LossKind::CrossEntropy),
         "binary_cross_entropy" | "bce" => LayerFn::Loss(LossKind::BinaryCrossEntropy),
         "binary_cross_entropy_logits" | "bce_logits" => {
@@ -323,6 +341,16 @@ pub fn apply(
         LayerFn::GlobalAvgPool => super::spatial::global_avg_pool(el, frame, call, args, span)?,
         LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
         LayerFn::Recurrent(cell) => super::recurrent::recurrent(el, frame, cell, call, args, span)?,
+        LayerFn::Mean => super::attention::mean(el, frame, call, args, span)?,
+        LayerFn::Attention => super::attention::attention(el, frame, call, args, span)?,
+        LayerFn::MultiHeadAttention => {
+            super::attention::multi_head_attention(el, frame, call, args, span)?
+        }
+        LayerFn::CrossAttention => super::attention::cross_attention(el, frame, call, args, span)?,
+        LayerFn::Latents => super::attention::latents(el, frame, call, args, span)?,
+        LayerFn::PositionalEncoding => {
+            super::attention::positional_encoding(el, frame, call, args, span)?
+        }
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
     Ok(Spanned::new(Val::Tensor(id), span))

@@ -3,6 +3,7 @@
 //! this stage can fail on user input.
 
 mod args;
+mod attention;
 mod builder;
 pub mod data;
 mod dataset;

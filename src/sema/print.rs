@@ -243,6 +243,17 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                 m.params[*b_hh].path
             ),
             Layer::Reshape => "reshape".into(),
+            Layer::Mean { axis } => format!("mean(axis={axis})"),
+            Layer::Attention {
+                heads,
+                causal,
+                masked,
+            } => format!("attention(heads={heads}, causal={causal}, masked={masked})"),
+            Layer::Latents { weight } => format!("latents({})", m.params[*weight].path),
+            Layer::PositionalEncoding { weight } => match weight {
+                Some(w) => format!("positional_encoding({})", m.params[*w].path),
+                None => "positional_encoding(sinusoidal)".into(),
+            },
             Layer::LayerNorm { weight, bias, eps } => {
                 let p = |i: &Option<usize>| {
                     i.map(|i| format!(", {}", m.params[i].path))

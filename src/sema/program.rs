@@ -277,6 +277,32 @@ pub enum Layer {
         b_hh: usize,
         sequences: bool,
     },
+    /// The mean over `axis`, which is removed (`mean(x, axis:)`).
+    Mean {
+        axis: usize,
+    },
+    /// Scaled dot-product attention, `softmax(q kᵀ / sqrt(d)) v`, of
+    /// `[q, k, v]` or `[q, k, v, mask]`: `q: [N, ..., Tq, D]`,
+    /// `k: [N, ..., Tk, D]`, `v: [N, ..., Tk, Dv]`, a bool key mask
+    /// `[N, Tk]` (true = attend). With `heads > 1` (rank 3 only) the
+    /// features split into `heads` groups attended separately (`d = D /
+    /// heads`) and concatenated back. Masked logits become
+    /// [`crate::passes::lower::MASKED_LOGIT`].
+    Attention {
+        heads: usize,
+        causal: bool,
+        masked: bool,
+    },
+    /// A learned `[M, D]` array (`weight`) broadcast over the batch of the
+    /// argument, which supplies only `N`: `[N, M, D]` (Perceiver's latents).
+    Latents {
+        weight: usize,
+    },
+    /// Adds position encodings to `[N, T, D]`: a learned `[T, D]` table, or
+    /// with `None` the sinusoidal one of "Attention Is All You Need".
+    PositionalEncoding {
+        weight: Option<usize>,
+    },
     /// Elementwise arithmetic; a scalar operand is broadcast.
     Arith(ArithOp),
     Neg,

@@ -106,3 +106,10 @@ fn sunspots_lstm_beats_persistence() {
         "test MSE {mse}, persistence {persistence}"
     );
 }
+
+#[test]
+fn perceiver_reaches_93_percent_on_digits() {
+    let r = train("perceiver_digits");
+    let acc = r.last("test", Metric::Accuracy).unwrap();
+    assert!(acc >= 0.93, "test accuracy {acc}");
+}

@@ -20,6 +20,7 @@ use dlc::tensor::Tensor;
 
 use crate::gradcheck::fd::{self, sample, Domain, Rng};
 
+mod attention;
 mod modal;
 mod model;
 mod robust;
@@ -563,6 +564,7 @@ fn cases() -> Vec<LayerCase> {
     cases.extend(spatial_cases());
     cases.extend(modal::cases());
     cases.extend(recurrent_cases());
+    cases.extend(attention::cases());
     cases.push(mlp_case());
     cases
 }
@@ -690,6 +692,23 @@ fn kind(l: &Layer) -> &'static str {
         Layer::Gru {
             sequences: false, ..
         } => "gru last",
+        Layer::Mean { .. } => "mean",
+        Layer::Attention {
+            heads,
+            causal,
+            masked,
+        } => match (*heads > 1, causal, masked) {
+            (false, false, false) => "attention",
+            (false, true, false) => "attention causal",
+            (false, false, true) => "attention masked",
+            (true, false, false) => "attention with heads",
+            (true, true, true) => "attention with heads, causal, masked",
+            // Covered by the cases above, one flag at a time.
+            _ => "attention combined",
+        },
+        Layer::Latents { .. } => "latents",
+        Layer::PositionalEncoding { weight: Some(_) } => "positional_encoding learned",
+        Layer::PositionalEncoding { weight: None } => "positional_encoding sinusoidal",
         Layer::Softmax { .. } => "softmax",
         Layer::LogSoftmax { .. } => "log_softmax",
         Layer::Flatten => "flatten",
@@ -775,6 +794,10 @@ fn every_layer_kind() -> Vec<Layer> {
             momentum: 0.1,
             eps: 1e-5,
         },
+        Layer::Mean { axis: 0 },
+        Layer::Latents { weight: 0 },
+        Layer::PositionalEncoding { weight: Some(0) },
+        Layer::PositionalEncoding { weight: None },
     ];
     for sequences in [true, false] {
         all.push(Layer::Rnn {
@@ -795,6 +818,19 @@ fn every_layer_kind() -> Vec<Layer> {
             b_ih: 2,
             b_hh: 3,
             sequences,
+        });
+    }
+    for (heads, causal, masked) in [
+        (1, false, false),
+        (1, true, false),
+        (1, false, true),
+        (2, false, false),
+        (2, true, true),
+    ] {
+        all.push(Layer::Attention {
+            heads,
+            causal,
+            masked,
         });
     }
     all.extend(

@@ -424,6 +424,75 @@ impl ModelBuilder {
         )
     }
 
+    /// Scaled dot-product attention of `q`, `k`, `v` (and a bool key mask
+    /// `[N, Tk]`): `q`'s shape with `v`'s features.
+    pub fn attention(
+        &mut self,
+        q: NodeId,
+        k: NodeId,
+        v: NodeId,
+        mask: Option<NodeId>,
+        heads: usize,
+        causal: bool,
+    ) -> NodeId {
+        let mut dims = self.ty(q).shape.dims().to_vec();
+        *dims.last_mut().unwrap() = self.ty(v).shape.dims().last().unwrap().clone();
+        let ty = TensorType::new(self.ty(q).dtype, Shape(dims));
+        let mut args = vec![q, k, v];
+        args.extend(mask);
+        let layer = Layer::Attention {
+            heads,
+            causal,
+            masked: mask.is_some(),
+        };
+        self.node(layer, args, ty, "attention")
+    }
+
+    /// `latents(x, count, dim)`: a `[count, dim]` parameter (normal init,
+    /// std 1) broadcast over `x`'s batch.
+    pub fn latents(&mut self, binding: &str, x: NodeId, count: usize, dim: usize) -> NodeId {
+        let path = self.layer_path(binding);
+        let init = Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
+        let weight = self.param(format!("{path}.weight"), &[count, dim], init, (count, dim));
+        let n = self.ty(x).shape.dims()[0].clone();
+        let ty = TensorType::new(
+            DType::F64,
+            Shape(vec![n, Dim::Fixed(count), Dim::Fixed(dim)]),
+        );
+        self.node(Layer::Latents { weight }, vec![x], ty, &path)
+    }
+
+    /// `positional_encoding(x, kind: learned)` (a `[T, D]` table, normal init,
+    /// std 0.02) or `kind: sinusoidal` (no parameter).
+    pub fn positional_encoding(&mut self, binding: &str, x: NodeId, learned: bool) -> NodeId {
+        let ty = self.ty(x).clone();
+        let weight = learned.then(|| {
+            let path = self.layer_path(binding);
+            let (t, d) = (
+                ty.shape.dims()[1].fixed().unwrap(),
+                ty.shape.dims()[2].fixed().unwrap(),
+            );
+            let init = Init::Normal {
+                mean: 0.0,
+                std: 0.02,
+            };
+            self.param(format!("{path}.weight"), &[t, d], init, (t, d))
+        });
+        self.node(Layer::PositionalEncoding { weight }, vec![x], ty, binding)
+    }
+
+    /// `mean(x, axis:)`: the axis is removed.
+    pub fn mean(&mut self, x: NodeId, axis: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.remove(axis);
+        let ty = TensorType::new(t.dtype, Shape(dims));
+        self.node(Layer::Mean { axis }, vec![x], ty, "mean")
+    }
+
     pub fn softmax(&mut self, x: NodeId, axis: usize) -> NodeId {
         let ty = self.ty(x).clone();
         self.node(Layer::Softmax { axis }, vec![x], ty, "softmax")

@@ -1,0 +1,559 @@
+//! Shape rules of the attention layers: scaled dot-product `attention`,
+//! `multi_head_attention` (self-attention with learned projections),
+//! `cross_attention` (queries from one sequence, keys and values from
+//! another), the learned `latents` array, `positional_encoding`, and the
+//! `mean` over one axis that pools a set of tokens. Projections are ordinary
+//! `Dense` nodes, so only the attention core is a new layer.
+
+use crate::diag::{Code, Diagnostic, Span};
+use crate::ir::{DType, Dim, Shape, TensorType};
+use crate::syntax::ast;
+
+use super::args::{bind, ArgVal};
+use super::builder::with_last;
+use super::init::Init;
+use super::layers::{axis_arg, float_tensor, initializer};
+use super::model::{Elaborator, Frame};
+use super::program::{Layer, NodeId};
+use super::value::Spanned;
+
+/// Two tensors that must agree on `axis`, with the axis named in the note.
+fn axis_mismatch(
+    what: &str,
+    a: &TensorType,
+    sa: Span,
+    b: &TensorType,
+    sb: Span,
+    axis: usize,
+) -> Diagnostic {
+    Diagnostic::new(Code::ShapeMismatch, format!("{what} {a} and {b}"))
+        .at(sa, format!("{a}"))
+        .also(sb, format!("{b}"))
+        .note(format!(
+            "dimension {axis} differs: {} vs {}",
+            a.shape.dims()[axis],
+            b.shape.dims()[axis]
+        ))
+}
+
+/// A float sequence `[N, T, F]` (or `[N, H, T, F]` when `heads_axis`) with
+/// a fixed feature size.
+fn sequence(
+    el: &Elaborator<'_>,
+    frame: &Frame,
+    v: &Spanned,
+    layer: &str,
+    heads_axis: bool,
+) -> Result<(NodeId, TensorType), Diagnostic> {
+    let x = float_tensor(el, frame, v, layer, 0)?;
+    let t = el.builder.ty(x).clone();
+    if t.rank() != 3 && !(heads_axis && t.rank() == 4) {
+        let want = if heads_axis {
+            "[N, T, D] or [N, H, T, D]"
+        } else {
+            "[N, T, D]"
+        };
+        return Err(Diagnostic::new(
+            Code::RankMismatch,
+            format!("{layer} takes sequences {want}, got {t}"),
+        )
+        .at(v.span, format!("this is {t}"))
+        .help("a sequence is a batch of tokens, each a feature vector; `unsqueeze(x, axis: 2)` makes [N, T] a sequence of one feature"));
+    }
+    if t.shape.dims().last().and_then(Dim::fixed).is_none() {
+        return Err(Diagnostic::new(
+            Code::BadDim,
+            format!("{layer} needs a fixed feature size, got {t}"),
+        )
+        .at(v.span, "the last dimension is symbolic"));
+    }
+    Ok((x, t))
+}
+
+fn features(t: &TensorType) -> usize {
+    t.shape
+        .dims()
+        .last()
+        .and_then(Dim::fixed)
+        .expect("internal: fixed features checked by `sequence`")
+}
+
+/// The key mask: `bool[N, Tk]`, true where a key may be attended.
+fn key_mask(
+    el: &Elaborator<'_>,
+    frame: &Frame,
+    v: &Spanned,
+    layer: &str,
+    keys: &TensorType,
+) -> Result<NodeId, Diagnostic> {
+    let m = el.tensor(frame, v)?;
+    let mt = el.builder.ty(m).clone();
+    let d = keys.shape.dims();
+    let want = TensorType::new(
+        DType::Bool,
+        Shape(vec![d[0].clone(), d[d.len() - 2].clone()]),
+    );
+    if mt.dtype != DType::Bool {
+        return Err(Diagnostic::new(
+            Code::DTypeMismatch,
+            format!("the mask of {layer} must be {want}, got {mt}"),
+        )
+        .at(v.span, format!("this is {mt}"))
+        .help("a key mask holds one flag per key: true where the key may be attended, false at padding"));
+    }
+    if mt != want {
+        return Err(Diagnostic::new(
+            Code::ShapeMismatch,
+            format!("the mask of {layer} must be {want}, got {mt}"),
+        )
+        .at(v.span, format!("this is {mt}"))
+        .help(format!(
+            "one flag per key of each sample: the keys are {keys}, {} per sample",
+            d[d.len() - 2]
+        )));
+    }
+    Ok(m)
+}
+
+fn causal_arg(v: Option<&Spanned>) -> Result<bool, Diagnostic> {
+    v.map_or(Ok(false), Spanned::bool)
+}
+
+/// `attention(q, k, v, mask:, causal:)`: softmax(q kᵀ / sqrt(d)) v.
+pub fn attention(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["q", "k", "v", "mask", "causal"], 3, args)?;
+    let (qv, kv, vv) = (b.req("q")?, b.req("k")?, b.req("v")?);
+    let (q, qt) = sequence(el, frame, qv, name, true)?;
+    let (k, kt) = sequence(el, frame, kv, name, true)?;
+    let (v, vt) = sequence(el, frame, vv, name, true)?;
+    for (t, s) in [(&kt, kv.span), (&vt, vv.span)] {
+        if t.dtype != qt.dtype {
+            return Err(Diagnostic::new(
+                Code::DTypeMismatch,
+                format!("{name} takes q, k and v of one dtype, got {qt} and {t}"),
+            )
+            .at(qv.span, format!("{qt}"))
+            .also(s, format!("{t}")));
+        }
+        if t.rank() != qt.rank() {
+            return Err(super::shape::mismatch(
+                &format!("{name} takes q, k and v of one rank, got"),
+                &qt,
+                qv.span,
+                t,
+                s,
+            ));
+        }
+    }
+    let r = qt.rank();
+    // Batch (and head) axes, then keys and values of one length.
+    for axis in 0..r - 2 {
+        if kt.shape.dims()[axis] != qt.shape.dims()[axis] {
+            return Err(axis_mismatch(
+                &format!("{name} pairs queries and keys of types"),
+                &qt,
+                qv.span,
+                &kt,
+                kv.span,
+                axis,
+            )
+            .help("queries and keys need the same batch (and head) axes"));
+        }
+    }
+    if features(&qt) != features(&kt) {
+        return Err(axis_mismatch(
+            &format!("{name} compares queries and keys of types"),
+            &qt,
+            qv.span,
+            &kt,
+            kv.span,
+            r - 1,
+        )
+        .help("a query is compared with each key by a dot product: both need the same feature size (the last axis); project one with `dense`"));
+    }
+    for axis in 0..r - 1 {
+        if vt.shape.dims()[axis] != kt.shape.dims()[axis] {
+            return Err(axis_mismatch(
+                &format!("{name} pairs keys and values of types"),
+                &kt,
+                kv.span,
+                &vt,
+                vv.span,
+                axis,
+            )
+            .help(
+                "every key needs its value: keys and values need the same batch axes and length",
+            ));
+        }
+    }
+    let mut node_args = vec![q, k, v];
+    let masked = match b.get("mask") {
+        Some(mv) => {
+            node_args.push(key_mask(el, frame, mv, name, &kt)?);
+            true
+        }
+        None => false,
+    };
+    let causal = causal_arg(b.get("causal"))?;
+    el.builder.node(
+        Layer::Attention {
+            heads: 1,
+            causal,
+            masked,
+        },
+        node_args,
+        with_last(&qt, features(&vt)),
+        &frame.binding,
+        span,
+    )
+}
+
+/// `heads` and `dim`, with `dim` divisible by `heads`.
+fn heads_and_dim(b: &super::args::Bound, name: &str) -> Result<(usize, usize), Diagnostic> {
+    let hv = b.req("heads")?;
+    let heads = hv.positive("the number of heads")?;
+    let dv = b.req("dim")?;
+    let dim = dv.positive("the attention size")?;
+    if !dim.is_multiple_of(heads) {
+        let lower = dim / heads * heads;
+        let upper = lower + heads;
+        let mut fixes = vec![format!("`dim: {upper}`")];
+        if lower > 0 {
+            fixes.insert(0, format!("`dim: {lower}`"));
+        }
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!(
+                "`dim` of {name} must be divisible by `heads`: {dim} is not a multiple of {heads}"
+            ),
+        )
+        .at(dv.span, format!("{dim} features"))
+        .also(hv.span, format!("{heads} heads"))
+        .help(format!(
+            "each head attends over dim / heads features; try {}",
+            fixes.join(" or ")
+        )));
+    }
+    Ok((heads, dim))
+}
+
+/// A learned projection `x · W (+ b)` to `units`, with parameters
+/// `<path>.<name>.weight` and `.bias` (Glorot uniform and zeros, as
+/// `dense`); a `Dense` node.
+fn project(
+    el: &mut Elaborator<'_>,
+    path: &str,
+    name: &str,
+    x: NodeId,
+    units: usize,
+    bias: bool,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let xt = el.builder.ty(x).clone();
+    let fan_in = features(&xt);
+    let weight = el.builder.param(
+        format!("{path}.{name}.weight"),
+        TensorType::new(xt.dtype, Shape::fixed(&[fan_in, units])),
+        Init::GlorotUniform,
+        (fan_in, units),
+        span,
+    )?;
+    let bias = if bias {
+        Some(el.builder.param(
+            format!("{path}.{name}.bias"),
+            TensorType::new(xt.dtype, Shape::fixed(&[units])),
+            Init::Zeros,
+            (fan_in, units),
+            span,
+        )?)
+    } else {
+        None
+    };
+    el.builder.node(
+        Layer::Dense { weight, bias },
+        vec![x],
+        with_last(&xt, units),
+        path,
+        span,
+    )
+}
+
+/// Projections of queries (from `qx`) and keys and values (from `kx`),
+/// attention with `heads`, and the output projection: the body shared by
+/// self- and cross-attention. The key projection has no bias: it would add
+/// `q · b` to every logit of a query's row, which the softmax cancels, so
+/// its gradient is exactly 0 and an optimizer like Adam would only move it
+/// by rounding noise.
+#[allow(clippy::too_many_arguments)]
+fn projected_attention(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    qx: NodeId,
+    kx: NodeId,
+    heads: usize,
+    dim: usize,
+    causal: bool,
+    mask: Option<NodeId>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let path = frame.next_layer_path();
+    let q = project(el, &path, "wq", qx, dim, true, span)?;
+    let k = project(el, &path, "wk", kx, dim, false, span)?;
+    let v = project(el, &path, "wv", kx, dim, true, span)?;
+    let ty = el.builder.ty(q).clone();
+    let mut node_args = vec![q, k, v];
+    node_args.extend(mask);
+    let a = el.builder.node(
+        Layer::Attention {
+            heads,
+            causal,
+            masked: mask.is_some(),
+        },
+        node_args,
+        ty,
+        &path,
+        span,
+    )?;
+    project(el, &path, "wo", a, dim, true, span)
+}
+
+/// `multi_head_attention(x, heads, dim, causal:, mask:)`: self-attention
+/// over `x: [N, T, E]` to `[N, T, dim]`.
+pub fn multi_head_attention(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &["x", "heads", "dim", "causal", "mask"],
+        3,
+        args,
+    )?;
+    let (x, xt) = sequence(el, frame, b.req("x")?, name, false)?;
+    let (heads, dim) = heads_and_dim(&b, name)?;
+    let causal = causal_arg(b.get("causal"))?;
+    let mask = match b.get("mask") {
+        Some(mv) => Some(key_mask(el, frame, mv, name, &xt)?),
+        None => None,
+    };
+    projected_attention(el, frame, x, x, heads, dim, causal, mask, span)
+}
+
+/// `cross_attention(latents, x, heads, dim, mask:)`: queries from
+/// `latents: [N, M, D]`, keys and values from `x: [N, T, E]`; `[N, M, dim]`.
+pub fn cross_attention(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &["latents", "x", "heads", "dim", "mask"],
+        4,
+        args,
+    )?;
+    let (lv, xv) = (b.req("latents")?, b.req("x")?);
+    let (l, lt) = sequence(el, frame, lv, name, false)?;
+    let (x, xt) = sequence(el, frame, xv, name, false)?;
+    if lt.dtype != xt.dtype {
+        return Err(Diagnostic::new(
+            Code::DTypeMismatch,
+            format!("{name} takes latents and inputs of one dtype, got {lt} and {xt}"),
+        )
+        .at(lv.span, format!("{lt}"))
+        .also(xv.span, format!("{xt}")));
+    }
+    if lt.shape.dims()[0] != xt.shape.dims()[0] {
+        return Err(axis_mismatch(
+            &format!("{name} pairs latents and inputs of types"),
+            &lt,
+            lv.span,
+            &xt,
+            xv.span,
+            0,
+        )
+        .help("the latents and the inputs need the same batch; `latents(x, count:, dim:)` makes latents with x's batch"));
+    }
+    let (heads, dim) = heads_and_dim(&b, name)?;
+    let mask = match b.get("mask") {
+        Some(mv) => Some(key_mask(el, frame, mv, name, &xt)?),
+        None => None,
+    };
+    projected_attention(el, frame, l, x, heads, dim, false, mask, span)
+}
+
+/// `latents(x, count, dim, init:)`: a learned `[count, dim]` array
+/// broadcast over `x`'s batch (only `x`'s first axis is used).
+pub fn latents(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x", "count", "dim", "init"], 3, args)?;
+    let xv = b.req("x")?;
+    let x = el.tensor(frame, xv)?;
+    let xt = el.builder.ty(x).clone();
+    if xt.rank() == 0 {
+        return Err(Diagnostic::new(
+            Code::RankMismatch,
+            format!("{name} takes a batch of samples to size its result, got {xt}"),
+        )
+        .at(xv.span, "a scalar has no batch axis"));
+    }
+    let count = b.req("count")?.positive("the number of latents")?;
+    let dim = b.req("dim")?.positive("the latent size")?;
+    let init = match b.get("init") {
+        Some(v) => initializer(v)?,
+        None => Init::Normal {
+            mean: 0.0,
+            std: 1.0,
+        },
+    };
+    let dtype = if xt.dtype.is_float() {
+        xt.dtype
+    } else {
+        DType::F32
+    };
+    let path = frame.next_layer_path();
+    let weight = el.builder.param(
+        format!("{path}.weight"),
+        TensorType::new(dtype, Shape::fixed(&[count, dim])),
+        init,
+        (count, dim),
+        span,
+    )?;
+    let ty = TensorType::new(
+        dtype,
+        Shape(vec![
+            xt.shape.dims()[0].clone(),
+            Dim::Fixed(count),
+            Dim::Fixed(dim),
+        ]),
+    );
+    el.builder
+        .node(Layer::Latents { weight }, vec![x], ty, &path, span)
+}
+
+/// `positional_encoding(x, kind: sinusoidal|learned, init:)` on `[N, T, D]`.
+pub fn positional_encoding(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x", "kind", "init"], 1, args)?;
+    let xv = b.req("x")?;
+    let (x, xt) = sequence(el, frame, xv, name, false)?;
+    let d = features(&xt);
+    let learned = match b.get("kind") {
+        None => false,
+        Some(v) => match v.symbol()? {
+            "sinusoidal" => false,
+            "learned" => true,
+            other => {
+                return Err(Diagnostic::new(
+                    Code::BadValue,
+                    format!("unknown positional encoding `{other}`"),
+                )
+                .at(v.span, "not a kind of encoding")
+                .help("the kinds are: sinusoidal, learned"))
+            }
+        },
+    };
+    if b.get("init").is_some() && !learned {
+        let v = b.req("init")?;
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            "only a learned positional encoding has an initializer",
+        )
+        .at(v.span, "nothing to initialize")
+        .help("add `kind: learned`, or remove `init:`"));
+    }
+    let weight = if learned {
+        let t = xt.shape.dims()[1].fixed().ok_or_else(|| {
+            Diagnostic::new(
+                Code::BadDim,
+                format!("a learned positional encoding needs a fixed length, got {xt}"),
+            )
+            .at(xv.span, "the length (dimension 1) is symbolic")
+            .help("`kind: sinusoidal` encodes sequences of any length")
+        })?;
+        let init = match b.get("init") {
+            Some(v) => initializer(v)?,
+            None => Init::Normal {
+                mean: 0.0,
+                std: 0.02,
+            },
+        };
+        let path = frame.next_layer_path();
+        Some(el.builder.param(
+            format!("{path}.weight"),
+            TensorType::new(xt.dtype, Shape::fixed(&[t, d])),
+            init,
+            (t, d),
+            span,
+        )?)
+    } else {
+        if !d.is_multiple_of(2) {
+            return Err(Diagnostic::new(
+                Code::BadValue,
+                format!("the sinusoidal encoding pairs features as sin and cos, but {xt} has an odd feature size"),
+            )
+            .at(xv.span, format!("{d} features"))
+            .help("make the feature size even, or use `kind: learned`"));
+        }
+        None
+    };
+    el.builder.node(
+        Layer::PositionalEncoding { weight },
+        vec![x],
+        xt,
+        &frame.binding,
+        span,
+    )
+}
+
+/// `mean(x, axis:)`: the mean over one axis, which is removed.
+pub fn mean(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(name, call.span, &["x", "axis"], 2, args)?;
+    let x = float_tensor(el, frame, b.req("x")?, name, 1)?;
+    let t = el.builder.ty(x).clone();
+    let axis = axis_arg(b.req("axis")?, t.rank())?;
+    let mut dims = t.shape.dims().to_vec();
+    dims.remove(axis);
+    el.builder.node(
+        Layer::Mean { axis },
+        vec![x],
+        TensorType::new(t.dtype, Shape(dims)),
+        &frame.binding,
+        span,
+    )
+}
