@@ -286,7 +286,17 @@ fn random_inputs(g: &Graph, train: &Train, batch: usize, seed: u64) -> Vec<Tenso
                     }
                     None => Tensor::full(ty.dtype, &shape, 0.0),
                 },
-                Role::State => Tensor::full(ty.dtype, &shape, 0.0),
+                // Optimizer slots start at 0, running statistics at the
+                // value their layer declares (as a training run does).
+                Role::State => {
+                    let fill = train
+                        .model
+                        .states
+                        .iter()
+                        .find(|s| s.path == name)
+                        .map_or(0.0, |s| s.fill);
+                    Tensor::full(ty.dtype, &shape, fill)
+                }
                 Role::Hyper if name == "lr" => Tensor::scalar(ty.dtype, train.optimizer.lr),
                 Role::Hyper => Tensor::scalar(ty.dtype, 1.0),
                 Role::Data => {
