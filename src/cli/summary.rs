@@ -61,7 +61,8 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
             2 * per_output * out + if bias.is_some() { out } else { 0 }
         }
         Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
-        Layer::GlobalAvgPool => arg(0),
+        Layer::GlobalAvgPool | Layer::Reduce { .. } => arg(0),
+        Layer::Repeat { .. } => 0,
         Layer::Arith(_) | Layer::Neg => out,
         Layer::Loss(k) => {
             let p = arg(0);
@@ -90,6 +91,9 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::Pool { max: false, .. } => "avg_pool".into(),
         Layer::GlobalAvgPool => "global_avg_pool".into(),
         Layer::Reshape => "reshape".into(),
+        Layer::Reduce { mean: false, .. } => "sum".into(),
+        Layer::Reduce { mean: true, .. } => "mean".into(),
+        Layer::Repeat { .. } => "repeat".into(),
         Layer::Arith(op) => format!("{op:?}").to_lowercase(),
         Layer::Neg => "neg".into(),
         Layer::Loss(k) => k.name().into(),

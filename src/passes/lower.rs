@@ -73,6 +73,13 @@ pub fn lower(model: &Model) -> Graph {
                 g.mean(arg(0), (2..r).collect())
             }
             Layer::Reshape => g.reshape(arg(0), node.ty.shape.clone()),
+            Layer::Reduce { mean: false, axis } => g.sum(arg(0), vec![*axis]),
+            Layer::Reduce { mean: true, axis } => g.mean(arg(0), vec![*axis]),
+            Layer::Repeat { axis } => {
+                let shape = node.ty.shape.clone();
+                let dims = (0..shape.rank()).filter(|i| i != axis).collect();
+                g.broadcast_to(arg(0), shape, dims)
+            }
             Layer::LayerNorm { weight, bias, eps } => layer_norm(
                 &mut g,
                 arg(0),
@@ -292,19 +299,21 @@ fn align_target(g: &mut Graph, t: Value, like: Value) -> Value {
 fn loss(g: &mut Graph, kind: LossKind, p: Value, t: Value) -> Value {
     match kind {
         LossKind::CrossEntropy => {
+            // Classes on the last axis; the mean is over every position.
             let pt = g.ty(p).clone();
             let shape = pt.shape.clone();
-            let ls = softmax(g, p, 1, true);
+            let last = shape.rank() - 1;
+            let ls = softmax(g, p, last, true);
             let iota = g.push(
-                Op::Iota { axis: 1 },
+                Op::Iota { axis: last },
                 &[],
                 Some(TensorType::new(DType::I32, shape.clone())),
             );
-            let labels = g.broadcast_to(t, shape, vec![0]);
+            let labels = g.broadcast_to(t, shape, (0..last).collect());
             let hit = g.compare(CmpOp::Eq, iota, labels);
             let onehot = g.cast(hit, pt.dtype);
             let picked = g.mul(ls, onehot);
-            let per_row = g.sum(picked, vec![1]);
+            let per_row = g.sum(picked, vec![last]);
             let m = mean_all(g, per_row);
             g.neg(m)
         }

@@ -3,10 +3,12 @@
 //! this stage can fail on user input.
 
 mod args;
+mod axes;
 mod builder;
 pub mod data;
 mod dataset;
 pub mod init;
+mod inspect;
 mod layers;
 mod model;
 pub mod print;

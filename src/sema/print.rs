@@ -164,6 +164,10 @@ fn model(out: &mut String, m: &Model, kind: &str) {
             ),
             Layer::GlobalAvgPool => "global_avg_pool".into(),
             Layer::Reshape => "reshape".into(),
+            Layer::Reduce { mean, axis } => {
+                format!("{}(axis={axis})", if *mean { "mean" } else { "sum" })
+            }
+            Layer::Repeat { axis } => format!("repeat(axis={axis})"),
             Layer::LayerNorm { weight, bias, eps } => {
                 let p = |i: &Option<usize>| {
                     i.map(|i| format!(", {}", m.params[i].path))

@@ -210,6 +210,17 @@ pub enum Layer {
     GlobalAvgPool,
     /// Same elements, the node's shape (`unsqueeze`).
     Reshape,
+    /// The sum (or mean) over one axis, which disappears: `sum(x, axis: -1)`
+    /// is a row of dot products when `x` is a product of two embeddings.
+    Reduce {
+        mean: bool,
+        axis: usize,
+    },
+    /// A new axis at `axis` whose every slice is `x` (`repeat(x, 6, axis:
+    /// 1)`): the one explicit broadcast, since arithmetic never broadcasts.
+    Repeat {
+        axis: usize,
+    },
     /// Elementwise arithmetic; a scalar operand is broadcast.
     Arith(ArithOp),
     Neg,
@@ -233,6 +244,10 @@ pub enum Metric {
     Mae,
     Mse,
     Rmse,
+    /// The held-out cross-entropy (nats per token) of a bigram model
+    /// fitted on the training part, with add-one smoothing: the baseline a
+    /// sequence model must beat (`runtime::bigram`).
+    BigramLoss,
 }
 
 impl Metric {
@@ -243,14 +258,16 @@ impl Metric {
             Metric::Mae => "mae",
             Metric::Mse => "mse",
             Metric::Rmse => "rmse",
+            Metric::BigramLoss => "bigram_loss",
         }
     }
-    pub const ALL: [Metric; 5] = [
+    pub const ALL: [Metric; 6] = [
         Metric::Loss,
         Metric::Accuracy,
         Metric::Mae,
         Metric::Mse,
         Metric::Rmse,
+        Metric::BigramLoss,
     ];
 }
 
@@ -334,4 +351,35 @@ pub struct Train {
     pub seed: u64,
     pub evaluate: Vec<Evaluate>,
     pub save: Option<String>,
+    /// Text generated after training, in order.
+    pub samples: Vec<Sample>,
+    /// Nearest-neighbour lists printed after training, in order.
+    pub nearest: Vec<Nearest>,
+}
+
+/// `sample 400 from "HAMLET." temperature: 0.8`, checked: the model maps
+/// token ids `input: i32[N, context]` to logits `output: [N, context,
+/// vocab]`; generation feeds it the last `context` tokens and draws the next
+/// from the last position's logits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// How many tokens to generate (the prime not counted).
+    pub length: usize,
+    /// The text generation starts from (may be empty).
+    pub prime: String,
+    pub temperature: f64,
+    pub input: String,
+    pub output: String,
+    pub context: usize,
+}
+
+/// `nearest center.weight: "king", "queen", count: 5`, checked: the rows of
+/// `param` (`[vocab, dim]`, one row per token id) closest by cosine
+/// similarity to each word's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nearest {
+    /// The parameter's full path (`w2v.center.weight`).
+    pub param: String,
+    pub words: Vec<String>,
+    pub count: usize,
 }

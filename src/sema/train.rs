@@ -48,7 +48,7 @@ pub fn check_train(
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for s in &decl.settings {
         let kw = s.keyword();
-        if kw == "evaluate" {
+        if matches!(kw, "evaluate" | "sample" | "nearest") {
             continue;
         }
         if let Some(first) = seen.get(kw) {
@@ -159,6 +159,9 @@ pub fn check_train(
     let mut seed = 0u64;
     let mut evaluate = Vec::new();
     let mut save = None;
+    let mut samples = Vec::new();
+    let mut nearest = Vec::new();
+    let training_data = &datasets[data.dataset];
     for s in &decl.settings {
         match s {
             Setting::Loss { .. } | Setting::Optimizer { .. } => {}
@@ -193,7 +196,11 @@ pub fn check_train(
                 }
                 let mut ms = Vec::new();
                 for m in metrics {
-                    ms.push(metric(m, head.as_ref())?);
+                    let checked = metric(m, head.as_ref())?;
+                    if checked == Metric::BigramLoss {
+                        bigram_fits(m.span, training_data, data.dataset == v_dataset(&v))?;
+                    }
+                    ms.push(checked);
                 }
                 evaluate.push(Evaluate { data, metrics: ms });
             }
@@ -201,6 +208,23 @@ pub fn check_train(
                 let v = el.eval(&mut Frame::new(""), path)?;
                 save = Some(v.string()?.to_string());
             }
+            Setting::Sample {
+                length,
+                prime,
+                options,
+                span,
+            } => samples.push(super::inspect::sample(
+                &mut el,
+                (length, prime.as_ref(), options, *span),
+                inputs_used.len(),
+                head.as_ref(),
+                training_data,
+            )?),
+            Setting::Nearest { table, args, span } => nearest.push(super::inspect::nearest(
+                &mut el,
+                (table, args, *span),
+                training_data,
+            )?),
         }
     }
     Ok(Train {
@@ -216,7 +240,49 @@ pub fn check_train(
         seed,
         evaluate,
         save,
+        samples,
+        nearest,
     })
+}
+
+fn v_dataset(v: &Spanned) -> usize {
+    match &v.val {
+        Val::Data(r) => r.dataset,
+        _ => usize::MAX,
+    }
+}
+
+/// `bigram_loss` is the baseline of next-token prediction: it needs
+/// `sequences` samples (`x`, `y` token ids) and an evaluation part of the
+/// same data set, whose ids mean the same tokens.
+fn bigram_fits(at: Span, training: &DatasetSpec, same_set: bool) -> Result<(), Diagnostic> {
+    let sequences = training
+        .transforms
+        .iter()
+        .any(|t| matches!(t, super::data::Transform::Sequences { .. }));
+    if !sequences || training.vocab.is_none() {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!(
+                "`bigram_loss` needs token sequences, but data set `{}` is not cut by `sequences`",
+                training.name
+            ),
+        )
+        .at(at, "needs `sequences` data")
+        .help("read the text with `text(path) |> sequences(length: 64) |> split(...)`"));
+    }
+    if !same_set {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            "`bigram_loss` compares parts of the training data set",
+        )
+        .at(at, "evaluated on another data set")
+        .help(format!(
+            "evaluate it on a part of `{}`, whose token ids the bigram model was fitted on",
+            training.name
+        )));
+    }
+    Ok(())
 }
 
 fn missing(decl: &ast::TrainDecl, what: &str, example: &str) -> Diagnostic {
@@ -392,6 +458,7 @@ fn metric(m: &ast::Ident, head: Option<&Head>) -> Result<Metric, Diagnostic> {
                 Metric::Accuracy,
                 Some(CrossEntropy | BinaryCrossEntropy | BinaryCrossEntropyLogits)
             )
+            | (Metric::BigramLoss, _)
             | (
                 Metric::Mae | Metric::Mse | Metric::Rmse,
                 Some(MeanSquaredError | MeanAbsoluteError | BinaryCrossEntropy)

@@ -83,3 +83,28 @@ fn lenet_reaches_97_percent_on_mnist() {
     let acc = r.last("test", Metric::Accuracy).unwrap();
     assert!(acc >= 0.97, "test accuracy {acc}");
 }
+
+#[test]
+fn word_vectors_tell_true_pairs_from_negatives() {
+    let r = train("word_vectors");
+    // Chance for a pair scored 0 is ln 2; a model that learned nothing
+    // stays there.
+    let loss = r.last("test", Metric::Loss).unwrap();
+    assert!(
+        loss < 0.8 * std::f64::consts::LN_2,
+        "held-out pair loss {loss}"
+    );
+    // One neighbour list per query word, each of `count` other words.
+    let words: Vec<&str> = r.neighbours.iter().map(|n| n.word.as_str()).collect();
+    assert_eq!(words, ["king", "queen", "ghost", "father", "lord"]);
+    for n in &r.neighbours {
+        assert_eq!(n.nearest.len(), 5, "{}", n.to_text());
+        assert!(n
+            .nearest
+            .iter()
+            .all(|(w, s)| *w != n.word && s.abs() <= 1.0 + 1e-9));
+        assert!(n
+            .to_text()
+            .starts_with(&format!("nearest to {:?}: ", n.word)));
+    }
+}

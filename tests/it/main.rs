@@ -26,4 +26,5 @@ mod sema;
 mod stages;
 mod syntax;
 mod syntax_fuzz;
+mod textgen;
 mod ui;

@@ -323,6 +323,33 @@ impl ModelBuilder {
         self.node(Layer::Loss(kind), vec![p, t], ty, kind.name())
     }
 
+    /// `sum` (or `mean`) over `axis`, which disappears.
+    pub fn reduce(&mut self, x: NodeId, mean: bool, axis: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.remove(axis);
+        let name = if mean { "mean" } else { "sum" };
+        self.node(
+            Layer::Reduce { mean, axis },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            name,
+        )
+    }
+
+    /// `count` copies of `x` along a new axis `axis`.
+    pub fn repeat(&mut self, x: NodeId, count: usize, axis: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.insert(axis, Dim::Fixed(count));
+        self.node(
+            Layer::Repeat { axis },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            "repeat",
+        )
+    }
+
     pub fn output(&mut self, name: &str, id: NodeId) {
         self.model.outputs.push((name.into(), id));
     }
