@@ -10,7 +10,11 @@ Workloads:
   - the same MLP's inference (logits and loss, no gradient) at batch 1
     (latency) and 1024;
   - square f32 matmul 512/1024/2048 (dlc: benches/matmul.rs, the backend's
-    own gemm entry).
+    own gemm entry);
+  - an LSTM classifier: 32 steps of 16 features, 128 hidden units, the last
+    state into dense 10, softmax cross-entropy and Adam (lr 1e-3), one
+    training step at batch 32 (benches/workloads/lstm.dl; PyTorch's
+    nn.LSTM, JAX's lax.scan over the same cell).
 
 Every framework is timed the same way: 10 untimed steps, then steps timed one
 by one for about 2 seconds; the median step time is reported. Each
@@ -41,6 +45,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DLC = os.path.join(ROOT, "target", "release", "dlc")
 MLP = "benches/workloads/mlp.dl"
+LSTM = "benches/workloads/lstm.dl"
+SEQ, FEATURES, HIDDEN, CLASSES, ADAM_LR = 32, 16, 128, 10, 1e-3
 SIZES = (784, 256, 128, 10)
 LR, MOMENTUM = 0.05, 0.9
 WARMUP, SECONDS = 10, 2.0
@@ -54,6 +60,7 @@ WORKLOADS = [
     ("matmul 512", "matmul", 512),
     ("matmul 1024", "matmul", 1024),
     ("matmul 2048", "matmul", 2048),
+    ("lstm train b32", "lstm", 32),
 ]
 
 
@@ -91,6 +98,8 @@ def worker_torch(kind, size, threads, compiled):
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if kind == "lstm":
+        return torch_lstm(size, compiled)
     if kind == "matmul":
         a, b = torch.rand(size, size), torch.rand(size, size)
         return result(kind, size, timed(lambda: torch.mm(a, b)))
@@ -134,10 +143,110 @@ def worker_torch(kind, size, threads, compiled):
     return result(kind, size, timed(lambda: step(x, y)), extra)
 
 
+def torch_lstm(size, compiled):
+    import torch
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(FEATURES, HIDDEN, batch_first=True)
+            self.out = torch.nn.Linear(HIDDEN, CLASSES)
+
+        def forward(self, x):
+            _, (h, _) = self.lstm(x)
+            return self.out(h[-1])
+
+    model = Model()
+    x = torch.rand(size, SEQ, FEATURES)
+    y = torch.randint(0, CLASSES, (size,))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR)
+
+    def train_step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step, extra = train_step, {}
+    if compiled:
+        t = time.perf_counter()
+        step = torch.compile(train_step)
+        step(x, y)
+        extra["compile_s"] = time.perf_counter() - t
+    return result("train", size, timed(lambda: step(x, y)), extra)
+
+
+def jax_lstm(size):
+    import jax
+    import jax.numpy as jnp
+
+    k = jax.random.split(jax.random.PRNGKey(0), 6)
+    bound = 1 / HIDDEN**0.5
+    u = lambda key, shape: jax.random.uniform(key, shape, jnp.float32, -bound, bound)
+    params = {
+        "w_ih": u(k[0], (FEATURES, 4 * HIDDEN)),
+        "w_hh": u(k[1], (HIDDEN, 4 * HIDDEN)),
+        "b": u(k[2], (4 * HIDDEN,)),
+        "w": u(k[3], (HIDDEN, CLASSES)),
+        "wb": jnp.zeros((CLASSES,), jnp.float32),
+    }
+    x = jax.random.uniform(k[4], (size, SEQ, FEATURES), jnp.float32)
+    y = jax.random.randint(k[5], (size,), 0, CLASSES)
+
+    def loss_fn(p, x, y):
+        gx = x @ p["w_ih"] + p["b"]  # [N, T, 4H], outside the loop
+
+        def cell(carry, g):
+            h, c = carry
+            z = g + h @ p["w_hh"]
+            i, f, gg, o = jnp.split(z, 4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(gg)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+            return (h, c), None
+
+        zero = jnp.zeros((x.shape[0], HIDDEN), jnp.float32)
+        (h, _), _ = jax.lax.scan(cell, (zero, zero), jnp.swapaxes(gx, 0, 1))
+        logp = jax.nn.log_softmax(h @ p["w"] + p["wb"])
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    b1, b2, eps = 0.9, 0.999, 1e-8
+
+    def train_step(p, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: b1 * m + (1 - b1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: b2 * v + (1 - b2) * g * g, v, g)
+        lr = ADAM_LR * jnp.sqrt(1 - b2**t) / (1 - b1**t)
+        p = jax.tree_util.tree_map(
+            lambda p, m, v: p - lr * m / (jnp.sqrt(v) + eps), p, m, v
+        )
+        return p, m, v, t, loss
+
+    step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = [params, zeros(), zeros(), jnp.float32(0)]
+    extra = {}
+    t0 = time.perf_counter()
+    *state, loss = step(*state, x, y)
+    loss.block_until_ready()
+    extra["compile_s"] = time.perf_counter() - t0
+
+    def run():
+        nonlocal state
+        *state, loss = step(*state, x, y)
+        loss.block_until_ready()
+
+    return result("train", size, timed(run), extra)
+
+
 def worker_jax(kind, size, threads):
     import jax
     import jax.numpy as jnp
 
+    if kind == "lstm":
+        return jax_lstm(size)
     key = jax.random.PRNGKey(0)
     if kind == "matmul":
         ka, kb = jax.random.split(key)
@@ -258,7 +367,7 @@ def run_dlc(kind, size, threads, matmul_cache):
     cmd = pinned(threads) + [
         DLC,
         "bench",
-        MLP,
+        LSTM if kind == "lstm" else MLP,
         "--batch",
         str(size),
         "--threads",
@@ -271,7 +380,8 @@ def run_dlc(kind, size, threads, matmul_cache):
         return {"error": p.stderr.strip()[-200:]}
     j = json.loads(p.stdout)
     return result(
-        kind, size, j["step_us_median"] / 1e6, {"compile_s": j["compile_ms"] / 1e3}
+        "train" if kind == "lstm" else kind,
+        size, j["step_us_median"] / 1e6, {"compile_s": j["compile_ms"] / 1e3}
     )
 
 
@@ -328,7 +438,7 @@ def value(r, kind):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--only", choices=["mlp", "matmul"])
+    ap.add_argument("--only", choices=["mlp", "matmul", "lstm"])
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--json", help="also write every result to this file")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -366,7 +476,8 @@ def main():
     workloads = [
         w
         for w in WORKLOADS
-        if args.only is None or (args.only == "matmul") == (w[1] == "matmul")
+        if args.only is None
+        or args.only == {"matmul": "matmul", "lstm": "lstm"}.get(w[1], "mlp")
     ]
     results = {}
     matmul_cache = {}

@@ -63,6 +63,19 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
         Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
         Layer::GlobalAvgPool | Layer::Reduce { .. } => arg(0),
         Layer::Repeat { .. } => 0,
+        // Per step: the two matmuls (2 F G + 2 H G), the gate
+        // nonlinearities and the state update (about 4 G more).
+        Layer::Rnn { w_ih, w_hh, .. }
+        | Layer::Lstm { w_ih, w_hh, .. }
+        | Layer::Gru { w_ih, w_hh, .. } => {
+            let steps = match &m.nodes[node.args[0]].ty.shape.dims()[1] {
+                Dim::Fixed(t) => *t as u64,
+                Dim::Sym(_) => 1,
+            };
+            let (f, h) = (m.params[*w_ih].fan_in as u64, m.params[*w_hh].fan_in as u64);
+            let g = m.params[*w_hh].fan_out as u64;
+            steps * (2 * f * g + 2 * h * g + 4 * g)
+        }
         Layer::Arith(_) | Layer::Neg => out,
         Layer::Loss(k) => {
             let p = arg(0);
@@ -90,6 +103,9 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::Pool { max: true, .. } => "max_pool".into(),
         Layer::Pool { max: false, .. } => "avg_pool".into(),
         Layer::GlobalAvgPool => "global_avg_pool".into(),
+        Layer::Rnn { .. } => "rnn".into(),
+        Layer::Lstm { .. } => "lstm".into(),
+        Layer::Gru { .. } => "gru".into(),
         Layer::Reshape => "reshape".into(),
         Layer::Reduce { mean: false, .. } => "sum".into(),
         Layer::Reduce { mean: true, .. } => "mean".into(),
@@ -106,6 +122,19 @@ fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
         Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
         Layer::Embedding { weight } => vec![*weight],
         Layer::Conv { weight, bias, .. } => std::iter::once(*weight).chain(*bias).collect(),
+        Layer::Rnn {
+            w_ih, w_hh, bias, ..
+        }
+        | Layer::Lstm {
+            w_ih, w_hh, bias, ..
+        } => vec![*w_ih, *w_hh, *bias],
+        Layer::Gru {
+            w_ih,
+            w_hh,
+            b_ih,
+            b_hh,
+            ..
+        } => vec![*w_ih, *w_hh, *b_ih, *b_hh],
         _ => vec![],
     }
 }

@@ -12,6 +12,7 @@
 use crate::ir::{
     BinaryOp, CmpOp, DType, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
 };
+use crate::passes::recurrent;
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
 
 /// The probability clamp for binary cross-entropy.
@@ -79,6 +80,47 @@ pub fn lower(model: &Model) -> Graph {
                 let shape = node.ty.shape.clone();
                 let dims = (0..shape.rank()).filter(|i| i != axis).collect();
                 g.broadcast_to(arg(0), shape, dims)
+            }
+            Layer::Rnn {
+                w_ih,
+                w_hh,
+                bias,
+                sequences,
+            } => {
+                let w = recurrent::RnnWeights {
+                    w_ih: params[*w_ih],
+                    w_hh: params[*w_hh],
+                    bias: params[*bias],
+                };
+                recurrent::rnn(&mut g, arg(0), &w, None, *sequences)
+            }
+            Layer::Lstm {
+                w_ih,
+                w_hh,
+                bias,
+                sequences,
+            } => {
+                let w = recurrent::LstmWeights {
+                    w_ih: params[*w_ih],
+                    w_hh: params[*w_hh],
+                    bias: params[*bias],
+                };
+                recurrent::lstm(&mut g, arg(0), &w, None, *sequences)
+            }
+            Layer::Gru {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                sequences,
+            } => {
+                let w = recurrent::GruWeights {
+                    w_ih: params[*w_ih],
+                    w_hh: params[*w_hh],
+                    b_ih: params[*b_ih],
+                    b_hh: params[*b_hh],
+                };
+                recurrent::gru(&mut g, arg(0), &w, None, *sequences)
             }
             Layer::LayerNorm { weight, bias, eps } => layer_norm(
                 &mut g,

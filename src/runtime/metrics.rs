@@ -19,6 +19,8 @@ pub struct Accumulator {
     /// Predictions classified: one per sample, or one per position of a
     /// sequence model's `[N, T, classes]` logits.
     labels: usize,
+    persistence_sq_sum: f64,
+    persistence_elements: usize,
 }
 
 impl Accumulator {
@@ -70,6 +72,21 @@ impl Accumulator {
         self.elements += p.len().min(t.len());
     }
 
+    /// Adds one batch of `windows` samples to the persistence baseline:
+    /// `y: [n, F]` predicted by the last step of `x: [n, length, F]`.
+    pub fn add_persistence(&mut self, x: &Tensor, y: &Tensor) {
+        let (xs, ys) = (x.to_f64_vec(), y.to_f64_vec());
+        let features = y.shape().iter().skip(1).product::<usize>().max(1);
+        let per_sample = xs.len() / y.shape()[0].max(1);
+        for (xrow, yrow) in xs.chunks(per_sample).zip(ys.chunks(features)) {
+            let last = &xrow[per_sample - features..];
+            for (&p, &t) in last.iter().zip(yrow) {
+                self.persistence_sq_sum += (p - t) * (p - t);
+            }
+            self.persistence_elements += features;
+        }
+    }
+
     /// The value of `metric` over everything added so far. The bigram
     /// baseline does not depend on the model: the session computes it
     /// (`runtime::bigram`), so here it is NaN.
@@ -83,6 +100,9 @@ impl Accumulator {
             Metric::Mse => self.sq_sum / e,
             Metric::Rmse => (self.sq_sum / e).sqrt(),
             Metric::BigramLoss => f64::NAN,
+            Metric::PersistenceMse => {
+                self.persistence_sq_sum / self.persistence_elements.max(1) as f64
+            }
         }
     }
 }

@@ -540,6 +540,12 @@ impl<'p> Session<'p> {
                 )
             });
             acc.add(idx.len(), loss, head_values);
+            if metrics.contains(&Metric::PersistenceMse) {
+                // The checker allows the metric only on `windows` data,
+                // whose fields are `x` and `y`.
+                let field = |f: &str| b.field(f).expect("internal: windows data has x and y");
+                acc.add_persistence(field("x"), field("y"));
+            }
         }
         let bigram = if metrics.contains(&Metric::BigramLoss) {
             Some(self.bigram_loss(r)?)

@@ -98,10 +98,13 @@ pub enum Transform {
     Shuffle { seed: u64 },
     /// Keep the first `n` samples.
     Take { n: usize },
-    /// Named parts by fractions (summing to at most 1), after a seeded shuffle.
+    /// Named parts by fractions (summing to at most 1), after a seeded
+    /// shuffle; without it (`shuffle: false`) the parts keep the samples'
+    /// order, so a forecast's test part holds the latest windows.
     Split {
         parts: Vec<(String, f64)>,
         seed: u64,
+        shuffle: bool,
     },
     /// A token stream becomes next-token samples: `x` is tokens
     /// `t..t+length`, `y` is tokens `t+1..t+length+1`, for `t = 0, step,

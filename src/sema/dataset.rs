@@ -426,6 +426,7 @@ impl Evaluator<'_> {
                 }
                 let mut parts: Vec<(String, f64)> = Vec::new();
                 let mut seed_arg = None;
+                let mut shuffle_arg = None;
                 let mut total = 0.0;
                 for a in &args {
                     let Some((part, pspan)) = &a.name else {
@@ -437,6 +438,10 @@ impl Evaluator<'_> {
                     };
                     if part == "seed" {
                         seed_arg = Some(a.value.clone());
+                        continue;
+                    }
+                    if part == "shuffle" {
+                        shuffle_arg = Some(a.value.clone());
                         continue;
                     }
                     if part == "vocab" {
@@ -481,9 +486,22 @@ impl Evaluator<'_> {
                     .at(call.span, "over 1")
                     .help("the parts must not overlap; make the fractions sum to 1 or less"));
                 }
+                let shuffle = match &shuffle_arg {
+                    Some(v) => v.bool()?,
+                    None => true,
+                };
+                if let (false, Some(s)) = (shuffle, &seed_arg) {
+                    return Err(Diagnostic::new(
+                        Code::BadValue,
+                        "a split without shuffling has no use for a seed",
+                    )
+                    .at(s.span, "this seed would be ignored")
+                    .help("`shuffle: false` keeps the samples in order; drop the seed"));
+                }
                 Ok(Transform::Split {
                     parts,
                     seed: seed(seed_arg.as_ref())?,
+                    shuffle,
                 })
             }
             _ => Err(unknown_call(

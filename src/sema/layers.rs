@@ -10,6 +10,7 @@ use super::builder::with_last;
 use super::init::Init;
 use super::model::{Elaborator, Frame};
 use super::program::{Activation, Layer, LossKind, NodeId};
+use super::recurrent::Cell;
 use super::value::{Spanned, Val};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -30,6 +31,7 @@ pub enum LayerFn {
     /// `sum` (false) or `mean` (true) over one axis.
     Reduce(bool),
     Repeat,
+    Recurrent(Cell),
     Loss(LossKind),
 }
 
@@ -63,6 +65,9 @@ pub const NAMES: &[&str] = &[
     "sum",
     "mean",
     "repeat",
+    "rnn",
+    "lstm",
+    "gru",
     "cross_entropy",
     "binary_cross_entropy",
     "bce",
@@ -91,6 +96,9 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "sum" => LayerFn::Reduce(false),
         "mean" => LayerFn::Reduce(true),
         "repeat" => LayerFn::Repeat,
+        "rnn" => LayerFn::Recurrent(Cell::Rnn),
+        "lstm" => LayerFn::Recurrent(Cell::Lstm),
+        "gru" => LayerFn::Recurrent(Cell::Gru),
         "cross_entropy" => LayerFn::Loss(LossKind::CrossEntropy),
         "binary_cross_entropy" | "bce" => LayerFn::Loss(LossKind::BinaryCrossEntropy),
         "binary_cross_entropy_logits" | "bce_logits" => {
@@ -313,6 +321,7 @@ pub fn apply(
         LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
         LayerFn::Reduce(mean) => super::axes::reduce(el, frame, mean, call, args, span)?,
         LayerFn::Repeat => super::axes::repeat(el, frame, call, args, span)?,
+        LayerFn::Recurrent(cell) => super::recurrent::recurrent(el, frame, cell, call, args, span)?,
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
     Ok(Spanned::new(Val::Tensor(id), span))

@@ -13,6 +13,7 @@ mod layers;
 mod model;
 pub mod print;
 pub mod program;
+mod recurrent;
 mod shape;
 mod spatial;
 mod stream;

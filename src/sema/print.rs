@@ -76,9 +76,17 @@ fn dataset(out: &mut String, d: &DatasetSpec) {
             Transform::MinMax { field } => format!("minmax {field}"),
             Transform::Shuffle { seed } => format!("shuffle seed={seed}"),
             Transform::Take { n } => format!("take {n}"),
-            Transform::Split { parts, seed } => {
+            Transform::Split {
+                parts,
+                seed,
+                shuffle,
+            } => {
                 let p: Vec<String> = parts.iter().map(|(n, f)| format!("{n}={f}")).collect();
-                format!("split {} seed={seed}", p.join(" "))
+                if *shuffle {
+                    format!("split {} seed={seed}", p.join(" "))
+                } else {
+                    format!("split {} in order", p.join(" "))
+                }
             }
             Transform::Sequences { length, step } => {
                 format!("sequences length={length} step={step}")
@@ -163,6 +171,41 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                 window.pad_high
             ),
             Layer::GlobalAvgPool => "global_avg_pool".into(),
+            Layer::Rnn {
+                w_ih,
+                w_hh,
+                bias,
+                sequences,
+            }
+            | Layer::Lstm {
+                w_ih,
+                w_hh,
+                bias,
+                sequences,
+            } => format!(
+                "{}({}, {}, {}, sequences={sequences})",
+                if matches!(n.layer, Layer::Rnn { .. }) {
+                    "rnn"
+                } else {
+                    "lstm"
+                },
+                m.params[*w_ih].path,
+                m.params[*w_hh].path,
+                m.params[*bias].path
+            ),
+            Layer::Gru {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                sequences,
+            } => format!(
+                "gru({}, {}, {}, {}, sequences={sequences})",
+                m.params[*w_ih].path,
+                m.params[*w_hh].path,
+                m.params[*b_ih].path,
+                m.params[*b_hh].path
+            ),
             Layer::Reshape => "reshape".into(),
             Layer::Reduce { mean, axis } => {
                 format!("{}(axis={axis})", if *mean { "mean" } else { "sum" })

@@ -221,6 +221,32 @@ pub enum Layer {
     Repeat {
         axis: usize,
     },
+    /// The tanh RNN over `[N, T, F]` (`passes::recurrent`): `w_ih: [F, H]`,
+    /// `w_hh: [H, H]`, `bias: [H]`; every step's state `[N, T, H]` when
+    /// `sequences`, else the last `[N, H]`.
+    Rnn {
+        w_ih: usize,
+        w_hh: usize,
+        bias: usize,
+        sequences: bool,
+    },
+    /// The LSTM, gates `i, f, g, o` packed along the `4H` axis of `w_ih:
+    /// [F, 4H]`, `w_hh: [H, 4H]`, `bias: [4H]`; outputs as for `Rnn`.
+    Lstm {
+        w_ih: usize,
+        w_hh: usize,
+        bias: usize,
+        sequences: bool,
+    },
+    /// The GRU, gates `r, z, n` packed along `3H`, with PyTorch's two
+    /// biases (the reset gate scales the hidden part with its bias).
+    Gru {
+        w_ih: usize,
+        w_hh: usize,
+        b_ih: usize,
+        b_hh: usize,
+        sequences: bool,
+    },
     /// Elementwise arithmetic; a scalar operand is broadcast.
     Arith(ArithOp),
     Neg,
@@ -248,6 +274,10 @@ pub enum Metric {
     /// fitted on the training part, with add-one smoothing: the baseline a
     /// sequence model must beat (`runtime::bigram`).
     BigramLoss,
+    /// The MSE of the persistence forecast on `windows` data: `y` predicted
+    /// by the last step of `x` (next year = this year), the baseline a
+    /// forecaster must beat. It does not depend on the model.
+    PersistenceMse,
 }
 
 impl Metric {
@@ -259,15 +289,17 @@ impl Metric {
             Metric::Mse => "mse",
             Metric::Rmse => "rmse",
             Metric::BigramLoss => "bigram_loss",
+            Metric::PersistenceMse => "persistence_mse",
         }
     }
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Loss,
         Metric::Accuracy,
         Metric::Mae,
         Metric::Mse,
         Metric::Rmse,
         Metric::BigramLoss,
+        Metric::PersistenceMse,
     ];
 }
 

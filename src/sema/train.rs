@@ -196,7 +196,7 @@ pub fn check_train(
                 }
                 let mut ms = Vec::new();
                 for m in metrics {
-                    let checked = metric(m, head.as_ref())?;
+                    let checked = metric(m, head.as_ref(), &datasets[data.dataset])?;
                     if checked == Metric::BigramLoss {
                         bigram_fits(m.span, training_data, data.dataset == v_dataset(&v))?;
                     }
@@ -440,7 +440,7 @@ fn head_of(el: &Elaborator<'_>, loss: usize, outputs: &[(String, usize)]) -> Opt
     })
 }
 
-fn metric(m: &ast::Ident, head: Option<&Head>) -> Result<Metric, Diagnostic> {
+fn metric(m: &ast::Ident, head: Option<&Head>, data: &DatasetSpec) -> Result<Metric, Diagnostic> {
     let Some(metric) = Metric::ALL.into_iter().find(|x| x.name() == m.name) else {
         let d = Diagnostic::new(Code::BadValue, format!("unknown metric `{}`", m.name))
             .at(m.span, "not a metric");
@@ -450,6 +450,25 @@ fn metric(m: &ast::Ident, head: Option<&Head>) -> Result<Metric, Diagnostic> {
             None => d.help(format!("the metrics are: {}", names.join(", "))),
         });
     };
+    if metric == Metric::PersistenceMse {
+        let windowed = data
+            .transforms
+            .iter()
+            .any(|t| matches!(t, super::data::Transform::Windows { .. }));
+        if !windowed {
+            return Err(Diagnostic::new(
+                Code::BadValue,
+                format!(
+                    "`persistence_mse` needs a series cut by `windows(...)`, but data set `{}` is not",
+                    data.name
+                ),
+            )
+            .at(m.span, "no series to persist")
+            .note("it is the error of predicting `y` by the last step of `x`, the baseline of a forecast")
+            .help("use `mse` here, or cut the series with `|> windows(x, length: 8)`"));
+        }
+        return Ok(metric);
+    }
     use super::program::LossKind::*;
     let ok = matches!(
         (metric, head.map(|h| h.loss)),

@@ -56,4 +56,5 @@ pub const EXAMPLES: &[&str] = &[
     "digits_mlp",
     "breast_cancer",
     "diabetes",
+    "sunspots_lstm",
 ];

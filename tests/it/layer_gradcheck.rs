@@ -541,6 +541,7 @@ fn cases() -> Vec<LayerCase> {
     cases.extend(arith_cases());
     cases.extend(loss_cases());
     cases.extend(spatial_cases());
+    cases.extend(recurrent_cases());
     cases.push(mlp_case());
     cases
 }
@@ -586,6 +587,35 @@ fn spatial_cases() -> Vec<LayerCase> {
     ]
 }
 
+/// Each recurrent cell returning every state and the last one, T = 3 and
+/// 1; stacked (sequences into a second layer) and under a dense head.
+/// Weights from U(-0.8, 0.8) keep the gates off saturation.
+fn recurrent_cases() -> Vec<LayerCase> {
+    let mut cases = vec![];
+    for cell in ["rnn", "lstm", "gru"] {
+        for (seqs, t) in [(true, 3), (false, 3), (false, 1)] {
+            let name = format!("{cell} sequences={seqs} T={t}");
+            let c = unary(&name, &[t, 2], Domain::Any, 3, |b, x| {
+                b.recurrent("r", cell, x, 2, seqs)
+            });
+            cases.push(c.params(Domain::Uniform(-0.8, 0.8)));
+        }
+        let c = unary(
+            &format!("stacked {cell}"),
+            &[2, 3],
+            Domain::Any,
+            2,
+            |b, x| {
+                let h = b.recurrent("r", cell, x, 3, true);
+                let h = b.recurrent("r", cell, h, 2, false);
+                b.dense("out", h, 1, true)
+            },
+        );
+        cases.push(c.params(Domain::Uniform(-0.8, 0.8)));
+    }
+    cases
+}
+
 #[test]
 fn every_layer_matches_finite_differences() {
     for (i, c) in cases().iter().enumerate() {
@@ -626,6 +656,24 @@ fn kind(l: &Layer) -> &'static str {
         Layer::Reduce { mean: false, .. } => "sum",
         Layer::Reduce { mean: true, .. } => "mean",
         Layer::Repeat { .. } => "repeat",
+        Layer::Rnn {
+            sequences: true, ..
+        } => "rnn sequences",
+        Layer::Rnn {
+            sequences: false, ..
+        } => "rnn last",
+        Layer::Lstm {
+            sequences: true, ..
+        } => "lstm sequences",
+        Layer::Lstm {
+            sequences: false, ..
+        } => "lstm last",
+        Layer::Gru {
+            sequences: true, ..
+        } => "gru sequences",
+        Layer::Gru {
+            sequences: false, ..
+        } => "gru last",
         Layer::Softmax { .. } => "softmax",
         Layer::LogSoftmax { .. } => "log_softmax",
         Layer::Flatten => "flatten",
@@ -698,6 +746,27 @@ fn every_layer_kind() -> Vec<Layer> {
         },
         Layer::Repeat { axis: 1 },
     ];
+    for sequences in [true, false] {
+        all.push(Layer::Rnn {
+            w_ih: 0,
+            w_hh: 1,
+            bias: 2,
+            sequences,
+        });
+        all.push(Layer::Lstm {
+            w_ih: 0,
+            w_hh: 1,
+            bias: 2,
+            sequences,
+        });
+        all.push(Layer::Gru {
+            w_ih: 0,
+            w_hh: 1,
+            b_ih: 2,
+            b_hh: 3,
+            sequences,
+        });
+    }
     all.extend(
         [
             Activation::Relu,

@@ -4,7 +4,9 @@
 //! oracle built from primitives (one copy of the cell per step, only a test
 //! oracle: it grows with T), and their gradients against central
 //! differences, with and without initial states, returning every state or
-//! the last, with a fixed and a symbolic batch.
+//! the last, with a fixed and a symbolic batch. The language's `rnn`,
+//! `lstm` and `gru` calls, checked and lowered, against the same oracle,
+//! with their parameter paths, initializers and stacking.
 
 use dlc::backend::interp::eval;
 use dlc::ir::verify::verify;
@@ -13,6 +15,7 @@ use dlc::passes::autodiff::grad;
 use dlc::passes::recurrent::{gru, lstm, rnn, GruWeights, LstmWeights, RnnWeights};
 use dlc::tensor::Tensor;
 
+use crate::common::{check_files, show};
 use crate::gradcheck::fd::{self, sample, Domain, Rng};
 use crate::scan::{f64t, sigmoid};
 
@@ -491,4 +494,117 @@ fn the_layer_is_one_scan_whatever_the_length() {
     };
     assert_eq!(size(2), size(64));
     assert_eq!(size(2).1, 1);
+}
+
+/// `src`, checked; diagnostics rendered on failure.
+fn checked(src: &str) -> dlc::sema::program::Program {
+    check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)))
+}
+
+#[test]
+fn language_layers_lower_to_the_unrolled_oracle() {
+    for (k, cell) in [Cell::Rnn, Cell::Lstm, Cell::Gru].into_iter().enumerate() {
+        for seqs in [true, false] {
+            let name = format!("{cell:?}").to_lowercase();
+            let src = format!(
+                "model m {{\n  input x: f64[N, 3, 2]\n  output y = {name}(x, 2, return_sequences: {seqs})\n}}\n"
+            );
+            let p = checked(&src);
+            let model = &p.models[0];
+            let g = dlc::passes::lower::lower(model);
+            verify(&g).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // Data first, then the parameters in the oracle's order.
+            let l = Layer {
+                cell,
+                n: "N",
+                t: 3,
+                f: 2,
+                h: 2,
+                init: false,
+                seqs,
+            };
+            let want: Vec<(String, TensorType)> = l
+                .input_types()
+                .into_iter()
+                .skip(1)
+                .map(|(n, t)| (format!("m.y.{n}"), t))
+                .collect();
+            let got: Vec<(String, TensorType)> = model
+                .params
+                .iter()
+                .map(|p| (p.path.clone(), p.ty.clone()))
+                .collect();
+            assert_eq!(got, want, "{name}");
+            let xs = inputs(&l, 4, 300 + k as u64);
+            let what = format!("{name} return_sequences={seqs}");
+            assert_close(&run(&g, &xs)[0], &run(&l.unrolled(), &xs)[0], 1e-12, &what);
+        }
+    }
+}
+
+#[test]
+fn recurrent_layers_stack_and_initialize_as_pytorch() {
+    let p = checked(
+        "model m {\n  input x: f32[N, 5, 3]\n  h = lstm(lstm(x, 8, return_sequences: true), 4)\n  s = gru(x, 6, return_sequences: true, init: glorot_uniform)\n  output y = dense(h, 1)\n  output z = rnn(s, 2)\n}\n",
+    );
+    let m = &p.models[0];
+    let params: Vec<(&str, Vec<usize>)> = m
+        .params
+        .iter()
+        .map(|p| {
+            let dims =
+                p.ty.shape
+                    .dims()
+                    .iter()
+                    .map(|d| d.fixed().unwrap())
+                    .collect();
+            (p.path.as_str(), dims)
+        })
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("m.h.w_ih", vec![3, 32]),
+            ("m.h.w_hh", vec![8, 32]),
+            ("m.h.bias", vec![32]),
+            ("m.h.1.w_ih", vec![8, 16]),
+            ("m.h.1.w_hh", vec![4, 16]),
+            ("m.h.1.bias", vec![16]),
+            ("m.s.w_ih", vec![3, 18]),
+            ("m.s.w_hh", vec![6, 18]),
+            ("m.s.b_ih", vec![18]),
+            ("m.s.b_hh", vec![18]),
+            ("m.y.weight", vec![4, 1]),
+            ("m.y.bias", vec![1]),
+            ("m.z.w_ih", vec![6, 2]),
+            ("m.z.w_hh", vec![2, 2]),
+            ("m.z.bias", vec![2]),
+        ]
+        .map(|(n, d)| (n, d.to_vec()))
+    );
+    use dlc::sema::init::Init;
+    // PyTorch's U(-1/sqrt(H), 1/sqrt(H)) for every parameter by default;
+    // with `init:`, that for the weights and zero biases.
+    let half = 1.0 / 8f64.sqrt();
+    assert_eq!(
+        m.params[0].init,
+        Init::Uniform {
+            low: -half,
+            high: half
+        }
+    );
+    assert_eq!(m.params[2].init, m.params[0].init);
+    assert_eq!(m.params[6].init, Init::GlorotUniform);
+    assert_eq!(m.params[8].init, Init::Zeros);
+    let ty = |name: &str| {
+        let id = m.outputs.iter().find(|(n, _)| n == name).unwrap().1;
+        m.nodes[id].ty.to_string()
+    };
+    assert_eq!(ty("y"), "f32[N,1]");
+    assert_eq!(ty("z"), "f32[N,2]");
+    let seq = m.nodes.iter().find(|n| n.name == "m.h").unwrap();
+    assert_eq!(seq.ty.to_string(), "f32[N,5,8]");
+    // And it lowers, verifies and runs.
+    let g = dlc::passes::lower::lower(m);
+    verify(&g).unwrap();
 }

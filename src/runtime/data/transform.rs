@@ -11,6 +11,7 @@
 //! - `split(seed)`: `Rng::new(seed, derive(seed, "split")).permutation(n)`,
 //!   then consecutive parts of `floor(fraction * n)` samples; when the
 //!   fractions sum to 1 the last part also takes the rounding remainder.
+//!   `split(..., shuffle: false)` cuts the same parts in the samples' order.
 //! - `shuffle(seed)`: `Rng::new(seed, derive(seed, "shuffle"))` on the
 //!   unsplit set; after a split, part `p` uses `derive(seed, "shuffle/p")`.
 
@@ -87,12 +88,14 @@ pub(crate) fn apply(
             Transform::Split {
                 parts: fractions,
                 seed,
+                shuffle,
             } => {
                 if split {
                     return Err(malformed(format!("data set `{set}` is split twice")));
                 }
                 let table = parts.pop().expect("internal: one part before a split").1;
-                parts = split_table(set, &table, fractions, *seed)?;
+                let seed = shuffle.then_some(*seed);
+                parts = split_table(set, &table, fractions, seed)?;
                 split = true;
             }
             Transform::Sequences { .. }
@@ -126,11 +129,13 @@ pub(crate) fn apply(
     Ok(parts)
 }
 
+/// Parts of `table` by `fractions`, after a permutation seeded by `seed`,
+/// or in the samples' order when there is none.
 fn split_table(
     set: &str,
     table: &Table,
     fractions: &[(String, f64)],
-    seed: u64,
+    seed: Option<u64>,
 ) -> Result<Vec<(String, Table)>, DataError> {
     let total: f64 = fractions.iter().map(|(_, f)| f).sum();
     if fractions.is_empty()
@@ -147,7 +152,10 @@ fn split_table(
         )));
     }
     let n = table.samples;
-    let order = Rng::new(seed, derive(seed, "split")).permutation(n);
+    let order = match seed {
+        Some(seed) => Rng::new(seed, derive(seed, "split")).permutation(n),
+        None => (0..n).collect(),
+    };
     let mut sizes: Vec<usize> = fractions
         .iter()
         .map(|(_, f)| (f * n as f64).floor() as usize)

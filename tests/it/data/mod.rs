@@ -88,6 +88,7 @@ fn split(parts: &[(&str, f64)], seed: u64) -> Transform {
     Transform::Split {
         parts: parts.iter().map(|(n, f)| (n.to_string(), *f)).collect(),
         seed,
+        shuffle: true,
     }
 }
 

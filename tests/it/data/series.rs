@@ -1,7 +1,9 @@
 //! Time series cut by `windows` on the real yearly sunspot numbers (309
 //! years, 1700–2008): the YEAR column shows which year each window and
 //! target come from; a one-column series has one feature; the checker's
-//! field types match what the loader builds; a model trains on them.
+//! field types match what the loader builds; a model trains on them; a
+//! split with `shuffle: false` keeps time order, and `persistence_mse` is
+//! the error of repeating the last year.
 
 use dlc::ir::DType;
 use dlc::runtime::data::{load, Dataset};
@@ -174,4 +176,67 @@ train forecast() on sun.train {
     let last = report.last("train", Metric::Loss).unwrap();
     assert!(last < 0.5 * first, "train loss {first} -> {last}");
     assert!(report.last("test", Metric::Mse).unwrap().is_finite());
+}
+
+#[test]
+fn an_in_order_split_keeps_the_years_in_order() {
+    let d = sunspots(
+        Columns::All,
+        vec![
+            windows(4, 1, 1),
+            Transform::Split {
+                parts: vec![("train".into(), 0.75), ("test".into(), 0.25)],
+                seed: 0,
+                shuffle: false,
+            },
+        ],
+    );
+    let year = |part: &str| -> Vec<f64> {
+        let y = d.part(part).unwrap().field("y").unwrap().to_f64_vec();
+        y.chunks(2).map(|r| r[0]).collect()
+    };
+    let (train, test) = (year("train"), year("test"));
+    // 305 windows: the first floor(0.75 * 305) = 228 train, the rest test,
+    // each in year order, the test years all after the training years.
+    assert_eq!((train.len(), test.len()), (228, 77));
+    let all: Vec<f64> = train.iter().chain(&test).copied().collect();
+    let want: Vec<f64> = (0..305).map(|k| (1704 + k) as f64).collect();
+    assert_eq!(all, want);
+}
+
+#[test]
+fn persistence_mse_is_the_error_of_repeating_the_last_year() {
+    let src = r#"
+dataset sun = load(x: csv("data/sunspots.csv", skip: 1, column: 1))
+  |> windows(x, length: 3)
+  |> split(train: 0.5, test: 0.5, shuffle: false)
+
+model m {
+  input x: f32[N, 3, 1]
+  output y_hat = dense(lstm(x, 2), 1)
+}
+
+train m() on sun.train {
+  loss mse(y_hat, y)
+  optimizer sgd(lr: 0.01)
+  epochs 1; batch 50
+  evaluate sun.test every epoch: persistence_mse
+}
+"#;
+    let p = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
+    let opts = Options {
+        backend: Some("interp".into()),
+        base: ".".into(),
+        ..Options::default()
+    };
+    let mut session = Session::new(&p, &opts).unwrap();
+    let test = p.train.as_ref().unwrap().evaluate[0].data.clone();
+    let got = session.evaluate(&test, &[Metric::PersistenceMse]).unwrap()[0].1;
+    // By hand: the second half of the 306 windows, target year k + 3 against
+    // year k + 2.
+    let raw = sunspots(Columns::Only(1), vec![]);
+    let v = values(&raw, "x");
+    let errs: Vec<f64> = (153..306).map(|k| v[k + 3] - v[k + 2]).collect();
+    let want = errs.iter().map(|e| e * e).sum::<f64>() / errs.len() as f64;
+    assert!((got - want).abs() <= 1e-9 * want, "{got} vs {want}");
 }

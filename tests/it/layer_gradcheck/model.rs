@@ -171,6 +171,65 @@ impl ModelBuilder {
         self.model.params.len() - 1
     }
 
+    /// `rnn|lstm|gru(x, hidden, return_sequences: sequences)` on `x: [N, T,
+    /// F]`, bound to `binding`: `w_ih: [F, G]`, `w_hh: [H, G]` and the
+    /// bias `[G]` (GRU: `b_ih`, `b_hh`), `G = gates * H`, all from
+    /// U(-1/sqrt(H), 1/sqrt(H)); `[N, T, H]` or `[N, H]` out.
+    pub fn recurrent(
+        &mut self,
+        binding: &str,
+        cell: &str,
+        x: NodeId,
+        hidden: usize,
+        sequences: bool,
+    ) -> NodeId {
+        let t = self.ty(x).clone();
+        let d = t.shape.dims().to_vec();
+        let f = d[2].fixed().unwrap();
+        let gates = match cell {
+            "rnn" => 1,
+            "lstm" => 4,
+            "gru" => 3,
+            other => panic!("no cell {other}"),
+        };
+        let g = gates * hidden;
+        let path = self.layer_path(binding);
+        let k = 1.0 / (hidden as f64).sqrt();
+        let u = Init::Uniform { low: -k, high: k };
+        let w_ih = self.param(format!("{path}.w_ih"), &[f, g], u.clone(), (f, g));
+        let w_hh = self.param(format!("{path}.w_hh"), &[hidden, g], u.clone(), (hidden, g));
+        let bias = |this: &mut Self, leaf: &str| {
+            this.param(format!("{path}.{leaf}"), &[g], u.clone(), (g, g))
+        };
+        let layer = match cell {
+            "rnn" => Layer::Rnn {
+                w_ih,
+                w_hh,
+                bias: bias(self, "bias"),
+                sequences,
+            },
+            "lstm" => Layer::Lstm {
+                w_ih,
+                w_hh,
+                bias: bias(self, "bias"),
+                sequences,
+            },
+            _ => Layer::Gru {
+                w_ih,
+                w_hh,
+                b_ih: bias(self, "b_ih"),
+                b_hh: bias(self, "b_hh"),
+                sequences,
+            },
+        };
+        let dims = if sequences {
+            vec![d[0].clone(), d[1].clone(), Dim::Fixed(hidden)]
+        } else {
+            vec![d[0].clone(), Dim::Fixed(hidden)]
+        };
+        self.node(layer, vec![x], TensorType::new(t.dtype, Shape(dims)), &path)
+    }
+
     /// `embedding(x, vocab, dim)` over i32 indices.
     pub fn embedding(&mut self, binding: &str, x: NodeId, vocab: usize, dim: usize) -> NodeId {
         let path = self.layer_path(binding);
