@@ -3,7 +3,8 @@
 //! a model over token sequences) and `nearest center.weight: "king", count:
 //! 5` (the words whose embedding rows are closest to each query's). Both
 //! read the training data's vocabulary, so a word or character it lacks is
-//! reported here, with a suggestion, before any training.
+//! reported here, with a suggestion, before any training. Also the
+//! `bigram_loss` metric's requirement: token sequences.
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Span};
 use crate::ir::{DType, Dim};
@@ -13,6 +14,7 @@ use super::args::bind;
 use super::data::{DatasetSpec, FileFormat, TextLevel, TextOptions};
 use super::model::{Elaborator, Frame};
 use super::program::{Head, Nearest, Sample};
+use super::value::{Spanned, Val};
 
 /// The training data's text options, vocabulary size and tokens, or why a
 /// statement reading text has none.
@@ -286,4 +288,48 @@ fn dotted(e: &ast::Expr) -> Option<String> {
         ExprKind::Field { base, field } => Some(format!("{}.{}", dotted(base)?, field.name)),
         _ => None,
     }
+}
+
+pub(super) fn v_dataset(v: &Spanned) -> usize {
+    match &v.val {
+        Val::Data(r) => r.dataset,
+        _ => usize::MAX,
+    }
+}
+
+/// `bigram_loss` is the baseline of next-token prediction: it needs
+/// `sequences` samples (`x`, `y` token ids) and an evaluation part of the
+/// same data set, whose ids mean the same tokens.
+pub(super) fn bigram_fits(
+    at: Span,
+    training: &DatasetSpec,
+    same_set: bool,
+) -> Result<(), Diagnostic> {
+    let sequences = training
+        .transforms
+        .iter()
+        .any(|t| matches!(t, super::data::Transform::Sequences { .. }));
+    if !sequences || training.vocab.is_none() {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!(
+                "`bigram_loss` needs token sequences, but data set `{}` is not cut by `sequences`",
+                training.name
+            ),
+        )
+        .at(at, "needs `sequences` data")
+        .help("read the text with `text(path) |> sequences(length: 64) |> split(...)`"));
+    }
+    if !same_set {
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            "`bigram_loss` compares parts of the training data set",
+        )
+        .at(at, "evaluated on another data set")
+        .help(format!(
+            "evaluate it on a part of `{}`, whose token ids the bigram model was fitted on",
+            training.name
+        )));
+    }
+    Ok(())
 }

@@ -198,7 +198,11 @@ pub fn check_train(
                 for m in metrics {
                     let checked = metric(m, head.as_ref(), &datasets[data.dataset])?;
                     if checked == Metric::BigramLoss {
-                        bigram_fits(m.span, training_data, data.dataset == v_dataset(&v))?;
+                        super::inspect::bigram_fits(
+                            m.span,
+                            training_data,
+                            data.dataset == super::inspect::v_dataset(&v),
+                        )?;
                     }
                     ms.push(checked);
                 }
@@ -243,46 +247,6 @@ pub fn check_train(
         samples,
         nearest,
     })
-}
-
-fn v_dataset(v: &Spanned) -> usize {
-    match &v.val {
-        Val::Data(r) => r.dataset,
-        _ => usize::MAX,
-    }
-}
-
-/// `bigram_loss` is the baseline of next-token prediction: it needs
-/// `sequences` samples (`x`, `y` token ids) and an evaluation part of the
-/// same data set, whose ids mean the same tokens.
-fn bigram_fits(at: Span, training: &DatasetSpec, same_set: bool) -> Result<(), Diagnostic> {
-    let sequences = training
-        .transforms
-        .iter()
-        .any(|t| matches!(t, super::data::Transform::Sequences { .. }));
-    if !sequences || training.vocab.is_none() {
-        return Err(Diagnostic::new(
-            Code::BadValue,
-            format!(
-                "`bigram_loss` needs token sequences, but data set `{}` is not cut by `sequences`",
-                training.name
-            ),
-        )
-        .at(at, "needs `sequences` data")
-        .help("read the text with `text(path) |> sequences(length: 64) |> split(...)`"));
-    }
-    if !same_set {
-        return Err(Diagnostic::new(
-            Code::BadValue,
-            "`bigram_loss` compares parts of the training data set",
-        )
-        .at(at, "evaluated on another data set")
-        .help(format!(
-            "evaluate it on a part of `{}`, whose token ids the bigram model was fitted on",
-            training.name
-        )));
-    }
-    Ok(())
 }
 
 fn missing(decl: &ast::TrainDecl, what: &str, example: &str) -> Diagnostic {

@@ -122,3 +122,18 @@ fn sunspots_lstm_beats_persistence() {
         "test MSE {mse}, persistence {persistence}"
     );
 }
+
+#[test]
+fn char_rnn_beats_two_nats_and_the_bigram_baseline() {
+    let r = train("char_rnn");
+    let loss = r.last("test", Metric::Loss).unwrap();
+    let bigram = r.last("test", Metric::BigramLoss).unwrap();
+    assert!(
+        loss < 2.0 && loss < bigram,
+        "held-out loss {loss} nats/char, bigram baseline {bigram}"
+    );
+    // The sample statement printed its text: the prime, then 300 characters.
+    let s = &r.samples[0];
+    assert_eq!(s.ids.len(), 300);
+    assert!(s.text.starts_with("HAMLET."), "{:?}", s.text);
+}
