@@ -277,6 +277,23 @@ fn train(out: &mut String, t: &Train, p: &Program) {
         let ms: Vec<&str> = e.metrics.iter().map(|m| m.name()).collect();
         let _ = writeln!(out, "  evaluate {}: {}", part(&e.data), ms.join(", "));
     }
+    for s in &t.samples {
+        let _ = writeln!(
+            out,
+            "  sample {} from {:?} temperature {} (input {}: [N, {}], logits {})",
+            s.length, s.prime, s.temperature, s.input, s.context, s.output
+        );
+    }
+    for n in &t.nearest {
+        let words: Vec<String> = n.words.iter().map(|w| format!("{w:?}")).collect();
+        let _ = writeln!(
+            out,
+            "  nearest {}: {} count {}",
+            n.param,
+            words.join(", "),
+            n.count
+        );
+    }
     if let Some(s) = &t.save {
         let _ = writeln!(out, "  save {s:?}");
     }
