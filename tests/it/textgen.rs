@@ -224,3 +224,56 @@ fn dlc_sample_reads_the_checkpoint_and_vocabulary_after_the_fact() {
     assert!(err.contains("\"ß\" is not in the vocabulary"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn nearest_ranks_rows_by_cosine_similarity() {
+    // Four tokens of a tiny text; row 0 points along x, row 1 nearly so,
+    // row 2 along y, row 3 opposite to row 0.
+    let opts = dlc::sema::data::TextOptions {
+        level: dlc::sema::data::TextLevel::Char,
+        lowercase: false,
+        min_count: 1,
+    };
+    let (vocab, _) = dlc::runtime::data::Vocabulary::build("aaaabbbccd", &opts, "t").unwrap();
+    assert_eq!(vocab.tokens, ["a", "b", "c", "d"]);
+    let table = Tensor::from_f64(
+        DType::F32,
+        &[4, 2],
+        vec![2.0, 0.0, 1.0, 0.1, 0.0, 3.0, -1.0, 0.0],
+    );
+    let n = dlc::runtime::nearest::nearest(&table, &vocab, "a", 3).unwrap();
+    let order: Vec<&str> = n.nearest.iter().map(|(w, _)| w.as_str()).collect();
+    assert_eq!(order, ["b", "c", "d"]);
+    assert!((n.nearest[2].1 + 1.0).abs() < 1e-6, "{n:?}");
+    assert!(n
+        .to_text()
+        .starts_with("nearest to \"a\": b 1.00, c 0.00, d -1.00"));
+}
+
+#[test]
+fn a_word_prime_outside_the_vocabulary_fails_before_training() {
+    let src = r#"
+dataset hamlet = text("data/hamlet_gut.txt", level: word, lowercase: true)
+  |> sequences(length: 8)
+model words(vocab: int) {
+  input x: i32[N, 8]
+  output logits = dense(embedding(x, vocab, 4), vocab)
+}
+train words(vocab: hamlet.vocab) on hamlet {
+  loss cross_entropy(logits, y)
+  optimizer adam
+  sample 10 from "to be or not to bee"
+}
+"#;
+    let program = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
+    let opts = Options {
+        backend: Some("interp".into()),
+        base: ".".into(),
+        ..Options::default()
+    };
+    let err = match Session::new(&program, &opts) {
+        Ok(_) => panic!("a prime word outside the vocabulary was accepted"),
+        Err(e) => e.0,
+    };
+    assert!(err.contains("\"bee\" is not in the vocabulary"), "{err}");
+}
