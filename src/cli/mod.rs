@@ -1,11 +1,12 @@
-//! The command line: `check`, `train`, `eval`, `dump`, `bench`, `summary`,
-//! `explain`. Thin: each
+//! The command line: `check`, `train`, `eval`, `sample`, `dump`, `bench`,
+//! `summary`, `explain`. Thin: each
 //! command reads files, calls the library pipeline and prints. This is the
 //! only place (with `runtime`) that touches files, the clock and the
 //! terminal, and the only place diagnostics are rendered.
 
 mod bench;
 mod dump;
+mod sample;
 mod summary;
 
 use std::io::IsTerminal;
@@ -73,6 +74,25 @@ pub enum Command {
         backend: Option<String>,
         #[arg(long)]
         metrics: Option<PathBuf>,
+    },
+    /// Generate text with a model trained on token sequences, from its
+    /// checkpoint and the vocab.json saved beside it.
+    Sample {
+        file: PathBuf,
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Tokens to generate (default: the program's `sample`, else 400).
+        #[arg(long)]
+        length: Option<usize>,
+        /// Softmax temperature, above 0 (default: the program's, else 1).
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// Text to start from (default: the program's, else none).
+        #[arg(long)]
+        prime: Option<String>,
+        /// Seed for the draws (default: the program's).
+        #[arg(long)]
+        seed: Option<u64>,
     },
     /// Print the program at one stage of the pipeline.
     Dump {
@@ -342,6 +362,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     f.write(&record).map_err(Failure::Message)?;
                 }
             }
+            Ok(())
+        }
+        Command::Sample {
+            file,
+            checkpoint,
+            length,
+            temperature,
+            prime,
+            seed,
+        } => {
+            let opts = sample::SampleOptions {
+                checkpoint,
+                length,
+                temperature,
+                prime,
+                seed,
+            };
+            println!("{}", sample::sample(&file, &opts)?);
             Ok(())
         }
         Command::Dump {

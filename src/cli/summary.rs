@@ -128,7 +128,8 @@ fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
         Layer::Dropout { .. } => 2 * out,
         Layer::BatchNorm { .. } => 4 * out,
         Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
-        Layer::GlobalAvgPool | Layer::Mean { .. } => arg(0),
+        Layer::GlobalAvgPool | Layer::Reduce { .. } => arg(0),
+        Layer::Repeat { .. } => 0,
         // Per step: the two matmuls (2 F G + 2 H G), the gate
         // nonlinearities and the state update (about 4 G more).
         Layer::Rnn { w_ih, w_hh, .. }
@@ -188,10 +189,12 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
         Layer::Lstm { .. } => "lstm".into(),
         Layer::Gru { .. } => "gru".into(),
         Layer::Reshape => "reshape".into(),
-        Layer::Mean { .. } => "mean".into(),
         Layer::Attention { .. } => "attention".into(),
         Layer::Latents { .. } => "latents".into(),
         Layer::PositionalEncoding { .. } => "positional_encoding".into(),
+        Layer::Reduce { mean: false, .. } => "sum".into(),
+        Layer::Reduce { mean: true, .. } => "mean".into(),
+        Layer::Repeat { .. } => "repeat".into(),
         Layer::Arith(op) => format!("{op:?}").to_lowercase(),
         Layer::Neg => "neg".into(),
         Layer::Loss(k) => k.name().into(),

@@ -174,6 +174,13 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
                 g.mean(arg(0), (2..r).collect())
             }
             Layer::Reshape => g.reshape(arg(0), node.ty.shape.clone()),
+            Layer::Reduce { mean: false, axis } => g.sum(arg(0), vec![*axis]),
+            Layer::Reduce { mean: true, axis } => g.mean(arg(0), vec![*axis]),
+            Layer::Repeat { axis } => {
+                let shape = node.ty.shape.clone();
+                let dims = (0..shape.rank()).filter(|i| i != axis).collect();
+                g.broadcast_to(arg(0), shape, dims)
+            }
             Layer::Rnn {
                 w_ih,
                 w_hh,
@@ -215,7 +222,6 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
                 };
                 recurrent::gru(&mut g, arg(0), &w, None, *sequences)
             }
-            Layer::Mean { axis } => g.mean(arg(0), vec![*axis]),
             Layer::Attention {
                 heads,
                 causal,
@@ -539,19 +545,21 @@ fn align_target(g: &mut Graph, t: Value, like: Value) -> Value {
 fn loss(g: &mut Graph, kind: LossKind, p: Value, t: Value) -> Value {
     match kind {
         LossKind::CrossEntropy => {
+            // Classes on the last axis; the mean is over every position.
             let pt = g.ty(p).clone();
             let shape = pt.shape.clone();
-            let ls = softmax(g, p, 1, true);
+            let last = shape.rank() - 1;
+            let ls = softmax(g, p, last, true);
             let iota = g.push(
-                Op::Iota { axis: 1 },
+                Op::Iota { axis: last },
                 &[],
                 Some(TensorType::new(DType::I32, shape.clone())),
             );
-            let labels = g.broadcast_to(t, shape, vec![0]);
+            let labels = g.broadcast_to(t, shape, (0..last).collect());
             let hit = g.compare(CmpOp::Eq, iota, labels);
             let onehot = g.cast(hit, pt.dtype);
             let picked = g.mul(ls, onehot);
-            let per_row = g.sum(picked, vec![1]);
+            let per_row = g.sum(picked, vec![last]);
             let m = mean_all(g, per_row);
             g.neg(m)
         }

@@ -16,6 +16,9 @@ pub struct Accumulator {
     abs_sum: f64,
     sq_sum: f64,
     elements: usize,
+    /// Predictions classified: one per sample, or one per position of a
+    /// sequence model's `[N, T, classes]` logits.
+    labels: usize,
     persistence_sq_sum: f64,
     persistence_elements: usize,
 }
@@ -33,7 +36,8 @@ impl Accumulator {
         let t = target.to_f64_vec();
         match kind {
             LossKind::CrossEntropy => {
-                let classes = pred.shape()[1];
+                let classes = pred.shape().last().copied().unwrap_or(1).max(1);
+                self.labels += t.len();
                 for (row, &label) in p.chunks(classes).zip(&t) {
                     let best = row
                         .iter()
@@ -52,6 +56,7 @@ impl Accumulator {
                 } else {
                     0.0
                 };
+                self.labels += p.len().min(t.len());
                 for (&v, &y) in p.iter().zip(&t) {
                     let class = if v > threshold { 1.0 } else { 0.0 };
                     self.correct += usize::from(class == y);
@@ -82,16 +87,19 @@ impl Accumulator {
         }
     }
 
-    /// The value of `metric` over everything added so far.
+    /// The value of `metric` over everything added so far. The bigram
+    /// baseline does not depend on the model: the session computes it
+    /// (`runtime::bigram`), so here it is NaN.
     pub fn value(&self, metric: Metric) -> f64 {
         let n = self.samples.max(1) as f64;
         let e = self.elements.max(1) as f64;
         match metric {
             Metric::Loss => self.loss_sum / n,
-            Metric::Accuracy => self.correct as f64 / n,
+            Metric::Accuracy => self.correct as f64 / self.labels.max(1) as f64,
             Metric::Mae => self.abs_sum / e,
             Metric::Mse => self.sq_sum / e,
             Metric::Rmse => (self.sq_sum / e).sqrt(),
+            Metric::BigramLoss => f64::NAN,
             Metric::PersistenceMse => {
                 self.persistence_sq_sum / self.persistence_elements.max(1) as f64
             }

@@ -4,11 +4,14 @@
 //! the only part of dlc that touches files, clocks and terminals; the
 //! compiler core before it takes values and returns values.
 
+pub mod bigram;
 pub mod checkpoint;
 pub mod data;
 pub mod init;
 pub mod metrics;
+pub mod nearest;
 pub mod progress;
 pub mod rng;
+pub mod sample;
 pub mod schedule;
 pub mod train;

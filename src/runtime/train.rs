@@ -13,13 +13,18 @@ use crate::passes::lower::KEY;
 use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
 use crate::tensor::Tensor;
 
+use super::bigram::Bigram;
 use super::checkpoint;
 use super::data::{self, Dataset, Table};
 use super::init::init_tensor;
 use super::metrics::{Accumulator, MetricsFile, Record};
+use super::nearest::Neighbours;
 use super::progress::Progress;
 use super::rng::{derive, Rng};
+use super::sample::Generated;
 use super::schedule::learning_rate;
+
+mod inspect;
 
 /// What the command line can change about a run.
 #[derive(Clone, Debug, Default)]
@@ -50,6 +55,10 @@ pub struct Report {
     /// Every epoch's metrics per split, in the order they were computed.
     pub records: Vec<Record>,
     pub checkpoint: Option<PathBuf>,
+    /// The text of each `sample` statement, in order.
+    pub samples: Vec<Generated>,
+    /// The neighbour lists of each `nearest` statement's words, in order.
+    pub neighbours: Vec<Neighbours>,
 }
 
 impl Report {
@@ -260,6 +269,9 @@ pub struct Session<'p> {
     state: State,
     data: Vec<Option<Dataset>>,
     seed: u64,
+    /// The `bigram_loss` baseline, fitted on the training part when first
+    /// asked for.
+    bigram: Option<Bigram>,
 }
 
 impl<'p> Session<'p> {
@@ -338,7 +350,9 @@ impl<'p> Session<'p> {
             state: State { params, slots },
             data,
             seed,
+            bigram: None,
         };
+        session.check_prompts()?;
         if let Some(path) = &opts.init {
             session.load_params(path)?;
         }
@@ -497,7 +511,18 @@ impl<'p> Session<'p> {
                 acc.add_persistence(field("x"), field("y"));
             }
         }
-        Ok(metrics.iter().map(|&m| (m, acc.value(m))).collect())
+        let bigram = if metrics.contains(&Metric::BigramLoss) {
+            Some(self.bigram_loss(r)?)
+        } else {
+            None
+        };
+        Ok(metrics
+            .iter()
+            .map(|&m| match (m, bigram) {
+                (Metric::BigramLoss, Some(b)) => (m, b),
+                _ => (m, acc.value(m)),
+            })
+            .collect())
     }
 
     /// Saves parameters, optimizer state and the position: `epoch` epochs
@@ -696,6 +721,7 @@ impl<'p> Session<'p> {
             }
         }
         report.steps = steps;
+        self.inspect(&mut report, opts.verbose)?;
         Ok(report)
     }
 }

@@ -12,7 +12,7 @@ use crate::syntax::ast;
 use super::args::{bind, ArgVal};
 use super::builder::with_last;
 use super::init::Init;
-use super::layers::{axis_arg, float_tensor, initializer};
+use super::layers::{float_tensor, initializer};
 use super::model::{Elaborator, Frame};
 use super::program::{Layer, NodeId};
 use super::value::Spanned;
@@ -529,30 +529,6 @@ pub fn positional_encoding(
         Layer::PositionalEncoding { weight },
         vec![x],
         xt,
-        &frame.binding,
-        span,
-    )
-}
-
-/// `mean(x, axis:)`: the mean over one axis, which is removed.
-pub fn mean(
-    el: &mut Elaborator<'_>,
-    frame: &mut Frame,
-    call: &ast::Call,
-    args: Vec<ArgVal>,
-    span: Span,
-) -> Result<NodeId, Diagnostic> {
-    let name = call.callee.name.as_str();
-    let b = bind(name, call.span, &["x", "axis"], 2, args)?;
-    let x = float_tensor(el, frame, b.req("x")?, name, 1)?;
-    let t = el.builder.ty(x).clone();
-    let axis = axis_arg(b.req("axis")?, t.rank())?;
-    let mut dims = t.shape.dims().to_vec();
-    dims.remove(axis);
-    el.builder.node(
-        Layer::Mean { axis },
-        vec![x],
-        TensorType::new(t.dtype, Shape(dims)),
         &frame.binding,
         span,
     )

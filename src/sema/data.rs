@@ -177,6 +177,10 @@ pub struct DatasetSpec {
     /// The vocabulary size of a `text(...)` source (`<unk>` included), as
     /// the catalog reported it; `hamlet.vocab` in a program.
     pub vocab: Option<usize>,
+    /// That vocabulary's tokens in id order, so the checker can tell a
+    /// word a `nearest` or `sample` statement names is in it (empty when
+    /// there is no text source).
+    pub vocab_tokens: Vec<String>,
 }
 
 impl DatasetSpec {
@@ -221,6 +225,8 @@ pub trait DataCatalog {
 pub struct TextSchema {
     pub field: FieldSchema,
     pub vocab: usize,
+    /// The tokens in id order (`vocab` of them).
+    pub tokens: Vec<String>,
 }
 
 /// Why a data file could not be used; `kind` picks the diagnostic code.

@@ -58,11 +58,13 @@ pub fn check_dataset(
     let sources = ev.source(source_call)?;
     let mut fields = Vec::new();
     let mut vocab = None;
+    let mut vocab_tokens = Vec::new();
     let mut count: Option<(usize, String, Span)> = None;
     for (name, src, span) in &sources {
         let schema = match &src.format {
             FileFormat::Text(_) => catalog.text(name, src).map(|t| {
                 vocab = Some(t.vocab);
+                vocab_tokens = t.tokens;
                 t.field
             }),
             _ => catalog.field(name, src),
@@ -102,6 +104,7 @@ pub fn check_dataset(
         transforms: Vec::new(),
         fields,
         vocab,
+        vocab_tokens,
     };
     for call in transforms {
         if stream::is_stream_transform(&call.callee.name) {

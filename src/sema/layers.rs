@@ -31,8 +31,10 @@ pub enum LayerFn {
     Pool(usize, bool),
     GlobalAvgPool,
     Unsqueeze,
+    /// `sum` (false) or `mean` (true) over one axis.
+    Reduce(bool),
+    Repeat,
     Recurrent(Cell),
-    Mean,
     Attention,
     MultiHeadAttention,
     CrossAttention,
@@ -71,10 +73,12 @@ pub const NAMES: &[&str] = &[
     "avg_pool2d",
     "global_avg_pool",
     "unsqueeze",
+    "sum",
+    "mean",
+    "repeat",
     "rnn",
     "lstm",
     "gru",
-    "mean",
     "attention",
     "multi_head_attention",
     "cross_attention",
@@ -108,10 +112,12 @@ pub fn lookup(name: &str) -> Option<LayerFn> {
         "avg_pool2d" => LayerFn::Pool(2, false),
         "global_avg_pool" => LayerFn::GlobalAvgPool,
         "unsqueeze" => LayerFn::Unsqueeze,
+        "sum" => LayerFn::Reduce(false),
+        "mean" => LayerFn::Reduce(true),
+        "repeat" => LayerFn::Repeat,
         "rnn" => LayerFn::Recurrent(Cell::Rnn),
         "lstm" => LayerFn::Recurrent(Cell::Lstm),
         "gru" => LayerFn::Recurrent(Cell::Gru),
-        "mean" => LayerFn::Mean,
         "attention" => LayerFn::Attention,
         "multi_head_attention" => LayerFn::MultiHeadAttention,
         "cross_attention" => LayerFn::CrossAttention,
@@ -340,8 +346,9 @@ pub fn apply(
         LayerFn::Pool(d, max) => super::spatial::pool(el, frame, d, max, call, args, span)?,
         LayerFn::GlobalAvgPool => super::spatial::global_avg_pool(el, frame, call, args, span)?,
         LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
+        LayerFn::Reduce(mean) => super::axes::reduce(el, frame, mean, call, args, span)?,
+        LayerFn::Repeat => super::axes::repeat(el, frame, call, args, span)?,
         LayerFn::Recurrent(cell) => super::recurrent::recurrent(el, frame, cell, call, args, span)?,
-        LayerFn::Mean => super::attention::mean(el, frame, call, args, span)?,
         LayerFn::Attention => super::attention::attention(el, frame, call, args, span)?,
         LayerFn::MultiHeadAttention => {
             super::attention::multi_head_attention(el, frame, call, args, span)?
@@ -372,10 +379,10 @@ fn loss(
     let (pt, tt) = (el.builder.ty(p).clone(), el.builder.ty(t).clone());
     match kind {
         LossKind::CrossEntropy => {
-            if pt.rank() != 2 {
+            if pt.rank() < 2 {
                 return Err(Diagnostic::new(
                     Code::RankMismatch,
-                    format!("cross_entropy takes logits of shape [N, classes], got {pt}"),
+                    format!("cross_entropy takes logits of shape [N, classes] (or [N, T, classes]), got {pt}"),
                 )
                 .at(pv.span, format!("this is {pt}")));
             }
@@ -387,7 +394,10 @@ fn loss(
                 .at(tv.span, format!("this is {tt}"))
                 .help("load labels as integers, e.g. `csv(..., label: last)`; for 0/1 targets with one output use `bce`"));
             }
-            let want = TensorType::new(DType::I32, Shape(vec![pt.shape.dims()[0].clone()]));
+            // Classes are the last axis; one label per position before it
+            // (`[N, T, V]` logits of a sequence model take `[N, T]` labels).
+            let dims = pt.shape.dims();
+            let want = TensorType::new(DType::I32, Shape(dims[..dims.len() - 1].to_vec()));
             if tt != want {
                 return Err(super::shape::mismatch(
                     "cross_entropy pairs logits and labels of types",

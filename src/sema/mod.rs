@@ -4,10 +4,12 @@
 
 mod args;
 mod attention;
+mod axes;
 mod builder;
 pub mod data;
 mod dataset;
 pub mod init;
+mod inspect;
 mod layers;
 mod modal;
 mod model;

@@ -243,7 +243,6 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                 m.params[*b_hh].path
             ),
             Layer::Reshape => "reshape".into(),
-            Layer::Mean { axis } => format!("mean(axis={axis})"),
             Layer::Attention {
                 heads,
                 causal,
@@ -254,6 +253,10 @@ fn model(out: &mut String, m: &Model, kind: &str) {
                 Some(w) => format!("positional_encoding({})", m.params[*w].path),
                 None => "positional_encoding(sinusoidal)".into(),
             },
+            Layer::Reduce { mean, axis } => {
+                format!("{}(axis={axis})", if *mean { "mean" } else { "sum" })
+            }
+            Layer::Repeat { axis } => format!("repeat(axis={axis})"),
             Layer::LayerNorm { weight, bias, eps } => {
                 let p = |i: &Option<usize>| {
                     i.map(|i| format!(", {}", m.params[i].path))
@@ -319,6 +322,23 @@ fn train(out: &mut String, t: &Train, p: &Program) {
     for e in &t.evaluate {
         let ms: Vec<&str> = e.metrics.iter().map(|m| m.name()).collect();
         let _ = writeln!(out, "  evaluate {}: {}", part(&e.data), ms.join(", "));
+    }
+    for s in &t.samples {
+        let _ = writeln!(
+            out,
+            "  sample {} from {:?} temperature {} (input {}: [N, {}], logits {})",
+            s.length, s.prime, s.temperature, s.input, s.context, s.output
+        );
+    }
+    for n in &t.nearest {
+        let words: Vec<String> = n.words.iter().map(|w| format!("{w:?}")).collect();
+        let _ = writeln!(
+            out,
+            "  nearest {}: {} count {}",
+            n.param,
+            words.join(", "),
+            n.count
+        );
     }
     if let Some(s) = &t.save {
         let _ = writeln!(out, "  save {s:?}");

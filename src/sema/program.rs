@@ -251,6 +251,17 @@ pub enum Layer {
     GlobalAvgPool,
     /// Same elements, the node's shape (`unsqueeze`).
     Reshape,
+    /// The sum (or mean) over one axis, which disappears: `sum(x, axis: -1)`
+    /// is a row of dot products when `x` is a product of two embeddings.
+    Reduce {
+        mean: bool,
+        axis: usize,
+    },
+    /// A new axis at `axis` whose every slice is `x` (`repeat(x, 6, axis:
+    /// 1)`): the one explicit broadcast, since arithmetic never broadcasts.
+    Repeat {
+        axis: usize,
+    },
     /// The tanh RNN over `[N, T, F]` (`passes::recurrent`): `w_ih: [F, H]`,
     /// `w_hh: [H, H]`, `bias: [H]`; every step's state `[N, T, H]` when
     /// `sequences`, else the last `[N, H]`.
@@ -276,10 +287,6 @@ pub enum Layer {
         b_ih: usize,
         b_hh: usize,
         sequences: bool,
-    },
-    /// The mean over `axis`, which is removed (`mean(x, axis:)`).
-    Mean {
-        axis: usize,
     },
     /// Scaled dot-product attention, `softmax(q kᵀ / sqrt(d)) v`, of
     /// `[q, k, v]` or `[q, k, v, mask]`: `q: [N, ..., Tq, D]`,
@@ -326,6 +333,10 @@ pub enum Metric {
     Mae,
     Mse,
     Rmse,
+    /// The held-out cross-entropy (nats per token) of a bigram model
+    /// fitted on the training part, with add-one smoothing: the baseline a
+    /// sequence model must beat (`runtime::bigram`).
+    BigramLoss,
     /// The MSE of the persistence forecast on `windows` data: `y` predicted
     /// by the last step of `x` (next year = this year), the baseline a
     /// forecaster must beat. It does not depend on the model.
@@ -340,15 +351,17 @@ impl Metric {
             Metric::Mae => "mae",
             Metric::Mse => "mse",
             Metric::Rmse => "rmse",
+            Metric::BigramLoss => "bigram_loss",
             Metric::PersistenceMse => "persistence_mse",
         }
     }
-    pub const ALL: [Metric; 6] = [
+    pub const ALL: [Metric; 7] = [
         Metric::Loss,
         Metric::Accuracy,
         Metric::Mae,
         Metric::Mse,
         Metric::Rmse,
+        Metric::BigramLoss,
         Metric::PersistenceMse,
     ];
 }
@@ -433,4 +446,35 @@ pub struct Train {
     pub seed: u64,
     pub evaluate: Vec<Evaluate>,
     pub save: Option<String>,
+    /// Text generated after training, in order.
+    pub samples: Vec<Sample>,
+    /// Nearest-neighbour lists printed after training, in order.
+    pub nearest: Vec<Nearest>,
+}
+
+/// `sample 400 from "HAMLET." temperature: 0.8`, checked: the model maps
+/// token ids `input: i32[N, context]` to logits `output: [N, context,
+/// vocab]`; generation feeds it the last `context` tokens and draws the next
+/// from the last position's logits.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// How many tokens to generate (the prime not counted).
+    pub length: usize,
+    /// The text generation starts from (may be empty).
+    pub prime: String,
+    pub temperature: f64,
+    pub input: String,
+    pub output: String,
+    pub context: usize,
+}
+
+/// `nearest center.weight: "king", "queen", count: 5`, checked: the rows of
+/// `param` (`[vocab, dim]`, one row per token id) closest by cosine
+/// similarity to each word's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Nearest {
+    /// The parameter's full path (`w2v.center.weight`).
+    pub param: String,
+    pub words: Vec<String>,
+    pub count: usize,
 }

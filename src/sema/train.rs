@@ -48,7 +48,7 @@ pub fn check_train(
     let mut seen: HashMap<&str, Span> = HashMap::new();
     for s in &decl.settings {
         let kw = s.keyword();
-        if kw == "evaluate" {
+        if matches!(kw, "evaluate" | "sample" | "nearest") {
             continue;
         }
         if let Some(first) = seen.get(kw) {
@@ -159,6 +159,9 @@ pub fn check_train(
     let mut seed = 0u64;
     let mut evaluate = Vec::new();
     let mut save = None;
+    let mut samples = Vec::new();
+    let mut nearest = Vec::new();
+    let training_data = &datasets[data.dataset];
     for s in &decl.settings {
         match s {
             Setting::Loss { .. } | Setting::Optimizer { .. } => {}
@@ -193,7 +196,15 @@ pub fn check_train(
                 }
                 let mut ms = Vec::new();
                 for m in metrics {
-                    ms.push(metric(m, head.as_ref(), &datasets[data.dataset])?);
+                    let checked = metric(m, head.as_ref(), &datasets[data.dataset])?;
+                    if checked == Metric::BigramLoss {
+                        super::inspect::bigram_fits(
+                            m.span,
+                            training_data,
+                            data.dataset == super::inspect::v_dataset(&v),
+                        )?;
+                    }
+                    ms.push(checked);
                 }
                 evaluate.push(Evaluate { data, metrics: ms });
             }
@@ -201,6 +212,23 @@ pub fn check_train(
                 let v = el.eval(&mut Frame::new(""), path)?;
                 save = Some(v.string()?.to_string());
             }
+            Setting::Sample {
+                length,
+                prime,
+                options,
+                span,
+            } => samples.push(super::inspect::sample(
+                &mut el,
+                (length, prime.as_ref(), options, *span),
+                inputs_used.len(),
+                head.as_ref(),
+                training_data,
+            )?),
+            Setting::Nearest { table, args, span } => nearest.push(super::inspect::nearest(
+                &mut el,
+                (table, args, *span),
+                training_data,
+            )?),
         }
     }
     Ok(Train {
@@ -216,6 +244,8 @@ pub fn check_train(
         seed,
         evaluate,
         save,
+        samples,
+        nearest,
     })
 }
 
@@ -411,6 +441,7 @@ fn metric(m: &ast::Ident, head: Option<&Head>, data: &DatasetSpec) -> Result<Met
                 Metric::Accuracy,
                 Some(CrossEntropy | BinaryCrossEntropy | BinaryCrossEntropyLogits)
             )
+            | (Metric::BigramLoss, _)
             | (
                 Metric::Mae | Metric::Mse | Metric::Rmse,
                 Some(MeanSquaredError | MeanAbsoluteError | BinaryCrossEntropy)

@@ -189,6 +189,21 @@ pub enum Setting {
     },
     /// `save "runs/digits"`
     Save { path: Expr, span: Span },
+    /// `sample 400 from "HAMLET." temperature: 0.8`: the length, the prime
+    /// and named options.
+    Sample {
+        length: Expr,
+        prime: Option<Expr>,
+        options: Vec<Arg>,
+        span: Span,
+    },
+    /// `nearest center.weight: "king", "queen", count: 5`: the table, then
+    /// the words (positional) and options (named).
+    Nearest {
+        table: Expr,
+        args: Vec<Arg>,
+        span: Span,
+    },
 }
 
 impl Setting {
@@ -202,7 +217,9 @@ impl Setting {
             | Setting::Shuffle { span }
             | Setting::Seed { span, .. }
             | Setting::Evaluate { span, .. }
-            | Setting::Save { span, .. } => *span,
+            | Setting::Save { span, .. }
+            | Setting::Sample { span, .. }
+            | Setting::Nearest { span, .. } => *span,
         }
     }
     /// The keyword that starts the setting, for "given twice" diagnostics.
@@ -217,6 +234,8 @@ impl Setting {
             Setting::Seed { .. } => "seed",
             Setting::Evaluate { .. } => "evaluate",
             Setting::Save { .. } => "save",
+            Setting::Sample { .. } => "sample",
+            Setting::Nearest { .. } => "nearest",
         }
     }
 }

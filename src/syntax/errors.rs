@@ -27,6 +27,8 @@ pub(super) const SETTINGS: &[&str] = &[
     "seed",
     "evaluate",
     "save",
+    "sample",
+    "nearest",
 ];
 
 /// Words that cannot be names.
@@ -80,7 +82,7 @@ fn want(rule: Rule) -> Option<Want> {
         kw_loss | kw_optimizer | kw_schedule | kw_epochs | kw_batch | kw_shuffle | kw_seed
         | kw_evaluate | kw_save | setting | loss_setting | optimizer_setting | schedule_setting
         | epochs_setting | batch_setting | shuffle_setting | seed_setting | evaluate_setting
-        | save_setting => Want::Setting,
+        | save_setting | kw_sample | kw_nearest | sample_setting | nearest_setting => Want::Setting,
         ident | word | model_ref | call_ref | pipe_call => Want::Name,
         expr | operand | term | primary | neg | number | string | string_inner | boolean
         | kw_true | kw_false | call | name | paren | arg => Want::Expr,
@@ -91,6 +93,8 @@ fn want(rule: Rule) -> Option<Want> {
         model_body | train_body => Want::Tok("{"),
         kw_on => Want::Keyword("on"),
         kw_every | every_clause => Want::Keyword("every"),
+        kw_from => Want::Keyword("from"),
+        option => Want::Name,
         lbrace => Want::Tok("{"),
         rbrace => Want::Tok("}"),
         lparen => Want::Tok("("),

@@ -261,6 +261,32 @@ impl Builder {
                     span,
                 }
             }
+            Rule::sample_setting => {
+                let length = value();
+                let mut prime = None;
+                let mut options = Vec::new();
+                for q in it {
+                    match q.as_rule() {
+                        Rule::kw_from | Rule::comma => {}
+                        Rule::option => options.push(self.arg(q)),
+                        _ => prime = Some(self.expr(q)),
+                    }
+                }
+                Setting::Sample {
+                    length,
+                    prime,
+                    options,
+                    span,
+                }
+            }
+            Rule::nearest_setting => {
+                let table = value();
+                let args = it
+                    .filter(|q| q.as_rule() == Rule::arg)
+                    .map(|q| self.arg(q))
+                    .collect();
+                Setting::Nearest { table, args, span }
+            }
             r => panic!("internal: unexpected setting rule {r:?}"),
         }
     }

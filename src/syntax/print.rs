@@ -150,6 +150,32 @@ impl Printer {
                 self.line(&head, *span);
                 self.nested(|p| p.expr(None, data));
             }
+            Setting::Sample {
+                length,
+                prime,
+                options,
+                span,
+            } => {
+                self.line(kw, *span);
+                self.nested(|p| {
+                    p.expr(Some("length"), length);
+                    if let Some(e) = prime {
+                        p.expr(Some("from"), e);
+                    }
+                    for a in options {
+                        p.expr(a.name.as_ref().map(|n| n.name.as_str()), &a.value);
+                    }
+                });
+            }
+            Setting::Nearest { table, args, span } => {
+                self.line(kw, *span);
+                self.nested(|p| {
+                    p.expr(Some("table"), table);
+                    for a in args {
+                        p.expr(a.name.as_ref().map(|n| n.name.as_str()), &a.value);
+                    }
+                });
+            }
         }
     }
 

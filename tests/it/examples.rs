@@ -94,6 +94,31 @@ fn lenet_reaches_97_percent_on_mnist() {
 }
 
 #[test]
+fn word_vectors_tell_true_pairs_from_negatives() {
+    let r = train("word_vectors");
+    // Chance for a pair scored 0 is ln 2; a model that learned nothing
+    // stays there.
+    let loss = r.last("test", Metric::Loss).unwrap();
+    assert!(
+        loss < 0.8 * std::f64::consts::LN_2,
+        "held-out pair loss {loss}"
+    );
+    // One neighbour list per query word, each of `count` other words.
+    let words: Vec<&str> = r.neighbours.iter().map(|n| n.word.as_str()).collect();
+    assert_eq!(words, ["king", "queen", "ghost", "father", "lord"]);
+    for n in &r.neighbours {
+        assert_eq!(n.nearest.len(), 5, "{}", n.to_text());
+        assert!(n
+            .nearest
+            .iter()
+            .all(|(w, s)| *w != n.word && s.abs() <= 1.0 + 1e-9));
+        assert!(n
+            .to_text()
+            .starts_with(&format!("nearest to {:?}: ", n.word)));
+    }
+}
+
+#[test]
 fn sunspots_lstm_beats_persistence() {
     let r = train("sunspots_lstm");
     let mse = r.last("test", Metric::Mse).unwrap();
@@ -112,4 +137,19 @@ fn perceiver_reaches_93_percent_on_digits() {
     let r = train("perceiver_digits");
     let acc = r.last("test", Metric::Accuracy).unwrap();
     assert!(acc >= 0.93, "test accuracy {acc}");
+}
+
+#[test]
+fn char_rnn_beats_two_nats_and_the_bigram_baseline() {
+    let r = train("char_rnn");
+    let loss = r.last("test", Metric::Loss).unwrap();
+    let bigram = r.last("test", Metric::BigramLoss).unwrap();
+    assert!(
+        loss < 2.0 && loss < bigram,
+        "held-out loss {loss} nats/char, bigram baseline {bigram}"
+    );
+    // The sample statement printed its text: the prime, then 300 characters.
+    let s = &r.samples[0];
+    assert_eq!(s.ids.len(), 300);
+    assert!(s.text.starts_with("HAMLET."), "{:?}", s.text);
 }

@@ -396,6 +396,16 @@ fn loss_cases() -> Vec<LayerCase> {
     let prob = Domain::Uniform(0.05, 0.95);
     let small = Domain::Uniform(-0.5, 0.5);
     vec![
+        // A sequence model's logits [N, T, V] against labels [N, T].
+        loss_case(
+            "cross_entropy over positions",
+            CrossEntropy,
+            &[2, 3],
+            TensorType::new(DType::I32, Shape(vec![Dim::Sym("N".into()), Dim::Fixed(2)])),
+            &[any, Domain::Below(4)],
+            3,
+            |b, x| b.dense("h", x, 4, true),
+        ),
         loss_case(
             "cross_entropy",
             CrossEntropy,
@@ -594,6 +604,14 @@ fn spatial_cases() -> Vec<LayerCase> {
         unary("global_avg_pool", &[2, 3, 2], Domain::Any, 3, |b, x| {
             b.global_avg_pool(x)
         }),
+        unary("sum", &[2, 3], Domain::Any, 3, |b, x| b.reduce(x, false, 2)),
+        unary("mean", &[2, 3], Domain::Any, 3, |b, x| b.reduce(x, true, 1)),
+        // The dot products of word2vec: one vector against a row of others.
+        unary("repeat", &[3], Domain::Any, 2, |b, x| {
+            let r = b.repeat(x, 4, 1);
+            let sq = b.arith(ArithOp::Mul, r, r);
+            b.reduce(sq, false, 2)
+        }),
         unary("reshape", &[3], Domain::Any, 3, |b, x| {
             let u = b.unsqueeze(x);
             let f = b.flatten(u);
@@ -674,6 +692,9 @@ fn kind(l: &Layer) -> &'static str {
         Layer::Pool { max: false, .. } => "avg_pool",
         Layer::GlobalAvgPool => "global_avg_pool",
         Layer::Reshape => "reshape",
+        Layer::Reduce { mean: false, .. } => "sum",
+        Layer::Reduce { mean: true, .. } => "mean",
+        Layer::Repeat { .. } => "repeat",
         Layer::Rnn {
             sequences: true, ..
         } => "rnn sequences",
@@ -692,7 +713,6 @@ fn kind(l: &Layer) -> &'static str {
         Layer::Gru {
             sequences: false, ..
         } => "gru last",
-        Layer::Mean { .. } => "mean",
         Layer::Attention {
             heads,
             causal,
@@ -794,10 +814,18 @@ fn every_layer_kind() -> Vec<Layer> {
             momentum: 0.1,
             eps: 1e-5,
         },
-        Layer::Mean { axis: 0 },
         Layer::Latents { weight: 0 },
         Layer::PositionalEncoding { weight: Some(0) },
         Layer::PositionalEncoding { weight: None },
+        Layer::Reduce {
+            mean: false,
+            axis: 1,
+        },
+        Layer::Reduce {
+            mean: true,
+            axis: 1,
+        },
+        Layer::Repeat { axis: 1 },
     ];
     for sequences in [true, false] {
         all.push(Layer::Rnn {

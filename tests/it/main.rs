@@ -26,5 +26,6 @@ mod sema;
 mod stages;
 mod syntax;
 mod syntax_fuzz;
+mod textgen;
 mod trainmode;
 mod ui;

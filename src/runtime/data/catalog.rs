@@ -77,6 +77,7 @@ impl DataCatalog for FileCatalog {
                 samples: ids.shape()[0],
             },
             vocab: vocab.len(),
+            tokens: vocab.tokens,
         })
     }
 }

@@ -63,6 +63,7 @@ fn spec(sources: Vec<(&str, FieldSource)>, transforms: Vec<Transform>) -> Datase
         transforms,
         fields: vec![],
         vocab: None,
+        vocab_tokens: vec![],
     }
 }
 

@@ -490,7 +490,7 @@ impl ModelBuilder {
         let mut dims = t.shape.dims().to_vec();
         dims.remove(axis);
         let ty = TensorType::new(t.dtype, Shape(dims));
-        self.node(Layer::Mean { axis }, vec![x], ty, "mean")
+        self.node(Layer::Reduce { mean: true, axis }, vec![x], ty, "mean")
     }
 
     pub fn softmax(&mut self, x: NodeId, axis: usize) -> NodeId {
@@ -545,6 +545,33 @@ impl ModelBuilder {
     pub fn loss(&mut self, kind: LossKind, p: NodeId, t: NodeId) -> NodeId {
         let ty = TensorType::scalar(self.ty(p).dtype);
         self.node(Layer::Loss(kind), vec![p, t], ty, kind.name())
+    }
+
+    /// `sum` (or `mean`) over `axis`, which disappears.
+    pub fn reduce(&mut self, x: NodeId, mean: bool, axis: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.remove(axis);
+        let name = if mean { "mean" } else { "sum" };
+        self.node(
+            Layer::Reduce { mean, axis },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            name,
+        )
+    }
+
+    /// `count` copies of `x` along a new axis `axis`.
+    pub fn repeat(&mut self, x: NodeId, count: usize, axis: usize) -> NodeId {
+        let t = self.ty(x).clone();
+        let mut dims = t.shape.dims().to_vec();
+        dims.insert(axis, Dim::Fixed(count));
+        self.node(
+            Layer::Repeat { axis },
+            vec![x],
+            TensorType::new(t.dtype, Shape(dims)),
+            "repeat",
+        )
     }
 
     pub fn output(&mut self, name: &str, id: NodeId) {
