@@ -4,7 +4,7 @@
 //! list of kernels, and the memory planner (`passes::plan_memory`) places
 //! their temporaries in one arena.
 //!
-//! Three kinds of kernel cover the primitive set:
+//! Four kinds of kernel cover the primitive set:
 //! - `Elementwise`: a loop nest over an output shape whose body is a small
 //!   SSA expression over loads, constants and loop indices. Broadcasts and
 //!   transposes are not copies: they are strides (zero for a broadcast axis)
@@ -13,6 +13,12 @@
 //!   expression that feeds it fused in as a prologue.
 //! - `MatMul`: a batched contraction with transposes as flags and a fused
 //!   elementwise epilogue (bias add, activation) applied to its result.
+//! - `Library`: one op run as a library routine over whole buffers —
+//!   convolution, pooling, the movement ops (slice, pad, concat, reverse),
+//!   gather/scatter_add and the random draws — whose operands and result
+//!   are materialized. Their index maps are not affine loads of one loop
+//!   nest (padding, windows, data-dependent rows), so a backend implements
+//!   each op once rather than generating it.
 //!
 //! Reshapes are views: a buffer that aliases another's storage with another
 //! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at
@@ -23,7 +29,7 @@ mod size;
 
 pub use size::{Poly, Size};
 
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, ReduceOp, Role, TensorType, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Op, ReduceOp, Role, TensorType, UnaryOp};
 
 /// Index of a buffer in [`KernelProgram::buffers`].
 pub type BufId = usize;
@@ -148,6 +154,14 @@ pub enum Kernel {
         b: MatOperand,
         epilogue: Option<(Vec<Size>, Expr)>,
     },
+    /// `out = op(args...)`, the op's own semantics (the interpreter's) over
+    /// whole row-major buffers. `op` is one of those [`Kernel::library_op`]
+    /// accepts.
+    Library {
+        out: BufId,
+        op: Op,
+        args: Vec<BufId>,
+    },
 }
 
 impl Kernel {
@@ -155,7 +169,8 @@ impl Kernel {
         match self {
             Kernel::Elementwise { out, .. }
             | Kernel::Reduce { out, .. }
-            | Kernel::MatMul { out, .. } => *out,
+            | Kernel::MatMul { out, .. }
+            | Kernel::Library { out, .. } => *out,
         }
     }
     /// Every buffer the kernel reads, with repeats.
@@ -171,7 +186,23 @@ impl Kernel {
                 }
                 r
             }
+            Kernel::Library { args, .. } => args.clone(),
         }
+    }
+    /// Whether `op` runs as a [`Kernel::Library`] routine.
+    pub fn library_op(op: &Op) -> bool {
+        matches!(
+            op,
+            Op::Slice { .. }
+                | Op::Pad { .. }
+                | Op::Concat { .. }
+                | Op::Reverse { .. }
+                | Op::Gather
+                | Op::ScatterAdd
+                | Op::Conv(_)
+                | Op::ReduceWindow { .. }
+                | Op::Random { .. }
+        )
     }
 }
 

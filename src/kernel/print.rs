@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{BufKind, Expr, Inst, Kernel, KernelProgram, Poly, Size};
-use crate::ir::print::{fmt_f64, fmt_name};
+use crate::ir::print::{fmt_f64, fmt_name, op_text};
 
 pub fn print(p: &KernelProgram) -> String {
     let mut out = String::new();
@@ -107,6 +107,11 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
                 let _ = write!(s, " epilogue {}{}", dims_text(dims), body_text(p, e));
             }
             s
+        }
+        Kernel::Library { op, args, .. } => {
+            let names: Vec<String> = args.iter().map(|&a| buf_name(p, a)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            format!("{out} = {}", op_text(op, &refs))
         }
     }
 }

@@ -6,7 +6,10 @@
 //! broadcast element would multiply its cost). Everything else is inlined
 //! into the kernel of the materialized value that reads it: elementwise
 //! chains become one loop body, broadcasts and transposes become strides in
-//! the loads, and a reduction absorbs the chain that feeds it.
+//! the loads, and a reduction absorbs the chain that feeds it. Ops that
+//! run as library routines (convolution, pooling, movement, indexing,
+//! random) read and write whole buffers: their operands and results are
+//! all materialized.
 //!
 //! A contraction whose only reader is an elementwise kernel over the same
 //! shape reading it in place takes that kernel as its epilogue (bias add,
@@ -23,22 +26,12 @@ use crate::kernel::{
 };
 
 /// The first op of `g` that the kernel program cannot express yet, if any
-/// (a `scan` and its `get`s among them: the kernel program has no loop):
+/// (a `scan` and its `get`s: the kernel program has no loop over a body):
 /// backends that run kernel programs refuse such graphs up front, with its
 /// name in the message.
 pub fn unsupported_op(g: &Graph) -> Option<&'static str> {
     g.nodes().map(|v| g.op(v)).find_map(|op| match op {
-        Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Reverse { .. }
-        | Op::Gather
-        | Op::ScatterAdd
-        | Op::Conv(_)
-        | Op::ReduceWindow { .. }
-        | Op::Random { .. }
-        | Op::Scan(_)
-        | Op::Get { .. } => Some(op.name()),
+        Op::Scan(_) | Op::Get { .. } => Some(op.name()),
         _ => None,
     })
 }
@@ -67,6 +60,13 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         let ops = g.operands(v);
         match g.op(v) {
             Op::Input { .. } | Op::Reduce { .. } | Op::MatMul => mat[v.index()] = true,
+            op if Kernel::library_op(op) => {
+                // A library routine reads and writes whole buffers.
+                mat[v.index()] = true;
+                for &o in &ops {
+                    mat[o.index()] = true;
+                }
+            }
             Op::Reshape if !is_map_reshape(g, v) => {
                 mat[v.index()] = true;
                 mat[ops[0].index()] = true;
@@ -220,6 +220,15 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                     epilogue: None,
                 }
             }
+            op if Kernel::library_op(op) => Kernel::Library {
+                out,
+                op: op.clone(),
+                args: g
+                    .operands(v)
+                    .iter()
+                    .map(|o| buf_of[o.index()].expect("internal: library operand buffer"))
+                    .collect(),
+            },
             _ => {
                 let dims = extents(ty.shape.dims());
                 let mut eb = ExprBuilder::new(g, &buf_of, dims.len());
@@ -449,27 +458,24 @@ impl<'a> ExprBuilder<'a> {
                     .collect();
                 self.value(ops[0], &m)
             }
-            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul => {
+            op @ (Op::Input { .. } | Op::Reduce { .. } | Op::MatMul) => {
                 panic!(
                     "internal: `{}` node %{} has no buffer",
-                    g.op(v).name(),
+                    op.name(),
                     v.index()
                 )
             }
-            Op::Slice { .. }
-            | Op::Pad { .. }
-            | Op::Concat { .. }
-            | Op::Reverse { .. }
-            | Op::Gather
-            | Op::ScatterAdd
-            | Op::Conv(_)
-            | Op::ReduceWindow { .. }
-            | Op::Random { .. }
-            | Op::Scan(_)
-            | Op::Get { .. } => {
+            op if Kernel::library_op(op) => {
+                panic!(
+                    "internal: `{}` node %{} has no buffer",
+                    op.name(),
+                    v.index()
+                )
+            }
+            op => {
                 panic!(
                     "internal: the kernel program has no `{}` yet (see `unsupported_op`)",
-                    g.op(v).name()
+                    op.name()
                 )
             }
         }
@@ -615,6 +621,10 @@ fn remove_buffer(p: &mut KernelProgram, dead: BufId) {
                     in_expr(e);
                 }
             }
+            Kernel::Library { out, args, .. } => {
+                f(out);
+                args.iter_mut().for_each(f);
+            }
         }
     }
 }
@@ -637,7 +647,7 @@ fn normalize(k: &mut Kernel) {
             let mut no_axes = Vec::new();
             collapse(dims, body, &mut no_axes);
         }
-        Kernel::MatMul { .. } => {}
+        Kernel::MatMul { .. } | Kernel::Library { .. } => {}
     }
 }
 

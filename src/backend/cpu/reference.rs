@@ -4,7 +4,9 @@
 //! arena laid out by the plan, so a slot reused too early corrupts a result
 //! here just as it would in compiled code. Values are held as f64 and
 //! rounded to their dtype after every instruction (for f32, +, −, ×, ÷ and
-//! sqrt then round exactly as f32 arithmetic does).
+//! sqrt then round exactly as f32 arithmetic does). Library kernels
+//! (convolution, pooling, movement, indexing, random) call the
+//! interpreter's definition of their op.
 
 use super::layout::{bind, Layout};
 use crate::backend::RunError;
@@ -40,9 +42,14 @@ pub fn run(p: &KernelProgram, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunErro
         mem,
         place,
         bindings: &bindings,
+        shapes: p
+            .buffers
+            .iter()
+            .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
+            .collect(),
     };
     for k in &p.kernels {
-        m.kernel(k);
+        m.kernel(k)?;
     }
     Ok(p.outputs
         .iter()
@@ -61,6 +68,8 @@ struct Machine<'a> {
     place: Vec<(usize, usize)>,
     dtype: Vec<DType>,
     bindings: &'a [(String, usize)],
+    /// Each buffer's shape under the bindings.
+    shapes: Vec<Vec<usize>>,
 }
 
 /// Every multi-index of `dims`, row-major.
@@ -101,7 +110,7 @@ impl Machine<'_> {
         self.mem[s][o + i] = v;
     }
 
-    fn kernel(&mut self, k: &Kernel) {
+    fn kernel(&mut self, k: &Kernel) -> Result<(), RunError> {
         match k {
             Kernel::Elementwise { out, dims, body } => {
                 // Written as computed, as compiled code does, so a wrong
@@ -186,7 +195,25 @@ impl Machine<'_> {
                     });
                 }
             }
+            Kernel::Library { out, op, args } => {
+                // The interpreter's definition, on the buffers' values.
+                let tensors: Vec<Tensor> = args
+                    .iter()
+                    .map(|&b| {
+                        let n: usize = self.shapes[b].iter().product();
+                        let v = (0..n).map(|i| self.read(b, i)).collect();
+                        Tensor::from_f64(self.dtype[b], &self.shapes[b], v)
+                    })
+                    .collect();
+                let refs: Vec<&Tensor> = tensors.iter().collect();
+                let r =
+                    crate::backend::interp::apply(op, &refs, self.dtype[*out], &self.shapes[*out])?;
+                for (i, v) in r.to_f64_vec().into_iter().enumerate() {
+                    self.write(*out, i, v);
+                }
+            }
         }
+        Ok(())
     }
 
     /// The body's value at loop index `idx`.

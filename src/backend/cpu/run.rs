@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
-use super::{bind, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{bind, library, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
@@ -122,6 +122,7 @@ impl Compiled {
             .map(|s| match s {
                 Step::Loop(lp) => Some(extent(lp)),
                 Step::MatMul { epilogue, .. } => epilogue.as_ref().map(extent),
+                Step::Library { .. } => None,
             })
             .collect();
         let dims: Vec<(usize, usize, usize, usize)> = self
@@ -129,18 +130,25 @@ impl Compiled {
             .iter()
             .map(|s| match s {
                 Step::MatMul { batch, m, k, n, .. } => (ev(batch), ev(m), ev(k), ev(n)),
-                Step::Loop(_) => (0, 0, 0, 0),
+                Step::Loop(_) | Step::Library { .. } => (0, 0, 0, 0),
             })
             .collect();
-        let out_shapes = p
+        let out_shapes: Vec<Vec<usize>> = p
             .buffers
             .iter()
             .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
             .collect();
-        let parallel = loops
-            .iter()
-            .flatten()
-            .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
+        let library_parallel = self.steps.iter().any(|s| match s {
+            Step::Library { out, op, .. } => {
+                library::parallel(op, out_shapes[*out].iter().product())
+            }
+            _ => false,
+        });
+        let parallel = library_parallel
+            || loops
+                .iter()
+                .flatten()
+                .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
             || dims.iter().any(|&(_, m, k, n)| {
                 m * k * n >= GEMM_PARALLEL_MIN || (m == 1 && k * n >= GEMV_PARALLEL_MIN)
             });
@@ -230,7 +238,12 @@ impl Compiled {
         }
         let threads = rayon::current_num_threads();
         let steps = &self.steps;
-        let run_steps = || {
+        let buf = |b: usize| library::Buf {
+            ptr: ptrs[b],
+            dtype: p.buffers[b].ty.dtype,
+            shape: &bound.out_shapes[b],
+        };
+        let run_steps = || -> Result<(), RunError> {
             for (s, step) in steps.iter().enumerate() {
                 let extent = bound.loops[s];
                 match step {
@@ -249,8 +262,17 @@ impl Compiled {
                             run_loop(lp, extent, &ptrs, &bound.syms, threads);
                         }
                     }
+                    Step::Library { out, op, args } => {
+                        let args: Vec<library::Buf> = args.iter().map(|&a| buf(a)).collect();
+                        // SAFETY: every buffer is sized for these bindings,
+                        // and fusion gave the routine an output of its own.
+                        unsafe { library::run(op, buf(*out), &args, threads) }.map_err(|e| {
+                            RunError(format!("{} (`{}`, graph @{})", e.0, op.name(), p.name))
+                        })?;
+                    }
                 }
             }
+            Ok(())
         };
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
@@ -258,9 +280,12 @@ impl Compiled {
             // thread this one goes on with the whole job instead of the
             // caller waiting for every part to be picked up.
             let job = AssertSend(run_steps);
-            rayon::scope(move |_| job.run());
+            let mut result = Ok(());
+            let r = &mut result;
+            rayon::scope(move |_| *r = job.run());
+            result?;
         } else {
-            run_steps();
+            run_steps()?;
         }
         let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
         for (o, (_, b)) in p.outputs.iter().enumerate() {
@@ -293,8 +318,8 @@ struct AssertSend<F>(F);
 // raw pointers it captures stay valid and are never used concurrently.
 unsafe impl<F> Send for AssertSend<F> {}
 
-impl<F: FnOnce()> AssertSend<F> {
-    fn run(self) {
+impl<R, F: FnOnce() -> R> AssertSend<F> {
+    fn run(self) -> R {
         (self.0)()
     }
 }
@@ -344,7 +369,7 @@ fn run_loop(
     }
 }
 
-fn tensor_ptr(t: &Tensor) -> *mut u8 {
+pub(super) fn tensor_ptr(t: &Tensor) -> *mut u8 {
     match t {
         Tensor::F32(a) => a.as_ptr() as *mut u8,
         Tensor::F64(a) => a.as_ptr() as *mut u8,
@@ -382,7 +407,7 @@ fn standard(t: &Tensor) -> bool {
 }
 
 /// A copy of the elements at `p` as a tensor of `dtype` and `shape`.
-fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
+pub(super) fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
     let sh = ndarray::IxDyn(shape);
     // SAFETY: `p` points at a live buffer of at least `n` elements of `dtype`.
