@@ -25,8 +25,10 @@
 //! run time, so one compiled program serves every batch size.
 
 pub mod print;
+mod scan;
 mod size;
 
+pub use scan::ScanKernel;
 pub use size::{Poly, Size};
 
 use crate::ir::{BinaryOp, CmpOp, DType, Dim, Op, ReduceOp, Role, TensorType, UnaryOp};
@@ -162,6 +164,9 @@ pub enum Kernel {
         op: Op,
         args: Vec<BufId>,
     },
+    /// A loop over time running a kernel program per step (`scan.rs`);
+    /// the one kernel that writes several buffers (see [`Kernel::writes`]).
+    Scan(Box<ScanKernel>),
 }
 
 impl Kernel {
@@ -171,6 +176,14 @@ impl Kernel {
             | Kernel::Reduce { out, .. }
             | Kernel::MatMul { out, .. }
             | Kernel::Library { out, .. } => *out,
+            Kernel::Scan(_) => panic!("internal: a scan writes several buffers (see `writes`)"),
+        }
+    }
+    /// Every buffer the kernel writes: its `out`, or a scan's results.
+    pub fn writes(&self) -> Vec<BufId> {
+        match self {
+            Kernel::Scan(s) => s.writes(),
+            k => vec![k.out()],
         }
     }
     /// Every buffer the kernel reads, with repeats.
@@ -187,6 +200,7 @@ impl Kernel {
                 r
             }
             Kernel::Library { args, .. } => args.clone(),
+            Kernel::Scan(s) => s.operands.clone(),
         }
     }
     /// Whether `op` runs as a [`Kernel::Library`] routine.

@@ -17,6 +17,8 @@
 //! normalized: size-1 axes are dropped and adjacent axes that every access
 //! walks contiguously are merged, so the backends see few, long loops.
 
+mod scan;
+
 use std::collections::HashMap;
 
 use crate::ir::{DType, Dim, Graph, Op, Value};
@@ -25,13 +27,13 @@ use crate::kernel::{
     MatOperand, MemoryPlan, Size,
 };
 
-/// The first op of `g` that the kernel program cannot express yet, if any
-/// (a `scan` and its `get`s: the kernel program has no loop over a body):
-/// backends that run kernel programs refuse such graphs up front, with its
-/// name in the message.
+/// The first op of `g` (or of a scan body in it) that the kernel program
+/// cannot express yet, if any: backends that run kernel programs refuse
+/// such graphs up front, with its name in the message. Today there is
+/// none; a scan is a [`Kernel::Scan`] whose body is fused on its own.
 pub fn unsupported_op(g: &Graph) -> Option<&'static str> {
-    g.nodes().map(|v| g.op(v)).find_map(|op| match op {
-        Op::Scan(_) | Op::Get { .. } => Some(op.name()),
+    g.nodes().find_map(|v| match g.op(v) {
+        Op::Scan(s) => unsupported_op(&s.body),
         _ => None,
     })
 }
@@ -59,7 +61,11 @@ pub fn fuse(g: &Graph) -> KernelProgram {
     for v in g.nodes().filter(|v| needed[v.index()]) {
         let ops = g.operands(v);
         match g.op(v) {
-            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul => mat[v.index()] = true,
+            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul | Op::Get { .. } => {
+                mat[v.index()] = true
+            }
+            // A scan reads whole buffers; its results are its `get`s'.
+            Op::Scan(_) => ops.iter().for_each(|o| mat[o.index()] = true),
             op if Kernel::library_op(op) => {
                 // A library routine reads and writes whole buffers.
                 mat[v.index()] = true;
@@ -92,7 +98,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
             }
             _ => false,
         };
-        if mat[i] || cheap[i] {
+        if mat[i] || cheap[i] || matches!(g.op(v), Op::Scan(_)) {
             continue;
         }
         let broadcast = users[i]
@@ -173,8 +179,17 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         .map(|o| (o.name.clone(), buf_of[o.value.index()].expect("internal")))
         .collect();
 
-    // One kernel per materialized computed value.
-    for v in g.nodes().filter(|v| mat[v.index()] && needed[v.index()]) {
+    // One kernel per materialized computed value (a scan writes its gets').
+    for v in g.nodes().filter(|v| needed[v.index()]) {
+        match g.op(v) {
+            Op::Scan(s) => {
+                prog.kernels.push(scan::kernel(g, v, s, &buf_of, &needed));
+                continue;
+            }
+            Op::Get { .. } => continue,
+            _ if !mat[v.index()] => continue,
+            _ => {}
+        }
         let out = buf_of[v.index()].expect("internal: materialized value has a buffer");
         if matches!(
             prog.buffers[out].kind,
@@ -625,6 +640,10 @@ fn remove_buffer(p: &mut KernelProgram, dead: BufId) {
                 f(out);
                 args.iter_mut().for_each(f);
             }
+            Kernel::Scan(s) => {
+                s.operands.iter_mut().for_each(f);
+                s.results.iter_mut().flatten().for_each(f);
+            }
         }
     }
 }
@@ -647,7 +666,7 @@ fn normalize(k: &mut Kernel) {
             let mut no_axes = Vec::new();
             collapse(dims, body, &mut no_axes);
         }
-        Kernel::MatMul { .. } | Kernel::Library { .. } => {}
+        Kernel::MatMul { .. } | Kernel::Library { .. } | Kernel::Scan(_) => {}
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod cpu_library;
 mod cpu_oracle;
 mod cpu_oracle_in_place;
+mod cpu_scan;
 mod data;
 mod examples;
 mod filetests;

@@ -25,6 +25,7 @@ mod library;
 mod matmul;
 pub mod reference;
 mod run;
+mod scan;
 
 pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};
@@ -126,7 +127,7 @@ impl NestSpec {
                 }
                 (dims, body, *out, None, vec![])
             }
-            Kernel::MatMul { .. } | Kernel::Library { .. } => return None,
+            Kernel::MatMul { .. } | Kernel::Library { .. } | Kernel::Scan(_) => return None,
         };
         let mut dims = dims.clone();
         if dims.is_empty() {
@@ -208,6 +209,8 @@ enum Step {
         op: crate::ir::Op,
         args: Vec<usize>,
     },
+    /// A loop over time around a compiled body (`scan.rs`).
+    Scan(Box<scan::ScanStep>),
 }
 
 /// `(input, output)` pairs of a `run_update`.
@@ -282,6 +285,7 @@ impl Compiled {
                     op: op.clone(),
                     args: args.clone(),
                 },
+                Kernel::Scan(s) => Step::Scan(Box::new(scan::ScanStep::new(s)?)),
                 _ => Step::Loop(lp.expect("internal: loop kernel compiled")),
             });
         }

@@ -11,7 +11,7 @@
 use super::layout::{bind, Layout};
 use crate::backend::RunError;
 use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
-use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Size};
+use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, ScanKernel, Size};
 use crate::tensor::Tensor;
 
 /// Runs `p` on `inputs` (in graph-input order); results in output order.
@@ -210,6 +210,76 @@ impl Machine<'_> {
                     crate::backend::interp::apply(op, &refs, self.dtype[*out], &self.shapes[*out])?;
                 for (i, v) in r.to_f64_vec().into_iter().enumerate() {
                     self.write(*out, i, v);
+                }
+            }
+            Kernel::Scan(s) => self.scan(s)?,
+        }
+        Ok(())
+    }
+
+    /// A buffer's elements as a tensor.
+    fn tensor(&self, b: BufId) -> Tensor {
+        let n: usize = self.shapes[b].iter().product();
+        let v = (0..n).map(|i| self.read(b, i)).collect();
+        Tensor::from_f64(self.dtype[b], &self.shapes[b], v)
+    }
+
+    /// A scan: the body's program run by this reference runner once per
+    /// step, on slices copied out of the sequences; outputs copied into the
+    /// stacked results.
+    fn scan(&mut self, s: &ScanKernel) -> Result<(), RunError> {
+        let (c, ns) = (s.carries, s.sequences);
+        let ops: Vec<Tensor> = s.operands.iter().map(|&b| self.tensor(b)).collect();
+        let shape = ops[c].shape().to_vec();
+        let steps = shape[s.axis];
+        // Element `(o, t, i)` of a sequence or stacked result, with `o` over
+        // the axes before `axis` and `i` over those after.
+        let geometry = |shape: &[usize]| -> (usize, usize) {
+            (
+                shape[..s.axis].iter().product(),
+                shape[s.axis + 1..].iter().product(),
+            )
+        };
+        let mut carries: Vec<Tensor> = ops[..c].to_vec();
+        for step in 0..steps {
+            let t = if s.reverse { steps - 1 - step } else { step };
+            let slices: Vec<Tensor> = ops[c..c + ns]
+                .iter()
+                .map(|x| {
+                    let (outer, inner) = geometry(x.shape());
+                    let v = x.to_f64_vec();
+                    let mut out = Vec::with_capacity(outer * inner);
+                    for o in 0..outer {
+                        let at = (o * steps + t) * inner;
+                        out.extend_from_slice(&v[at..at + inner]);
+                    }
+                    let mut sh = x.shape().to_vec();
+                    sh.remove(s.axis);
+                    Tensor::from_f64(x.dtype(), &sh, out)
+                })
+                .collect();
+            let mut inputs: Vec<&Tensor> = carries.iter().collect();
+            inputs.extend(&slices);
+            inputs.extend(&ops[c + ns..]);
+            let mut outs = run(&s.body, &inputs)?;
+            let per_step = outs.split_off(c);
+            carries = outs;
+            for (k, y) in per_step.iter().enumerate() {
+                let v = y.to_f64_vec();
+                for &b in &s.results[c + k] {
+                    let (outer, inner) = geometry(&self.shapes[b]);
+                    for o in 0..outer {
+                        for i in 0..inner {
+                            self.write(b, (o * steps + t) * inner + i, v[o * inner + i]);
+                        }
+                    }
+                }
+            }
+        }
+        for (k, x) in carries.iter().enumerate() {
+            for &b in &s.results[k] {
+                for (i, v) in x.to_f64_vec().into_iter().enumerate() {
+                    self.write(b, i, v);
                 }
             }
         }
