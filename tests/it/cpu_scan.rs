@@ -187,3 +187,23 @@ fn a_linear_recurrence_and_a_scan_inside_a_scan() {
     );
     agree_all_within(&print(&scan_graph(scan1(nested_body(), 1), "T")), 1e-5);
 }
+
+/// `tanh`, the cells' activation, is computed in registers for f32 (a
+/// polynomial near 0, `1 - 2/(e^{2|x|}+1)` beyond): both sides of the
+/// switch at 0.625, saturation, and the scalar tail of an odd length.
+#[test]
+fn inlined_f32_tanh_over_its_whole_range() {
+    for scale in ["0.01", "0.3", "1", "4", "60"] {
+        agree_all_within(
+            &format!(
+                "graph @t(%a: f32[N,7] data) -> (%y: f32[N,7]) {{
+  %s = const {scale} : f32[N,7]
+  %m = mul %a, %s : f32[N,7]
+  %y = tanh %m : f32[N,7]
+  return %y = %y
+}}"
+            ),
+            1e-6,
+        );
+    }
+}
