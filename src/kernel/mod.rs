@@ -4,7 +4,7 @@
 //! list of kernels, and the memory planner (`passes::plan_memory`) places
 //! their temporaries in one arena.
 //!
-//! Four kinds of kernel cover the primitive set:
+//! Five kinds of kernel cover the primitive set:
 //! - `Elementwise`: a loop nest over an output shape whose body is a small
 //!   SSA expression over loads, constants and loop indices. Broadcasts and
 //!   transposes are not copies: they are strides (zero for a broadcast axis)
@@ -19,6 +19,9 @@
 //!   are materialized. Their index maps are not affine loads of one loop
 //!   nest (padding, windows, data-dependent rows), so a backend implements
 //!   each op once rather than generating it.
+//! - `Scan`: a loop over time whose step is a kernel program of its own
+//!   (the scan's body, fused and planned once); the one kernel that writes
+//!   several buffers (its `get`s').
 //!
 //! Reshapes are views: a buffer that aliases another's storage with another
 //! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at

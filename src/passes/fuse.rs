@@ -9,7 +9,8 @@
 //! the loads, and a reduction absorbs the chain that feeds it. Ops that
 //! run as library routines (convolution, pooling, movement, indexing,
 //! random) read and write whole buffers: their operands and results are
-//! all materialized.
+//! all materialized. So does a scan, whose results are its `get`s' buffers
+//! and whose body is fused on its own (`fuse/scan.rs`).
 //!
 //! A contraction whose only reader is an elementwise kernel over the same
 //! shape reading it in place takes that kernel as its epilogue (bias add,
