@@ -15,6 +15,9 @@ Workloads:
     state into dense 10, softmax cross-entropy and Adam (lr 1e-3), one
     training step at batch 32 (benches/workloads/lstm.dl; PyTorch's
     nn.LSTM, JAX's lax.scan over the same cell).
+  - LeNet-5 on 28x28 (conv 5x5 pad 2 -> 6, max pool 2, conv 5x5 -> 16, max
+    pool 2, dense 120-84-10, ReLU), softmax cross-entropy, Adam: one
+    training step at batch 64 (benches/workloads/lenet.dl).
 
 Every framework is timed the same way: 10 untimed steps, then steps timed one
 by one for about 2 seconds; the median step time is reported. Each
@@ -23,7 +26,7 @@ also pinned to one core with `taskset` when it exists.
 
 Usage (from the repository root):
   cargo build --release && cargo bench --bench matmul --no-run
-  python3 benches/compare/run.py [--threads 1,2] [--only mlp|matmul] [--no-compile]
+  python3 benches/compare/run.py [--threads 1,2] [--only mlp|matmul|lstm|lenet] [--no-compile]
 
 PyTorch and JAX are optional; install them in a virtual environment outside
 the repository:
@@ -46,7 +49,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DLC = os.path.join(ROOT, "target", "release", "dlc")
 MLP = "benches/workloads/mlp.dl"
 LSTM = "benches/workloads/lstm.dl"
-SEQ, FEATURES, HIDDEN, CLASSES, ADAM_LR = 32, 16, 128, 10, 1e-3
+LENET = "benches/workloads/lenet.dl"
+SEQ, FEATURES, HIDDEN, CLASSES = 32, 16, 128, 10
+ADAM_LR, ADAM_B1, ADAM_B2, ADAM_EPS = 1e-3, 0.9, 0.999, 1e-8
 SIZES = (784, 256, 128, 10)
 LR, MOMENTUM = 0.05, 0.9
 WARMUP, SECONDS = 10, 2.0
@@ -61,6 +66,7 @@ WORKLOADS = [
     ("matmul 1024", "matmul", 1024),
     ("matmul 2048", "matmul", 2048),
     ("lstm train b32", "lstm", 32),
+    ("lenet train b64", "lenet", 64),
 ]
 
 
@@ -93,6 +99,108 @@ def result(kind, size, seconds, extra=None):
 # and prints one JSON object.
 
 
+def torch_lenet(size, compiled):
+    import torch
+
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )
+    x = torch.rand(size, 1, 28, 28)
+    y = torch.randint(0, 10, (size,))
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR)
+
+    def train_step(x, y):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    extra = {}
+    step = train_step
+    if compiled:
+        t = time.perf_counter()
+        step = torch.compile(train_step)
+        step(x, y)
+        extra["compile_s"] = time.perf_counter() - t
+    return result("train", size, timed(lambda: step(x, y)), extra)
+
+
+def jax_lenet(size):
+    import jax
+    import jax.numpy as jnp
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+
+    def uniform(k, shape, fan_in):
+        b = 1 / fan_in**0.5
+        return jax.random.uniform(k, shape, jnp.float32, -b, b)
+
+    params = {
+        "c1": (uniform(keys[0], (6, 1, 5, 5), 25), jnp.zeros((6,))),
+        "c2": (uniform(keys[1], (16, 6, 5, 5), 150), jnp.zeros((16,))),
+        "d1": (uniform(keys[2], (400, 120), 400), jnp.zeros((120,))),
+        "d2": (uniform(keys[3], (120, 84), 120), jnp.zeros((84,))),
+        "d3": (uniform(keys[4], (84, 10), 84), jnp.zeros((10,))),
+    }
+    x = jax.random.uniform(keys[6], (size, 1, 28, 28), jnp.float32)
+    y = jax.random.randint(keys[7], (size,), 0, 10)
+
+    def conv(h, wb, pad):
+        w, b = wb
+        h = jax.lax.conv_general_dilated(
+            h, w, (1, 1), [(pad, pad), (pad, pad)],
+            dimension_numbers=("NCHW", "OIHW", "NCHW"),
+        )
+        return jax.nn.relu(h + b[None, :, None, None])
+
+    def pool(h):
+        return jax.lax.reduce_window(
+            h, -jnp.inf, jax.lax.max, (1, 1, 2, 2), (1, 1, 2, 2), "VALID"
+        )
+
+    def loss_fn(p, x, y):
+        h = pool(conv(x, p["c1"], 2))
+        h = pool(conv(h, p["c2"], 0))
+        h = h.reshape(h.shape[0], -1)
+        h = jax.nn.relu(h @ p["d1"][0] + p["d1"][1])
+        h = jax.nn.relu(h @ p["d2"][0] + p["d2"][1])
+        logits = h @ p["d3"][0] + p["d3"][1]
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    def train_step(p, m, v, t, x, y):
+        loss, g = jax.value_and_grad(loss_fn)(p, x, y)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: ADAM_B1 * m + (1 - ADAM_B1) * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: ADAM_B2 * v + (1 - ADAM_B2) * g * g, v, g)
+        c1, c2 = 1 - ADAM_B1**t, 1 - ADAM_B2**t
+        p = jax.tree_util.tree_map(
+            lambda p, m, v: p - ADAM_LR * (m / c1) / (jnp.sqrt(v / c2) + ADAM_EPS), p, m, v
+        )
+        return p, m, v, t, loss
+
+    step = jax.jit(train_step, donate_argnums=(0, 1, 2))
+    zeros = lambda: jax.tree_util.tree_map(jnp.zeros_like, params)
+    state = [params, zeros(), zeros(), jnp.float32(0)]
+    extra = {}
+
+    def run():
+        *s, loss = step(*state, x, y)
+        loss.block_until_ready()
+        state[:] = s
+
+    t = time.perf_counter()
+    run()
+    extra["compile_s"] = time.perf_counter() - t
+    return result("train", size, timed(run), extra)
+
+
 def worker_torch(kind, size, threads, compiled):
     import torch
 
@@ -100,6 +208,8 @@ def worker_torch(kind, size, threads, compiled):
     torch.manual_seed(0)
     if kind == "lstm":
         return torch_lstm(size, compiled)
+    if kind == "lenet":
+        return torch_lenet(size, compiled)
     if kind == "matmul":
         a, b = torch.rand(size, size), torch.rand(size, size)
         return result(kind, size, timed(lambda: torch.mm(a, b)))
@@ -248,6 +358,8 @@ def worker_jax(kind, size, threads):
     if kind == "lstm":
         return jax_lstm(size)
     key = jax.random.PRNGKey(0)
+    if kind == "lenet":
+        return jax_lenet(size)
     if kind == "matmul":
         ka, kb = jax.random.split(key)
         a = jax.random.uniform(ka, (size, size), jnp.float32)
@@ -367,7 +479,7 @@ def run_dlc(kind, size, threads, matmul_cache):
     cmd = pinned(threads) + [
         DLC,
         "bench",
-        LSTM if kind == "lstm" else MLP,
+        {"lstm": LSTM, "lenet": LENET}.get(kind, MLP),
         "--batch",
         str(size),
         "--threads",
@@ -438,7 +550,7 @@ def value(r, kind):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--only", choices=["mlp", "matmul", "lstm"])
+    ap.add_argument("--only", choices=["mlp", "matmul", "lstm", "lenet"])
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     ap.add_argument("--json", help="also write every result to this file")
     ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
@@ -477,7 +589,7 @@ def main():
         w
         for w in WORKLOADS
         if args.only is None
-        or args.only == {"matmul": "matmul", "lstm": "lstm"}.get(w[1], "mlp")
+        or args.only == {"matmul": "matmul", "lstm": "lstm", "lenet": "lenet"}.get(w[1], "mlp")
     ]
     results = {}
     matmul_cache = {}

@@ -4,7 +4,7 @@
 //! list of kernels, and the memory planner (`passes::plan_memory`) places
 //! their temporaries in one arena.
 //!
-//! Three kinds of kernel cover the primitive set:
+//! Five kinds of kernel cover the primitive set:
 //! - `Elementwise`: a loop nest over an output shape whose body is a small
 //!   SSA expression over loads, constants and loop indices. Broadcasts and
 //!   transposes are not copies: they are strides (zero for a broadcast axis)
@@ -13,17 +13,28 @@
 //!   expression that feeds it fused in as a prologue.
 //! - `MatMul`: a batched contraction with transposes as flags and a fused
 //!   elementwise epilogue (bias add, activation) applied to its result.
+//! - `Library`: one op run as a library routine over whole buffers —
+//!   convolution, pooling, the movement ops (slice, pad, concat, reverse),
+//!   gather/scatter_add and the random draws — whose operands and result
+//!   are materialized. Their index maps are not affine loads of one loop
+//!   nest (padding, windows, data-dependent rows), so a backend implements
+//!   each op once rather than generating it.
+//! - `Scan`: a loop over time whose step is a kernel program of its own
+//!   (the scan's body, fused and planned once); the one kernel that writes
+//!   several buffers (its `get`s').
 //!
 //! Reshapes are views: a buffer that aliases another's storage with another
 //! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at
 //! run time, so one compiled program serves every batch size.
 
 pub mod print;
+mod scan;
 mod size;
 
+pub use scan::ScanKernel;
 pub use size::{Poly, Size};
 
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, ReduceOp, Role, TensorType, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Op, ReduceOp, Role, TensorType, UnaryOp};
 
 /// Index of a buffer in [`KernelProgram::buffers`].
 pub type BufId = usize;
@@ -148,6 +159,17 @@ pub enum Kernel {
         b: MatOperand,
         epilogue: Option<(Vec<Size>, Expr)>,
     },
+    /// `out = op(args...)`, the op's own semantics (the interpreter's) over
+    /// whole row-major buffers. `op` is one of those [`Kernel::library_op`]
+    /// accepts.
+    Library {
+        out: BufId,
+        op: Op,
+        args: Vec<BufId>,
+    },
+    /// A loop over time running a kernel program per step (`scan.rs`);
+    /// the one kernel that writes several buffers (see [`Kernel::writes`]).
+    Scan(Box<ScanKernel>),
 }
 
 impl Kernel {
@@ -155,7 +177,16 @@ impl Kernel {
         match self {
             Kernel::Elementwise { out, .. }
             | Kernel::Reduce { out, .. }
-            | Kernel::MatMul { out, .. } => *out,
+            | Kernel::MatMul { out, .. }
+            | Kernel::Library { out, .. } => *out,
+            Kernel::Scan(_) => panic!("internal: a scan writes several buffers (see `writes`)"),
+        }
+    }
+    /// Every buffer the kernel writes: its `out`, or a scan's results.
+    pub fn writes(&self) -> Vec<BufId> {
+        match self {
+            Kernel::Scan(s) => s.writes(),
+            k => vec![k.out()],
         }
     }
     /// Every buffer the kernel reads, with repeats.
@@ -171,7 +202,24 @@ impl Kernel {
                 }
                 r
             }
+            Kernel::Library { args, .. } => args.clone(),
+            Kernel::Scan(s) => s.operands.clone(),
         }
+    }
+    /// Whether `op` runs as a [`Kernel::Library`] routine.
+    pub fn library_op(op: &Op) -> bool {
+        matches!(
+            op,
+            Op::Slice { .. }
+                | Op::Pad { .. }
+                | Op::Concat { .. }
+                | Op::Reverse { .. }
+                | Op::Gather
+                | Op::ScatterAdd
+                | Op::Conv(_)
+                | Op::ReduceWindow { .. }
+                | Op::Random { .. }
+        )
     }
 }
 

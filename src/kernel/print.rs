@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::{BufKind, Expr, Inst, Kernel, KernelProgram, Poly, Size};
-use crate::ir::print::{fmt_f64, fmt_name};
+use crate::ir::print::{fmt_f64, fmt_name, op_text};
 
 pub fn print(p: &KernelProgram) -> String {
     let mut out = String::new();
@@ -59,7 +59,10 @@ fn dims_text<T: std::fmt::Display>(dims: &[T]) -> String {
 }
 
 fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
-    let out = buf_name(p, k.out());
+    let out = match k {
+        Kernel::Scan(s) => return scan_text(p, s),
+        k => buf_name(p, k.out()),
+    };
     match k {
         Kernel::Elementwise { dims, body, .. } => {
             format!(
@@ -108,6 +111,12 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
             }
             s
         }
+        Kernel::Library { op, args, .. } => {
+            let names: Vec<String> = args.iter().map(|&a| buf_name(p, a)).collect();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            format!("{out} = {}", op_text(op, &refs))
+        }
+        Kernel::Scan(s) => scan_text(p, s),
     }
 }
 
@@ -134,4 +143,35 @@ fn body_text(p: &KernelProgram, e: &Expr) -> String {
     }
     s.push_str("  }");
     s
+}
+
+/// `%r.. = scan %ops.. carries=.. sequences=.. axis=.. reverse=..`, then
+/// the body's program nested; a result nothing reads is `_`.
+fn scan_text(p: &KernelProgram, s: &super::ScanKernel) -> String {
+    let results: Vec<String> = s
+        .results
+        .iter()
+        .map(|bs| match bs.as_slice() {
+            [] => "_".to_string(),
+            bs => bs
+                .iter()
+                .map(|&b| buf_name(p, b))
+                .collect::<Vec<_>>()
+                .join("|"),
+        })
+        .collect();
+    let ops: Vec<String> = s.operands.iter().map(|&b| buf_name(p, b)).collect();
+    let mut text = format!(
+        "{} = scan {} carries={} sequences={} axis={} reverse={}",
+        results.join(", "),
+        ops.join(", "),
+        s.carries,
+        s.sequences,
+        s.axis,
+        u8::from(s.reverse)
+    );
+    for line in print(&s.body).lines() {
+        let _ = write!(text, "\n    {line}");
+    }
+    text
 }

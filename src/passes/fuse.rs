@@ -6,13 +6,19 @@
 //! broadcast element would multiply its cost). Everything else is inlined
 //! into the kernel of the materialized value that reads it: elementwise
 //! chains become one loop body, broadcasts and transposes become strides in
-//! the loads, and a reduction absorbs the chain that feeds it.
+//! the loads, and a reduction absorbs the chain that feeds it. Ops that
+//! run as library routines (convolution, pooling, movement, indexing,
+//! random) read and write whole buffers: their operands and results are
+//! all materialized. So does a scan, whose results are its `get`s' buffers
+//! and whose body is fused on its own (`fuse/scan.rs`).
 //!
 //! A contraction whose only reader is an elementwise kernel over the same
 //! shape reading it in place takes that kernel as its epilogue (bias add,
 //! activation), so its result is written once. Finally every loop nest is
 //! normalized: size-1 axes are dropped and adjacent axes that every access
 //! walks contiguously are merged, so the backends see few, long loops.
+
+mod scan;
 
 use std::collections::HashMap;
 
@@ -22,23 +28,13 @@ use crate::kernel::{
     MatOperand, MemoryPlan, Size,
 };
 
-/// The first op of `g` that the kernel program cannot express yet, if any
-/// (a `scan` and its `get`s among them: the kernel program has no loop):
-/// backends that run kernel programs refuse such graphs up front, with its
-/// name in the message.
+/// The first op of `g` (or of a scan body in it) that the kernel program
+/// cannot express yet, if any: backends that run kernel programs refuse
+/// such graphs up front, with its name in the message. Today there is
+/// none; a scan is a [`Kernel::Scan`] whose body is fused on its own.
 pub fn unsupported_op(g: &Graph) -> Option<&'static str> {
-    g.nodes().map(|v| g.op(v)).find_map(|op| match op {
-        Op::Slice { .. }
-        | Op::Pad { .. }
-        | Op::Concat { .. }
-        | Op::Reverse { .. }
-        | Op::Gather
-        | Op::ScatterAdd
-        | Op::Conv(_)
-        | Op::ReduceWindow { .. }
-        | Op::Random { .. }
-        | Op::Scan(_)
-        | Op::Get { .. } => Some(op.name()),
+    g.nodes().find_map(|v| match g.op(v) {
+        Op::Scan(s) => unsupported_op(&s.body),
         _ => None,
     })
 }
@@ -66,7 +62,18 @@ pub fn fuse(g: &Graph) -> KernelProgram {
     for v in g.nodes().filter(|v| needed[v.index()]) {
         let ops = g.operands(v);
         match g.op(v) {
-            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul => mat[v.index()] = true,
+            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul | Op::Get { .. } => {
+                mat[v.index()] = true
+            }
+            // A scan reads whole buffers; its results are its `get`s'.
+            Op::Scan(_) => ops.iter().for_each(|o| mat[o.index()] = true),
+            op if Kernel::library_op(op) => {
+                // A library routine reads and writes whole buffers.
+                mat[v.index()] = true;
+                for &o in &ops {
+                    mat[o.index()] = true;
+                }
+            }
             Op::Reshape if !is_map_reshape(g, v) => {
                 mat[v.index()] = true;
                 mat[ops[0].index()] = true;
@@ -92,7 +99,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
             }
             _ => false,
         };
-        if mat[i] || cheap[i] {
+        if mat[i] || cheap[i] || matches!(g.op(v), Op::Scan(_)) {
             continue;
         }
         let broadcast = users[i]
@@ -173,8 +180,17 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         .map(|o| (o.name.clone(), buf_of[o.value.index()].expect("internal")))
         .collect();
 
-    // One kernel per materialized computed value.
-    for v in g.nodes().filter(|v| mat[v.index()] && needed[v.index()]) {
+    // One kernel per materialized computed value (a scan writes its gets').
+    for v in g.nodes().filter(|v| needed[v.index()]) {
+        match g.op(v) {
+            Op::Scan(s) => {
+                prog.kernels.push(scan::kernel(g, v, s, &buf_of, &needed));
+                continue;
+            }
+            Op::Get { .. } => continue,
+            _ if !mat[v.index()] => continue,
+            _ => {}
+        }
         let out = buf_of[v.index()].expect("internal: materialized value has a buffer");
         if matches!(
             prog.buffers[out].kind,
@@ -220,6 +236,15 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                     epilogue: None,
                 }
             }
+            op if Kernel::library_op(op) => Kernel::Library {
+                out,
+                op: op.clone(),
+                args: g
+                    .operands(v)
+                    .iter()
+                    .map(|o| buf_of[o.index()].expect("internal: library operand buffer"))
+                    .collect(),
+            },
             _ => {
                 let dims = extents(ty.shape.dims());
                 let mut eb = ExprBuilder::new(g, &buf_of, dims.len());
@@ -449,27 +474,24 @@ impl<'a> ExprBuilder<'a> {
                     .collect();
                 self.value(ops[0], &m)
             }
-            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul => {
+            op @ (Op::Input { .. } | Op::Reduce { .. } | Op::MatMul) => {
                 panic!(
                     "internal: `{}` node %{} has no buffer",
-                    g.op(v).name(),
+                    op.name(),
                     v.index()
                 )
             }
-            Op::Slice { .. }
-            | Op::Pad { .. }
-            | Op::Concat { .. }
-            | Op::Reverse { .. }
-            | Op::Gather
-            | Op::ScatterAdd
-            | Op::Conv(_)
-            | Op::ReduceWindow { .. }
-            | Op::Random { .. }
-            | Op::Scan(_)
-            | Op::Get { .. } => {
+            op if Kernel::library_op(op) => {
+                panic!(
+                    "internal: `{}` node %{} has no buffer",
+                    op.name(),
+                    v.index()
+                )
+            }
+            op => {
                 panic!(
                     "internal: the kernel program has no `{}` yet (see `unsupported_op`)",
-                    g.op(v).name()
+                    op.name()
                 )
             }
         }
@@ -615,6 +637,14 @@ fn remove_buffer(p: &mut KernelProgram, dead: BufId) {
                     in_expr(e);
                 }
             }
+            Kernel::Library { out, args, .. } => {
+                f(out);
+                args.iter_mut().for_each(f);
+            }
+            Kernel::Scan(s) => {
+                s.operands.iter_mut().for_each(f);
+                s.results.iter_mut().flatten().for_each(f);
+            }
         }
     }
 }
@@ -637,7 +667,7 @@ fn normalize(k: &mut Kernel) {
             let mut no_axes = Vec::new();
             collapse(dims, body, &mut no_axes);
         }
-        Kernel::MatMul { .. } => {}
+        Kernel::MatMul { .. } | Kernel::Library { .. } | Kernel::Scan(_) => {}
     }
 }
 

@@ -25,9 +25,11 @@ pub fn plan_memory(p: &mut KernelProgram) {
     let mut def = vec![usize::MAX; nb];
     let mut last = vec![0usize; nb];
     for (t, k) in p.kernels.iter().enumerate() {
-        let o = p.root(k.out());
-        def[o] = def[o].min(t);
-        last[o] = last[o].max(t);
+        for o in k.writes() {
+            let o = p.root(o);
+            def[o] = def[o].min(t);
+            last[o] = last[o].max(t);
+        }
         for r in k.reads() {
             let r = p.root(r);
             last[r] = last[r].max(t);
@@ -43,8 +45,11 @@ pub fn plan_memory(p: &mut KernelProgram) {
         occupant: Option<BufId>,
     }
     let mut slots: Vec<Slot> = Vec::new();
-    for t in 0..nk {
-        let out = p.root(p.kernels[t].out());
+    let writes: Vec<(usize, BufId)> = (0..nk)
+        .flat_map(|t| p.kernels[t].writes().into_iter().map(move |o| (t, o)))
+        .collect();
+    for (t, out) in writes {
+        let out = p.root(out);
         if p.buffers[out].kind != BufKind::Temp || def[out] != t {
             continue;
         }

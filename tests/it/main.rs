@@ -4,8 +4,10 @@
 mod checkpoint;
 mod cli;
 mod common;
+mod cpu_library;
 mod cpu_oracle;
 mod cpu_oracle_in_place;
+mod cpu_scan;
 mod data;
 mod examples;
 mod filetests;

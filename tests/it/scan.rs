@@ -158,7 +158,7 @@ pub fn two_carry_body(n: &str, feat: usize, hid: usize) -> Graph {
 /// A graph running `scan` over inputs of the body's operand types (the
 /// sequences with `t` inserted at the scan axis), with every result as an
 /// output `r0`, `r1`, ...
-fn scan_graph(scan: Scan, t: &str) -> Graph {
+pub fn scan_graph(scan: Scan, t: &str) -> Graph {
     let mut g = Graph::new("s");
     let b = &scan.body;
     let args: Vec<Value> = b
@@ -577,12 +577,21 @@ fn the_gradient_is_a_reverse_scan_whose_size_does_not_grow_with_t() {
 }
 
 #[test]
-fn the_cpu_backend_refuses_a_scan_with_a_message() {
-    let e = dlc::backend::cpu::CpuBackend
-        .compile(&rnn_graph())
-        .err()
-        .expect("refused");
-    assert!(e.contains("does not run `scan`"), "{e}");
+fn the_cpu_backend_runs_scans_and_refuses_nothing_in_their_bodies() {
+    // A scan (nested too) is a kernel of its own now: nothing is refused,
+    // and the compiled loop agrees with the interpreter (more in
+    // `cpu_scan.rs`).
+    for g in [rnn_graph(), scan_graph(scan1(nested_body(), 1), "T")] {
+        assert_eq!(dlc::passes::fuse::unsupported_op(&g), None);
+        let mut exe = dlc::backend::cpu::CpuBackend.compile(&g).expect("compiles");
+        let inputs = crate::filetests::agreement::seeded_inputs(&g, 0);
+        let refs: Vec<&Tensor> = inputs.iter().collect();
+        let want = eval(&g, &refs).unwrap();
+        let got = exe.run(&refs).unwrap();
+        for (w, x) in want.iter().zip(&got) {
+            crate::cpu_oracle::close_within(w, x, 1e-5).unwrap();
+        }
+    }
 }
 
 #[test]

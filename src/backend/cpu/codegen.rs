@@ -197,7 +197,7 @@ fn libcalls_used(body: &Expr) -> Vec<&'static str> {
             Inst::Unary(u, _) if dt.is_float() => match u {
                 crate::ir::UnaryOp::Exp => (!f32s).then_some("dlc_exp"),
                 crate::ir::UnaryOp::Log => Some(if f32s { "dlc_logf" } else { "dlc_log" }),
-                crate::ir::UnaryOp::Tanh => Some(if f32s { "dlc_tanhf" } else { "dlc_tanh" }),
+                crate::ir::UnaryOp::Tanh => (!f32s).then_some("dlc_tanh"),
                 crate::ir::UnaryOp::Sin => Some(if f32s { "dlc_sinf" } else { "dlc_sin" }),
                 crate::ir::UnaryOp::Cos => Some(if f32s { "dlc_cosf" } else { "dlc_cos" }),
                 _ => None,

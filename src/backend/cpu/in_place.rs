@@ -42,7 +42,7 @@ pub fn in_place(p: &KernelProgram, input: BufId, out: BufId) -> InPlace {
     {
         return InPlace::No;
     }
-    let Some(w) = p.kernels.iter().position(|k| k.out() == out) else {
+    let Some(w) = p.kernels.iter().position(|k| k.writes().contains(&out)) else {
         return InPlace::No;
     };
     let reads_input = |k: &Kernel| k.reads().iter().any(|&b| p.root(b) == input);

@@ -3,7 +3,9 @@
 //! (`codegen`), contractions go to the `gemm` crate's micro-kernels (called
 //! as Cᵀ = Bᵀ·Aᵀ, its fast orientation, see `TOOLCHAIN.md` §3) or, for a
 //! single row, to a streaming row-times-matrix (`gemv`), and rayon splits
-//! big loops across cores (`run`). `reference` runs the same kernel program
+//! big loops across cores (`run`). Convolution, pooling, movement,
+//! indexing and random ops are library routines (`library`, `conv`: im2col
+//! into the same gemm). `reference` runs the same kernel program
 //! with plain loops, to test fusion apart from code generation.
 //!
 //! A run binds the size symbols from the inputs' shapes, lays the arena out
@@ -15,12 +17,15 @@
 //! a training step allocates nothing.
 
 mod codegen;
+mod conv;
 mod gemv;
 mod in_place;
 mod layout;
+mod library;
 mod matmul;
 pub mod reference;
 mod run;
+mod scan;
 
 pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};
@@ -122,7 +127,7 @@ impl NestSpec {
                 }
                 (dims, body, *out, None, vec![])
             }
-            Kernel::MatMul { .. } => return None,
+            Kernel::MatMul { .. } | Kernel::Library { .. } | Kernel::Scan(_) => return None,
         };
         let mut dims = dims.clone();
         if dims.is_empty() {
@@ -198,6 +203,14 @@ enum Step {
         dtype: DType,
         epilogue: Option<Loop>,
     },
+    /// A library routine (`library.rs`).
+    Library {
+        out: usize,
+        op: crate::ir::Op,
+        args: Vec<usize>,
+    },
+    /// A loop over time around a compiled body (`scan.rs`).
+    Scan(Box<scan::ScanStep>),
 }
 
 /// `(input, output)` pairs of a `run_update`.
@@ -267,6 +280,12 @@ impl Compiled {
                     dtype: prog.buffers[*out].ty.dtype,
                     epilogue: lp,
                 },
+                Kernel::Library { out, op, args } => Step::Library {
+                    out: *out,
+                    op: op.clone(),
+                    args: args.clone(),
+                },
+                Kernel::Scan(s) => Step::Scan(Box::new(scan::ScanStep::new(s)?)),
                 _ => Step::Loop(lp.expect("internal: loop kernel compiled")),
             });
         }

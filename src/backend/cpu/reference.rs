@@ -4,12 +4,14 @@
 //! arena laid out by the plan, so a slot reused too early corrupts a result
 //! here just as it would in compiled code. Values are held as f64 and
 //! rounded to their dtype after every instruction (for f32, +, −, ×, ÷ and
-//! sqrt then round exactly as f32 arithmetic does).
+//! sqrt then round exactly as f32 arithmetic does). Library kernels
+//! (convolution, pooling, movement, indexing, random) call the
+//! interpreter's definition of their op.
 
 use super::layout::{bind, Layout};
 use crate::backend::RunError;
 use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
-use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Size};
+use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, ScanKernel, Size};
 use crate::tensor::Tensor;
 
 /// Runs `p` on `inputs` (in graph-input order); results in output order.
@@ -40,9 +42,14 @@ pub fn run(p: &KernelProgram, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunErro
         mem,
         place,
         bindings: &bindings,
+        shapes: p
+            .buffers
+            .iter()
+            .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
+            .collect(),
     };
     for k in &p.kernels {
-        m.kernel(k);
+        m.kernel(k)?;
     }
     Ok(p.outputs
         .iter()
@@ -61,6 +68,8 @@ struct Machine<'a> {
     place: Vec<(usize, usize)>,
     dtype: Vec<DType>,
     bindings: &'a [(String, usize)],
+    /// Each buffer's shape under the bindings.
+    shapes: Vec<Vec<usize>>,
 }
 
 /// Every multi-index of `dims`, row-major.
@@ -101,7 +110,7 @@ impl Machine<'_> {
         self.mem[s][o + i] = v;
     }
 
-    fn kernel(&mut self, k: &Kernel) {
+    fn kernel(&mut self, k: &Kernel) -> Result<(), RunError> {
         match k {
             Kernel::Elementwise { out, dims, body } => {
                 // Written as computed, as compiled code does, so a wrong
@@ -186,7 +195,95 @@ impl Machine<'_> {
                     });
                 }
             }
+            Kernel::Library { out, op, args } => {
+                // The interpreter's definition, on the buffers' values.
+                let tensors: Vec<Tensor> = args
+                    .iter()
+                    .map(|&b| {
+                        let n: usize = self.shapes[b].iter().product();
+                        let v = (0..n).map(|i| self.read(b, i)).collect();
+                        Tensor::from_f64(self.dtype[b], &self.shapes[b], v)
+                    })
+                    .collect();
+                let refs: Vec<&Tensor> = tensors.iter().collect();
+                let r =
+                    crate::backend::interp::apply(op, &refs, self.dtype[*out], &self.shapes[*out])?;
+                for (i, v) in r.to_f64_vec().into_iter().enumerate() {
+                    self.write(*out, i, v);
+                }
+            }
+            Kernel::Scan(s) => self.scan(s)?,
         }
+        Ok(())
+    }
+
+    /// A buffer's elements as a tensor.
+    fn tensor(&self, b: BufId) -> Tensor {
+        let n: usize = self.shapes[b].iter().product();
+        let v = (0..n).map(|i| self.read(b, i)).collect();
+        Tensor::from_f64(self.dtype[b], &self.shapes[b], v)
+    }
+
+    /// A scan: the body's program run by this reference runner once per
+    /// step, on slices copied out of the sequences; outputs copied into the
+    /// stacked results.
+    fn scan(&mut self, s: &ScanKernel) -> Result<(), RunError> {
+        let (c, ns) = (s.carries, s.sequences);
+        let ops: Vec<Tensor> = s.operands.iter().map(|&b| self.tensor(b)).collect();
+        let shape = ops[c].shape().to_vec();
+        let steps = shape[s.axis];
+        // Element `(o, t, i)` of a sequence or stacked result, with `o` over
+        // the axes before `axis` and `i` over those after.
+        let geometry = |shape: &[usize]| -> (usize, usize) {
+            (
+                shape[..s.axis].iter().product(),
+                shape[s.axis + 1..].iter().product(),
+            )
+        };
+        let mut carries: Vec<Tensor> = ops[..c].to_vec();
+        for step in 0..steps {
+            let t = if s.reverse { steps - 1 - step } else { step };
+            let slices: Vec<Tensor> = ops[c..c + ns]
+                .iter()
+                .map(|x| {
+                    let (outer, inner) = geometry(x.shape());
+                    let v = x.to_f64_vec();
+                    let mut out = Vec::with_capacity(outer * inner);
+                    for o in 0..outer {
+                        let at = (o * steps + t) * inner;
+                        out.extend_from_slice(&v[at..at + inner]);
+                    }
+                    let mut sh = x.shape().to_vec();
+                    sh.remove(s.axis);
+                    Tensor::from_f64(x.dtype(), &sh, out)
+                })
+                .collect();
+            let mut inputs: Vec<&Tensor> = carries.iter().collect();
+            inputs.extend(&slices);
+            inputs.extend(&ops[c + ns..]);
+            let mut outs = run(&s.body, &inputs)?;
+            let per_step = outs.split_off(c);
+            carries = outs;
+            for (k, y) in per_step.iter().enumerate() {
+                let v = y.to_f64_vec();
+                for &b in &s.results[c + k] {
+                    let (outer, inner) = geometry(&self.shapes[b]);
+                    for o in 0..outer {
+                        for i in 0..inner {
+                            self.write(b, (o * steps + t) * inner + i, v[o * inner + i]);
+                        }
+                    }
+                }
+            }
+        }
+        for (k, x) in carries.iter().enumerate() {
+            for &b in &s.results[k] {
+                for (i, v) in x.to_f64_vec().into_iter().enumerate() {
+                    self.write(b, i, v);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The body's value at loop index `idx`.

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
-use super::{bind, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{bind, library, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
@@ -26,8 +26,8 @@ pub const PARALLEL_MIN: usize = 1 << 15;
 /// layout, each step's extents and each output's shape.
 pub(super) struct Bound {
     /// The input shapes this was made for.
-    shapes: Vec<Vec<usize>>,
-    layout: Layout,
+    pub(super) shapes: Vec<Vec<usize>>,
+    pub(super) layout: Layout,
     /// Each of the program's symbols, in `Compiled::syms` order.
     syms: Vec<i64>,
     /// Per step: the loop's (or epilogue's) outer extent and element count.
@@ -35,7 +35,7 @@ pub(super) struct Bound {
     /// Per step: a contraction's (batch, m, k, n).
     dims: Vec<(usize, usize, usize, usize)>,
     /// Each buffer's shape.
-    out_shapes: Vec<Vec<usize>>,
+    pub(super) out_shapes: Vec<Vec<usize>>,
     /// Whether any step is big enough to split over threads.
     parallel: bool,
 }
@@ -99,8 +99,19 @@ impl Compiled {
             }
         }
         let bindings = bind(p, inputs)?;
-        let ev = |s: &Size| s.eval(&bindings).expect("internal: bound size");
-        let layout = Layout::new(p, &bindings);
+        self.bind_sizes(
+            &bindings,
+            inputs.iter().map(|t| t.shape().to_vec()).collect(),
+        );
+        Ok(())
+    }
+
+    /// Makes `self.bound` describe these symbol bindings, made from input
+    /// shapes `shapes` (a scan body's are bound by its outer program).
+    pub(super) fn bind_sizes(&mut self, bindings: &[(String, usize)], shapes: Vec<Vec<usize>>) {
+        let p = &self.prog;
+        let ev = |s: &Size| s.eval(bindings).expect("internal: bound size");
+        let layout = Layout::new(p, bindings);
         let need = layout.arena_bytes.div_ceil(64);
         if self.arena.len() < need {
             self.arena = vec![Align64([0; 64]); need];
@@ -122,6 +133,7 @@ impl Compiled {
             .map(|s| match s {
                 Step::Loop(lp) => Some(extent(lp)),
                 Step::MatMul { epilogue, .. } => epilogue.as_ref().map(extent),
+                Step::Library { .. } | Step::Scan(_) => None,
             })
             .collect();
         let dims: Vec<(usize, usize, usize, usize)> = self
@@ -129,31 +141,39 @@ impl Compiled {
             .iter()
             .map(|s| match s {
                 Step::MatMul { batch, m, k, n, .. } => (ev(batch), ev(m), ev(k), ev(n)),
-                Step::Loop(_) => (0, 0, 0, 0),
+                Step::Loop(_) | Step::Library { .. } | Step::Scan(_) => (0, 0, 0, 0),
             })
             .collect();
-        let out_shapes = p
+        let out_shapes: Vec<Vec<usize>> = p
             .buffers
             .iter()
-            .map(|b| b.ty.shape.bind(&bindings).expect("internal: bound shape"))
+            .map(|b| b.ty.shape.bind(bindings).expect("internal: bound shape"))
             .collect();
-        let parallel = loops
-            .iter()
-            .flatten()
-            .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
+        let library_parallel = self.steps.iter().any(|s| match s {
+            Step::Library { out, op, .. } => {
+                library::parallel(op, out_shapes[*out].iter().product())
+            }
+            // A scan's body may split its loops: run it from the pool.
+            Step::Scan(_) => true,
+            _ => false,
+        });
+        let parallel = library_parallel
+            || loops
+                .iter()
+                .flatten()
+                .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
             || dims.iter().any(|&(_, m, k, n)| {
                 m * k * n >= GEMM_PARALLEL_MIN || (m == 1 && k * n >= GEMV_PARALLEL_MIN)
             });
         self.bound = Some(Bound {
             parallel,
-            shapes: inputs.iter().map(|t| t.shape().to_vec()).collect(),
+            shapes,
             layout,
             syms,
             loops,
             dims,
             out_shapes,
         });
-        Ok(())
     }
 
     /// One run: points every buffer at an input, an updated input (in
@@ -229,38 +249,19 @@ impl Compiled {
             ptrs[b] = ptrs[p.root(b)];
         }
         let threads = rayon::current_num_threads();
-        let steps = &self.steps;
-        let run_steps = || {
-            for (s, step) in steps.iter().enumerate() {
-                let extent = bound.loops[s];
-                match step {
-                    Step::Loop(lp) => run_loop(lp, extent, &ptrs, &bound.syms, threads),
-                    Step::MatMul {
-                        out,
-                        a,
-                        b,
-                        dtype,
-                        epilogue,
-                        ..
-                    } => {
-                        let acc = accumulate[s];
-                        run_matmul(&ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
-                        if let (Some(lp), None) = (epilogue, acc) {
-                            run_loop(lp, extent, &ptrs, &bound.syms, threads);
-                        }
-                    }
-                }
-            }
-        };
+        let run_steps = || self.run_steps(&ptrs, &accumulate, threads);
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
             // is split by work stealing, so when the OS delays the other
             // thread this one goes on with the whole job instead of the
             // caller waiting for every part to be picked up.
             let job = AssertSend(run_steps);
-            rayon::scope(move |_| job.run());
+            let mut result = Ok(());
+            let r = &mut result;
+            rayon::scope(move |_| *r = job.run());
+            result?;
         } else {
-            run_steps();
+            run_steps()?;
         }
         let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
         for (o, (_, b)) in p.outputs.iter().enumerate() {
@@ -285,6 +286,62 @@ impl Compiled {
         }
         Ok(results)
     }
+
+    /// Runs every step with the buffers at `ptrs` (bound by `self.bound`);
+    /// `accumulate` marks contractions that add into their output.
+    pub(super) fn run_steps(
+        &self,
+        ptrs: &[*mut u8],
+        accumulate: &[Option<f32>],
+        threads: usize,
+    ) -> Result<(), RunError> {
+        let (p, steps) = (&self.prog, &self.steps);
+        let bound = self.bound.as_ref().expect("internal: shapes bound");
+        let buf = |b: usize| library::Buf {
+            ptr: ptrs[b],
+            dtype: p.buffers[b].ty.dtype,
+            shape: &bound.out_shapes[b],
+        };
+        for (s, step) in steps.iter().enumerate() {
+            let extent = bound.loops[s];
+            match step {
+                Step::Loop(lp) => run_loop(lp, extent, ptrs, &bound.syms, threads),
+                Step::MatMul {
+                    out,
+                    a,
+                    b,
+                    dtype,
+                    epilogue,
+                    ..
+                } => {
+                    let acc = accumulate[s];
+                    run_matmul(ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
+                    if let (Some(lp), None) = (epilogue, acc) {
+                        run_loop(lp, extent, ptrs, &bound.syms, threads);
+                    }
+                }
+                Step::Library { out, op, args } => {
+                    let args: Vec<library::Buf> = args.iter().map(|&a| buf(a)).collect();
+                    // SAFETY: every buffer is sized for these bindings,
+                    // and fusion gave the routine an output of its own.
+                    unsafe { library::run(op, buf(*out), &args, threads) }.map_err(|e| {
+                        RunError(format!("{} (`{}`, graph @{})", e.0, op.name(), p.name))
+                    })?;
+                }
+                Step::Scan(sc) => {
+                    let bindings: Vec<(String, usize)> = self
+                        .syms
+                        .iter()
+                        .zip(&bound.syms)
+                        .map(|(k, &v)| (k.clone(), v as usize))
+                        .collect();
+                    // SAFETY: every buffer is sized for these bindings.
+                    unsafe { sc.run(ptrs, &bound.out_shapes, &bindings, threads) }?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A job moved to a pool thread while its caller blocks on it.
@@ -293,8 +350,8 @@ struct AssertSend<F>(F);
 // raw pointers it captures stay valid and are never used concurrently.
 unsafe impl<F> Send for AssertSend<F> {}
 
-impl<F: FnOnce()> AssertSend<F> {
-    fn run(self) {
+impl<R, F: FnOnce() -> R> AssertSend<F> {
+    fn run(self) -> R {
         (self.0)()
     }
 }
@@ -344,7 +401,7 @@ fn run_loop(
     }
 }
 
-fn tensor_ptr(t: &Tensor) -> *mut u8 {
+pub(super) fn tensor_ptr(t: &Tensor) -> *mut u8 {
     match t {
         Tensor::F32(a) => a.as_ptr() as *mut u8,
         Tensor::F64(a) => a.as_ptr() as *mut u8,
@@ -382,7 +439,7 @@ fn standard(t: &Tensor) -> bool {
 }
 
 /// A copy of the elements at `p` as a tensor of `dtype` and `shape`.
-fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
+pub(super) fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
     let sh = ndarray::IxDyn(shape);
     // SAFETY: `p` points at a live buffer of at least `n` elements of `dtype`.

@@ -455,73 +455,17 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
             let size = r.shape(g, ops[0])?[*axis];
             Tensor::scalar(dtype, size as f64)
         }
-        Op::Slice {
-            start,
-            stop,
-            stride,
-        } => {
-            let a = r.get(ops[0]);
-            // A symbolic axis is kept whole: its stop is its run-time size.
-            let stop: Vec<usize> = stop
-                .iter()
-                .zip(a.shape())
-                .map(|(d, &n)| d.fixed().unwrap_or(n))
-                .collect();
-            each_dtype!(a, a => movement::slice(a, start, &stop, stride))
-        }
-        Op::Pad {
-            low,
-            interior,
-            value,
-            ..
-        } => {
+        op @ (Op::Slice { .. }
+        | Op::Pad { .. }
+        | Op::Concat { .. }
+        | Op::Reverse { .. }
+        | Op::Conv(_)
+        | Op::ReduceWindow { .. }
+        | Op::Random { .. }
+        | Op::Gather) => {
             let shape = r.shape(g, v)?;
-            let a = r.get(ops[0]);
-            each_dtype!(a, a => movement::pad(a, low, interior, kernels::Elem::of(*value), &shape))
-        }
-        Op::Concat { axis } => {
-            let parts: Vec<&Tensor> = ops.iter().map(|&o| r.get(o)).collect();
-            concat(&parts, *axis).ok_or_else(bad)?
-        }
-        Op::Reverse { axes } => {
-            let a = r.get(ops[0]);
-            each_dtype!(a, a => movement::reverse(a, axes))
-        }
-        Op::Conv(c) => {
-            let shape = r.shape(g, v)?;
-            match (r.get(ops[0]), r.get(ops[1])) {
-                (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, &shape)),
-                (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, &shape)),
-                _ => return Err(bad()),
-            }
-        }
-        Op::ReduceWindow { op, window } => {
-            let shape = r.shape(g, v)?;
-            match r.get(ops[0]) {
-                Tensor::F32(a) => Tensor::F32(window::reduce_window(*op, a, window, &shape)),
-                Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, &shape)),
-                Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, &shape)),
-                Tensor::Bool(_) => return Err(bad()),
-            }
-        }
-        Op::Random { dist, stream } => {
-            let shape = r.shape(g, v)?;
-            let key = match r.get(ops[0]) {
-                Tensor::I32(k) => k.iter().next().copied().ok_or_else(bad)?,
-                _ => return Err(bad()),
-            };
-            match dtype {
-                DType::F32 => Tensor::F32(random::random_f32(*dist, key, *stream, &shape)),
-                DType::F64 => Tensor::F64(random::random_f64(*dist, key, *stream, &shape)),
-                _ => return Err(bad()),
-            }
-        }
-        Op::Gather => {
-            let Tensor::I32(indices) = r.get(ops[1]) else {
-                return Err(bad());
-            };
-            let table = r.get(ops[0]);
-            each_dtype!(table, t => indexing::gather(t, indices).map_err(err)?)
+            let operands: Vec<&Tensor> = ops.iter().map(|&o| r.get(o)).collect();
+            apply(op, &operands, dtype, &shape)?
         }
         Op::ScatterAdd => {
             let operand = r.take(ops[0]);
@@ -542,6 +486,95 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
             }
         }
         Op::Scan(_) | Op::Get { .. } => unreachable!("internal: scans run in `run`"),
+    })
+}
+
+/// The interpreter's definition of an op that needs nothing but its
+/// operands and result shape (the movement, windowed, indexing and random
+/// ops): compiled backends that run such an op as one library routine call
+/// this as their fallback, so the semantics stay defined in one place.
+/// `scatter_add` copies its operand (the graph walk above reuses it).
+pub fn apply(
+    op: &Op,
+    operands: &[&Tensor],
+    dtype: DType,
+    shape: &[usize],
+) -> Result<Tensor, RunError> {
+    let bad = || -> RunError {
+        panic!(
+            "internal: `{}` on operands the typing rule rejects",
+            op.name()
+        )
+    };
+    let a = operands[0];
+    Ok(match op {
+        Op::Slice {
+            start,
+            stop,
+            stride,
+        } => {
+            // A symbolic axis is kept whole: its stop is its run-time size.
+            let stop: Vec<usize> = stop
+                .iter()
+                .zip(a.shape())
+                .map(|(d, &n)| d.fixed().unwrap_or(n))
+                .collect();
+            each_dtype!(a, a => movement::slice(a, start, &stop, stride))
+        }
+        Op::Pad {
+            low,
+            interior,
+            value,
+            ..
+        } => each_dtype!(a, a => movement::pad(a, low, interior, kernels::Elem::of(*value), shape)),
+        Op::Concat { axis } => concat(operands, *axis).ok_or_else(bad)?,
+        Op::Reverse { axes } => each_dtype!(a, a => movement::reverse(a, axes)),
+        Op::Conv(c) => match (a, operands[1]) {
+            (Tensor::F32(x), Tensor::F32(w)) => Tensor::F32(conv::conv(x, w, c, shape)),
+            (Tensor::F64(x), Tensor::F64(w)) => Tensor::F64(conv::conv(x, w, c, shape)),
+            _ => return Err(bad()),
+        },
+        Op::ReduceWindow { op, window } => match a {
+            Tensor::F32(a) => Tensor::F32(window::reduce_window(*op, a, window, shape)),
+            Tensor::F64(a) => Tensor::F64(window::reduce_window(*op, a, window, shape)),
+            Tensor::I32(a) => Tensor::I32(window::reduce_window(*op, a, window, shape)),
+            Tensor::Bool(_) => return Err(bad()),
+        },
+        Op::Random { dist, stream } => {
+            let key = match a {
+                Tensor::I32(k) => k.iter().next().copied().ok_or_else(bad)?,
+                _ => return Err(bad()),
+            };
+            match dtype {
+                DType::F32 => Tensor::F32(random::random_f32(*dist, key, *stream, shape)),
+                DType::F64 => Tensor::F64(random::random_f64(*dist, key, *stream, shape)),
+                _ => return Err(bad()),
+            }
+        }
+        Op::Gather => {
+            let Tensor::I32(indices) = operands[1] else {
+                return Err(bad());
+            };
+            each_dtype!(a, t => indexing::gather(t, indices).map_err(err)?)
+        }
+        Op::ScatterAdd => {
+            let (Tensor::I32(indices), updates) = (operands[1], operands[2]) else {
+                return Err(bad());
+            };
+            match (a.clone(), updates) {
+                (Tensor::F32(a), Tensor::F32(u)) => {
+                    Tensor::F32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::F64(a), Tensor::F64(u)) => {
+                    Tensor::F64(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                (Tensor::I32(a), Tensor::I32(u)) => {
+                    Tensor::I32(indexing::scatter_add(a, indices, u).map_err(err)?)
+                }
+                _ => return Err(bad()),
+            }
+        }
+        _ => panic!("internal: `{}` is not a library op", op.name()),
     })
 }
 

@@ -215,10 +215,47 @@ impl Gen<'_, '_> {
             UnaryOp::Exp if f32s => self.exp_f32(x, w),
             UnaryOp::Exp => self.libcall(&lib("dlc_expf", "dlc_exp"), &[x], w),
             UnaryOp::Log => self.libcall(&lib("dlc_logf", "dlc_log"), &[x], w),
+            UnaryOp::Tanh if f32s => self.tanh_f32(x, w),
             UnaryOp::Tanh => self.libcall(&lib("dlc_tanhf", "dlc_tanh"), &[x], w),
             UnaryOp::Sin => self.libcall(&lib("dlc_sinf", "dlc_sin"), &[x], w),
             UnaryOp::Cos => self.libcall(&lib("dlc_cosf", "dlc_cos"), &[x], w),
         }
+    }
+
+    /// `tanh` of f32 lanes in registers (Cephes' `tanhf`): an odd
+    /// polynomial below |x| = 0.625, `1 - 2/(e^{2|x|} + 1)` with the sign
+    /// put back above it, both computed and one picked per lane, so the
+    /// recurrent cells do not call out per element. Saturates to ±1
+    /// (e^{2|x|} overflows to inf); NaN stays NaN.
+    fn tanh_f32(&mut self, x: Value, w: Width) -> Value {
+        let f = |g: &mut Self, v: f64| g.constant(v, DType::F32, w);
+        let a = self.b.ins().fabs(x);
+        let (one, two) = (f(self, 1.0), f(self, 2.0));
+        let a2 = self.b.ins().fmul(a, two);
+        let e = self.exp_f32(a2, w);
+        let d = self.b.ins().fadd(e, one);
+        let q = self.b.ins().fdiv(two, d);
+        let big = self.b.ins().fsub(one, q);
+        let minus_big = self.b.ins().fneg(big);
+        let zero = f(self, 0.0);
+        let neg = self.b.ins().fcmp(FloatCC::LessThan, x, zero);
+        let big = self.pick(neg, minus_big, big, w);
+        let z = self.b.ins().fmul(x, x);
+        let mut p = f(self, -5.704_988_727_45e-3);
+        for c in [
+            2.063_908_879_54e-2,
+            -5.373_971_555_31e-2,
+            1.333_144_220_36e-1,
+            -3.333_328_194_22e-1,
+        ] {
+            let c = f(self, c);
+            p = self.b.ins().fma(p, z, c);
+        }
+        let pz = self.b.ins().fmul(p, z);
+        let small = self.b.ins().fma(pz, x, x);
+        let limit = f(self, 0.625);
+        let is_big = self.b.ins().fcmp(FloatCC::GreaterThan, a, limit);
+        self.pick(is_big, big, small, w)
     }
 
     /// `exp` of f32 lanes in registers (Cephes' `expf`, within 2 ulp of

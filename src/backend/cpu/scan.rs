@@ -1,0 +1,230 @@
+//! Running a scan kernel: the body's kernel program is compiled once, like
+//! any program, and called once per time step from the host on raw
+//! pointers. Each step gathers index `t` of every sequence into a
+//! contiguous slice (or points straight at it when nothing precedes the
+//! time axis), runs the body on the carries, slices and invariants, moves
+//! the new carries into the other half of a double buffer (so a body that
+//! swaps or passes its carries through reads no half-written value) and
+//! scatters the per-step outputs into index `t` of the stacked results.
+//! Every staging buffer is kept across steps and runs, grown only when the
+//! batch grows.
+
+use std::cell::RefCell;
+
+use super::{Align64, Compiled};
+use crate::backend::RunError;
+use crate::kernel::{BufId, BufKind, ScanKernel};
+
+/// A compiled scan: the body and where its operands and results live.
+pub(super) struct ScanStep {
+    carries: usize,
+    sequences: usize,
+    axis: usize,
+    reverse: bool,
+    operands: Vec<BufId>,
+    results: Vec<Vec<BufId>>,
+    /// The body (its arena and binding are reused across steps).
+    body: RefCell<Compiled>,
+    /// Staging storage kept across runs.
+    store: RefCell<Store>,
+}
+
+#[derive(Default)]
+struct Store {
+    /// Two sets of carries: the ones a step reads and the ones it writes.
+    carries: [Vec<Vec<Align64>>; 2],
+    /// One contiguous slice per sequence.
+    slices: Vec<Vec<Align64>>,
+    /// Storage of each body output buffer (by body buffer id).
+    outputs: Vec<Vec<Align64>>,
+}
+
+/// `v` grown to at least `bytes` bytes; its start.
+fn room(v: &mut Vec<Align64>, bytes: usize) -> *mut u8 {
+    let need = bytes.div_ceil(64).max(1);
+    if v.len() < need {
+        *v = vec![Align64([0; 64]); need];
+    }
+    v.as_mut_ptr() as *mut u8
+}
+
+/// Elements before and after `axis` of `shape` (a sequence or a stacked
+/// result is `outer × T × inner`).
+fn geometry(shape: &[usize], axis: usize) -> (usize, usize) {
+    (
+        shape[..axis].iter().product(),
+        shape[axis + 1..].iter().product(),
+    )
+}
+
+impl ScanStep {
+    pub(super) fn new(s: &ScanKernel) -> Result<ScanStep, String> {
+        let n = s.body.buffers.len();
+        Ok(ScanStep {
+            carries: s.carries,
+            sequences: s.sequences,
+            axis: s.axis,
+            reverse: s.reverse,
+            operands: s.operands.clone(),
+            results: s.results.clone(),
+            body: RefCell::new(Compiled::new(s.body.clone())?),
+            store: RefCell::new(Store {
+                carries: [vec![Vec::new(); s.carries], vec![Vec::new(); s.carries]],
+                slices: vec![Vec::new(); s.sequences],
+                outputs: vec![Vec::new(); n],
+            }),
+        })
+    }
+
+    /// Runs the loop on the outer program's buffers at `ptrs` (shapes
+    /// `shapes`, symbols `bindings`).
+    ///
+    /// # Safety
+    /// Every pointer addresses a live buffer of its shape, and the result
+    /// buffers overlap no operand.
+    pub(super) unsafe fn run(
+        &self,
+        ptrs: &[*mut u8],
+        shapes: &[Vec<usize>],
+        bindings: &[(String, usize)],
+        threads: usize,
+    ) -> Result<(), RunError> {
+        let mut body = self.body.borrow_mut();
+        let mut store = self.store.borrow_mut();
+        let store = &mut *store;
+        let (c, ns) = (self.carries, self.sequences);
+        // Bind the body's sizes (once per outer binding).
+        let in_shapes: Vec<Vec<usize>> = body
+            .prog
+            .inputs
+            .iter()
+            .map(|&b| {
+                body.prog.buffers[b]
+                    .ty
+                    .shape
+                    .bind(bindings)
+                    .expect("internal: scan body shape bound by the outer program")
+            })
+            .collect();
+        if body.bound.as_ref().map(|b| &b.shapes) != Some(&in_shapes) {
+            body.bind_sizes(bindings, in_shapes);
+        }
+        let arena = body.arena.as_mut_ptr() as *mut u8;
+        let body = &*body;
+        let p = &body.prog;
+        let bound = body.bound.as_ref().expect("internal: body bound");
+        let bytes = |b: BufId| bound.layout.numel[b] * p.buffers[b].ty.dtype.size();
+        let seq_shape = &shapes[self.operands[c]];
+        let steps = seq_shape[self.axis];
+
+        // Storage of the body's own buffers; inputs are set per step.
+        let mut bptrs: Vec<*mut u8> = vec![std::ptr::null_mut(); p.buffers.len()];
+        for (b, buf) in p.buffers.iter().enumerate() {
+            bptrs[b] = match buf.kind {
+                BufKind::Output => room(&mut store.outputs[b], bytes(b)),
+                BufKind::Temp => arena.wrapping_add(bound.layout.offset[b]),
+                BufKind::Input { .. } | BufKind::View { .. } => std::ptr::null_mut(),
+            };
+        }
+        let mut inputs: Vec<*mut u8> = vec![std::ptr::null_mut(); p.inputs.len()];
+        // Initial carries, into the first set.
+        let mut cur = 0;
+        let mut carry_ptrs: [Vec<*mut u8>; 2] = [Vec::new(), Vec::new()];
+        for k in 0..c {
+            let n = bytes(p.inputs[k]);
+            for (set, ptrs_set) in carry_ptrs.iter_mut().enumerate() {
+                ptrs_set.push(room(&mut store.carries[set][k], n));
+            }
+            // SAFETY: the operand holds the carry's `n` bytes.
+            unsafe { std::ptr::copy(ptrs[self.operands[k]], carry_ptrs[0][k], n) };
+        }
+        for (i, slot) in inputs.iter_mut().enumerate().skip(c + ns) {
+            *slot = ptrs[self.operands[i]];
+        }
+        // Sequences: element size, geometry, and a slice buffer when the
+        // step's slice is not contiguous.
+        let seqs: Vec<(usize, usize, usize, *mut u8)> = (0..ns)
+            .map(|j| {
+                let b = self.operands[c + j];
+                let elem = p.buffers[p.inputs[c + j]].ty.dtype.size();
+                let (outer, inner) = geometry(&shapes[b], self.axis);
+                let slice = if outer == 1 {
+                    std::ptr::null_mut()
+                } else {
+                    room(&mut store.slices[j], outer * inner * elem)
+                };
+                (elem, outer, inner, slice)
+            })
+            .collect();
+        let no_accumulate = vec![None; p.kernels.len()];
+        for step in 0..steps {
+            let t = if self.reverse { steps - 1 - step } else { step };
+            inputs[..c].copy_from_slice(&carry_ptrs[cur]);
+            for (j, &(elem, outer, inner, slice)) in seqs.iter().enumerate() {
+                let src = ptrs[self.operands[c + j]];
+                let row = inner * elem;
+                inputs[c + j] = if outer == 1 {
+                    src.wrapping_add(t * row)
+                } else {
+                    for o in 0..outer {
+                        // SAFETY: row `(o, t)` of the sequence, row `o` of
+                        // the slice buffer sized `outer × inner`.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                src.add((o * steps + t) * row),
+                                slice.add(o * row),
+                                row,
+                            )
+                        };
+                    }
+                    slice
+                };
+            }
+            for (b, buf) in p.buffers.iter().enumerate() {
+                if let BufKind::Input { index, .. } = buf.kind {
+                    bptrs[b] = inputs[index];
+                }
+            }
+            for b in 0..p.buffers.len() {
+                bptrs[b] = bptrs[p.root(b)];
+            }
+            body.run_steps(&bptrs, &no_accumulate, threads)
+                .map_err(|e| RunError(format!("step {t} of scan body @{}: {e}", p.name)))?;
+            let next = 1 - cur;
+            for k in 0..c {
+                let src = bptrs[p.outputs[k].1];
+                // SAFETY: both hold the carry; the next set is not an
+                // input of this step, so it overlaps nothing read.
+                unsafe { std::ptr::copy(src, carry_ptrs[next][k], bytes(p.inputs[k])) };
+            }
+            for k in c..p.outputs.len() {
+                let ob = p.outputs[k].1;
+                let src = bptrs[ob];
+                let elem = p.buffers[ob].ty.dtype.size();
+                for &r in &self.results[k] {
+                    let (outer, inner) = geometry(&shapes[r], self.axis);
+                    let row = inner * elem;
+                    for o in 0..outer {
+                        // SAFETY: row `o` of the step's output, row
+                        // `(o, t)` of the stacked result.
+                        unsafe {
+                            std::ptr::copy_nonoverlapping(
+                                src.add(o * row),
+                                ptrs[r].add((o * steps + t) * row),
+                                row,
+                            )
+                        };
+                    }
+                }
+            }
+            cur = next;
+        }
+        for (k, &carry) in carry_ptrs[cur].iter().enumerate() {
+            for &r in &self.results[k] {
+                // SAFETY: the result holds the final carry.
+                unsafe { std::ptr::copy(carry, ptrs[r], bytes(p.inputs[k])) };
+            }
+        }
+        Ok(())
+    }
+}
