@@ -171,7 +171,15 @@ fn lenet_convolutions_and_pooling_with_gradients() {
 }
 
 #[test]
-fn big_convolution_splits_samples_across_threads() {
+fn big_convolution_and_pooling_split_across_threads() {
+    // 2x2 max pooling of 64·8 planes: above PARALLEL_MIN, planes in parallel.
+    let mut pool = Window::new(vec![1, 1, 2, 2]);
+    pool.stride = vec![1, 1, 2, 2];
+    forward_and_grad(
+        &[("x", ty(DType::F32, &["64", "8", "16", "16"]))],
+        1e-5,
+        |g, v| Some(g.reduce_window(ReduceOp::Max, v[0], pool.clone())),
+    );
     // 64 samples: parallel over the batch when the pool has threads.
     forward_and_grad(
         &[

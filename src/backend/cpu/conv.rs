@@ -60,6 +60,140 @@ impl Plan<'_> {
                 .all(|&p| p == 0)
             && self.s == self.y
     }
+
+    /// Whether the scatter form (`conv_by_scatter`) does less work: one
+    /// group, unit stride, no input dilation, and an output with more
+    /// positions than the input (a "full" convolution, such as the input
+    /// gradient of a convolution, whose unfolded input is mostly padding).
+    fn scatter_pays(&self) -> bool {
+        let plane: usize = self.s.iter().product();
+        self.c.groups == 1
+            && self.c.stride.iter().all(|&s| s == 1)
+            && self.c.lhs_dilation.iter().all(|&d| d == 1)
+            && self.positions > plane
+    }
+}
+
+/// The scatter form of a unit-stride convolution: per sample, every input
+/// position times every kernel tap, `col[(o, t), p] = Σ_c w[o, c, t] ·
+/// x[c, p]` (one gemm with the kernel permuted to `[O, taps, C]`), then
+/// each `col` row added into the output shifted by its tap (col2im):
+/// output `y = p + pad_low − t·dilation` where that is inside. Its work
+/// scales with the input's positions rather than the output's.
+unsafe fn conv_by_scatter(p: &Plan, x: Buf, w: Buf, out: Buf, threads: usize) {
+    let n = x.shape[0];
+    let (o, ch, taps) = (p.o, p.ch, p.taps);
+    let plane: usize = p.s.iter().product();
+    // SAFETY: the caller's contract.
+    let wd = unsafe { w.f32s() };
+    let mut wt = vec![0f32; o * taps * ch];
+    for oc in 0..o {
+        for ci in 0..ch {
+            for t in 0..taps {
+                wt[(oc * taps + t) * ch + ci] = wd[(oc * ch + ci) * taps + t];
+            }
+        }
+    }
+    let (xp, op) = (x.ptr as usize, out.ptr as usize);
+    let wt = &wt;
+    let one = |b: usize, gemm_threads: usize| {
+        COLUMNS.with(|cell| {
+            let mut col = cell.borrow_mut();
+            let need = o * taps * plane;
+            if col.len() < need {
+                col.resize(need, 0.0);
+            }
+            // SAFETY: sample b of x and out; samples never overlap in out.
+            unsafe {
+                sgemm(
+                    (o * taps, ch, plane),
+                    MatRef {
+                        ptr: wt.as_ptr(),
+                        row_stride: ch as isize,
+                        col_stride: 1,
+                    },
+                    MatRef {
+                        ptr: (xp as *const f32).add(b * ch * plane),
+                        row_stride: plane as isize,
+                        col_stride: 1,
+                    },
+                    col.as_mut_ptr(),
+                    None,
+                    gemm_threads,
+                );
+                let dst = std::slice::from_raw_parts_mut(
+                    (op as *mut f32).add(b * o * p.positions),
+                    o * p.positions,
+                );
+                col2im(p, &col[..need], dst);
+            }
+        });
+    };
+    if threads > 1 && n >= threads {
+        (0..n).into_par_iter().for_each(|b| one(b, 1));
+    } else {
+        (0..n).for_each(|b| one(b, threads));
+    }
+}
+
+/// `out[o, y] = Σ_t col[(o, t), p]` over the taps `t` and input positions
+/// `p` with `y = p + pad_low − t·dilation` inside the output.
+fn col2im(p: &Plan, col: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    let c = p.c;
+    let sp = p.s.len();
+    let last = sp - 1;
+    let plane: usize = p.s.iter().product();
+    let mut yst = vec![1usize; sp];
+    for i in (0..last).rev() {
+        yst[i] = yst[i + 1] * p.y[i + 1];
+    }
+    let run = p.s[last];
+    let runs: usize = p.s[..last].iter().product();
+    let y_last = p.y[last] as isize;
+    let mut tap = vec![0usize; sp];
+    let mut starts: Vec<Option<usize>> = vec![None; runs];
+    for t in 0..p.taps {
+        let mut rest = t;
+        for i in (0..sp).rev() {
+            tap[i] = rest % p.k[i];
+            rest /= p.k[i];
+        }
+        // Each input run's output offset along the leading axes, if inside.
+        for (r, start) in starts.iter_mut().enumerate() {
+            let mut rest = r;
+            let mut off = Some(0usize);
+            for i in (0..last).rev() {
+                let pi = rest % p.s[i];
+                rest /= p.s[i];
+                let y = (pi + c.pad_low[i]) as isize - (tap[i] * c.dilation[i]) as isize;
+                if y < 0 || y >= p.y[i] as isize {
+                    off = None;
+                } else if let Some(o) = off.as_mut() {
+                    *o += y as usize * yst[i];
+                }
+            }
+            *start = off;
+        }
+        // Along the last axis: y = p + shift, inside for p in p0..p1.
+        let shift = c.pad_low[last] as isize - (tap[last] * c.dilation[last]) as isize;
+        let p0 = (-shift).clamp(0, run as isize) as usize;
+        let p1 = (y_last - shift).clamp(p0 as isize, run as isize) as usize;
+        if p1 <= p0 {
+            continue;
+        }
+        for oc in 0..p.o {
+            let row = &col[(oc * p.taps + t) * plane..][..plane];
+            let dst = &mut out[oc * p.positions..(oc + 1) * p.positions];
+            for (src, start) in row.chunks_exact(run).zip(&starts) {
+                let Some(start) = *start else { continue };
+                let at = (start as isize + p0 as isize + shift) as usize;
+                for (d, s) in dst[at..at + (p1 - p0)].iter_mut().zip(&src[p0..p1]) {
+                    *d += *s;
+                }
+            }
+        }
+    }
 }
 
 /// `out = conv(x, w)` with attributes `c`; `x: [N, C, S...]`,
@@ -84,6 +218,11 @@ pub(super) unsafe fn conv_f32(x: Buf, w: Buf, c: &ConvAttrs, out: Buf, threads: 
     let in_sample = p.ch * p.s.iter().product::<usize>();
     let out_sample = p.o * p.positions;
     if n == 0 || out_sample == 0 {
+        return;
+    }
+    if p.scatter_pays() {
+        // SAFETY: the caller's contract.
+        unsafe { conv_by_scatter(&p, x, w, out, threads) };
         return;
     }
     let (xp, wp, op) = (x.ptr as usize, w.ptr as usize, out.ptr as usize);
@@ -146,11 +285,38 @@ unsafe fn sample(p: &Plan, x: *const f32, w: *const f32, out: *mut f32, threads:
         if col.len() < need {
             col.resize(need, 0.0);
         }
+        // Runs along the longer of the last output and kernel axes: a
+        // kernel gradient (kernel as big as the image, a few outputs) is
+        // unfolded transposed, one row per output position.
+        let transposed = p.k[p.k.len() - 1] > p.y[p.y.len() - 1];
         for g in 0..groups {
             // SAFETY: the group's channels of the sample.
             let xg = unsafe { std::slice::from_raw_parts(x.add(g * p.cg * plane), p.cg * plane) };
-            im2col(p, xg, &mut col[..need]);
-            gemm(col.as_ptr(), g);
+            if transposed {
+                im2col_transposed(p, xg, &mut col[..need]);
+                // SAFETY: as `gemm`, with the columns read transposed.
+                unsafe {
+                    sgemm(
+                        (og, rows, p.positions),
+                        MatRef {
+                            ptr: w.add(g * og * rows),
+                            row_stride: rows as isize,
+                            col_stride: 1,
+                        },
+                        MatRef {
+                            ptr: col.as_ptr(),
+                            row_stride: 1,
+                            col_stride: rows as isize,
+                        },
+                        out.add(g * og * p.positions),
+                        None,
+                        threads,
+                    )
+                }
+            } else {
+                im2col(p, xg, &mut col[..need]);
+                gemm(col.as_ptr(), g);
+            }
         }
     });
 }
@@ -202,7 +368,7 @@ fn im2col(p: &Plan, x: &[f32], col: &mut [f32]) {
             *start = off;
         }
         // Along the last axis: q(y) = y·step + base.
-        let base = tap[last] as isize * dil - lo;
+        let map = RunMap::new(run, step, tap[last] as isize * dil - lo, ld, s_last);
         for ci in 0..p.cg {
             let row = &mut col[(ci * p.taps + t) * p.positions..][..p.positions];
             let xc = &x[ci * plane..(ci + 1) * plane];
@@ -211,45 +377,143 @@ fn im2col(p: &Plan, x: &[f32], col: &mut [f32]) {
                     dst.fill(0.0);
                     continue;
                 };
-                let src = &xc[start..];
-                if ld == 1 {
-                    // In range: 0 <= y·step + base < s_last.
-                    let y0 = if base >= 0 {
-                        0
-                    } else {
-                        (-base + step - 1) / step
-                    };
-                    let y1 = if base >= s_last {
-                        0
-                    } else {
-                        ((s_last - base + step - 1) / step).min(run as isize)
-                    };
-                    let (y0, y1) = (y0.min(run as isize) as usize, y1.max(0) as usize);
-                    let y1 = y1.max(y0);
-                    dst[..y0].fill(0.0);
-                    dst[y1..].fill(0.0);
-                    if y1 > y0 {
-                        let from = (y0 as isize * step + base) as usize;
-                        if step == 1 {
-                            dst[y0..y1].copy_from_slice(&src[from..from + (y1 - y0)]);
-                        } else {
-                            for (d, s) in dst[y0..y1]
-                                .iter_mut()
-                                .zip(src[from..].iter().step_by(step as usize))
-                            {
-                                *d = *s;
-                            }
-                        }
-                    }
+                map.fill(dst, &xc[start..]);
+            }
+        }
+    }
+}
+
+/// Where a run of the column matrix reads along the input's last axis:
+/// `dst[j]` = the padded, dilated input at `q = j·step + base`, which is
+/// `src[q / ld]` when `q` is a multiple of `ld` inside the `s_last`
+/// elements, zero otherwise. Worked out once per tap (or output position),
+/// then applied to every channel and run, so the divisions stay out of the
+/// copying loops.
+struct RunMap {
+    step: isize,
+    base: isize,
+    ld: isize,
+    s_last: isize,
+    /// With `ld == 1`: the in-range `j`s, and where the first one reads.
+    j0: usize,
+    j1: usize,
+    from: usize,
+}
+
+impl RunMap {
+    fn new(run: usize, step: isize, base: isize, ld: isize, s_last: isize) -> RunMap {
+        // In range: 0 <= j·step + base < s_last.
+        let j0 = if base >= 0 {
+            0
+        } else {
+            (-base + step - 1) / step
+        };
+        let j1 = if base >= s_last {
+            0
+        } else {
+            (s_last - base + step - 1) / step
+        };
+        let j0 = (j0.max(0) as usize).min(run);
+        let j1 = (j1.max(0) as usize).min(run).max(j0);
+        let from = if j1 > j0 {
+            (j0 as isize * step + base) as usize
+        } else {
+            0
+        };
+        RunMap {
+            step,
+            base,
+            ld,
+            s_last,
+            j0,
+            j1,
+            from,
+        }
+    }
+
+    fn fill(&self, dst: &mut [f32], src: &[f32]) {
+        if self.ld != 1 {
+            for (j, d) in dst.iter_mut().enumerate() {
+                let q = j as isize * self.step + self.base;
+                *d = if q >= 0 && q % self.ld == 0 && q / self.ld < self.s_last {
+                    src[(q / self.ld) as usize]
                 } else {
-                    for (yi, d) in dst.iter_mut().enumerate() {
-                        let q = yi as isize * step + base;
-                        *d = if q >= 0 && q % ld == 0 && q / ld < s_last {
-                            src[(q / ld) as usize]
-                        } else {
-                            0.0
-                        };
-                    }
+                    0.0
+                };
+            }
+            return;
+        }
+        let (j0, j1) = (self.j0, self.j1);
+        dst[..j0].fill(0.0);
+        dst[j1..].fill(0.0);
+        if self.step == 1 {
+            for (d, s) in dst[j0..j1].iter_mut().zip(&src[self.from..]) {
+                *d = *s;
+            }
+        } else {
+            let src = &src[self.from..];
+            for (k, d) in dst[j0..j1].iter_mut().enumerate() {
+                *d = src[k * self.step as usize];
+            }
+        }
+    }
+}
+
+/// Fills `col` transposed (rows: output positions; columns: channel, tap)
+/// from the `cg` channels `x` of one sample and group: runs go along the
+/// last kernel axis, for kernels wider than the output.
+fn im2col_transposed(p: &Plan, x: &[f32], col: &mut [f32]) {
+    let c = p.c;
+    let sp = p.s.len();
+    let last = sp - 1;
+    let plane: usize = p.s.iter().product();
+    let mut st = vec![1usize; sp];
+    for i in (0..last).rev() {
+        st[i] = st[i + 1] * p.s[i + 1];
+    }
+    let rows = p.cg * p.taps;
+    let k_last = p.k[last];
+    let kruns: usize = p.k[..last].iter().product();
+    let (dil, ld, lo) = (
+        c.dilation[last] as isize,
+        c.lhs_dilation[last] as isize,
+        c.pad_low[last] as isize,
+    );
+    let s_last = p.s[last] as isize;
+    let mut y = vec![0usize; sp];
+    let mut starts: Vec<Option<usize>> = vec![None; kruns];
+    for pos in 0..p.positions {
+        let mut rest = pos;
+        for i in (0..sp).rev() {
+            y[i] = rest % p.y[i];
+            rest /= p.y[i];
+        }
+        for (r, start) in starts.iter_mut().enumerate() {
+            let mut rest = r;
+            let mut off = Some(0usize);
+            for i in (0..last).rev() {
+                let ki = rest % p.k[i];
+                rest /= p.k[i];
+                let q = (y[i] * c.stride[i] + ki * c.dilation[i]) as isize - c.pad_low[i] as isize;
+                let l = c.lhs_dilation[i] as isize;
+                if q < 0 || q % l != 0 || q / l >= p.s[i] as isize {
+                    off = None;
+                } else if let Some(o) = off.as_mut() {
+                    *o += (q / l) as usize * st[i];
+                }
+            }
+            *start = off;
+        }
+        let base = (y[last] * c.stride[last]) as isize - lo;
+        let map = RunMap::new(k_last, dil, base, ld, s_last);
+        let row = &mut col[pos * rows..(pos + 1) * rows];
+        for ci in 0..p.cg {
+            let xc = &x[ci * plane..(ci + 1) * plane];
+            let taps = &mut row[ci * p.taps..(ci + 1) * p.taps];
+            for (dst, start) in taps.chunks_exact_mut(k_last).zip(&starts) {
+                match *start {
+                    Some(start) => map.fill(dst, &xc[start..]),
+                    None => dst.fill(0.0),
                 }
             }
         }

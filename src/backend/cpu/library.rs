@@ -4,7 +4,8 @@
 //! - `conv` in f32: per sample, the padded and dilated input is unfolded
 //!   into a column matrix (im2col) and multiplied by the kernel with the
 //!   backend's `sgemm` (one product per group); samples run in parallel.
-//! - `reduce_window` in f32 (pooling): direct loops over the output.
+//! - `reduce_window` in f32 (pooling): direct loops over the output, planes
+//!   in parallel when big.
 //! - the movement ops `slice`, `pad`, `concat`, `reverse` for any dtype:
 //!   strided copies of rows.
 //! - `random_uniform/normal`: the Philox draw of `crate::random`, element
@@ -36,7 +37,7 @@ impl Buf<'_> {
     }
     /// # Safety
     /// The buffer is live, of dtype f32, and not written while this is used.
-    unsafe fn f32s<'b>(&self) -> &'b [f32] {
+    pub(super) unsafe fn f32s<'b>(&self) -> &'b [f32] {
         unsafe { std::slice::from_raw_parts(self.ptr as *const f32, self.numel()) }
     }
     /// # Safety
@@ -51,6 +52,7 @@ impl Buf<'_> {
 pub(super) fn parallel(op: &Op, out_numel: usize) -> bool {
     match op {
         Op::Conv(_) => true,
+        Op::ReduceWindow { .. } => out_numel >= super::PARALLEL_MIN,
         Op::Random { .. } => out_numel >= super::PARALLEL_MIN,
         _ => false,
     }
@@ -71,7 +73,7 @@ pub(super) unsafe fn run(op: &Op, out: Buf, args: &[Buf], threads: usize) -> Res
                 Ok(())
             }
             Op::ReduceWindow { op: r, window } if all_f32 => {
-                reduce_window_f32(*r, window, args[0], out);
+                reduce_window_f32(*r, window, args[0], out, threads);
                 Ok(())
             }
             Op::Slice { start, stride, .. } => {
@@ -433,7 +435,7 @@ unsafe fn scatter_add_f32(operand: Buf, idx: Buf, updates: Buf, out: Buf) -> Res
 /// Sum or max over windows, padding holding the identity (so it never
 /// wins a max and adds nothing to a sum): for each output element, the
 /// in-range taps of its window.
-unsafe fn reduce_window_f32(op: ReduceOp, w: &crate::ir::Window, a: Buf, out: Buf) {
+unsafe fn reduce_window_f32(op: ReduceOp, w: &crate::ir::Window, a: Buf, out: Buf, threads: usize) {
     let (x, o) = unsafe { (a.f32s(), out.f32s_mut()) };
     let r = a.shape.len();
     let ist = strides(a.shape);
@@ -451,9 +453,45 @@ unsafe fn reduce_window_f32(op: ReduceOp, w: &crate::ir::Window, a: Buf, out: Bu
         let (kh, kw) = (w.size[r - 2], w.size[r - 1]);
         let (sh, sw) = (w.stride[r - 2], w.stride[r - 1]);
         let (ph, pw) = (w.pad_low[r - 2] as isize, w.pad_low[r - 1] as isize);
-        for p in 0..planes {
+        let unpadded = w.pad_low[r - 2..]
+            .iter()
+            .chain(&w.pad_high[r - 2..])
+            .all(|&p| p == 0);
+        let pool2 = op == ReduceOp::Max && (kh, kw, sh, sw) == (2, 2, 2, 2);
+        let plane = |p: usize, dst: &mut [f32]| {
             let src = &x[p * h * wd..(p + 1) * h * wd];
-            let dst = &mut o[p * oh * ow..(p + 1) * oh * ow];
+            if pool2 && unpadded {
+                // 2x2 max pooling, taps in the interpreter's order.
+                for (yi, out_row) in dst.chunks_exact_mut(ow).enumerate() {
+                    let r0 = &src[2 * yi * wd..][..2 * ow];
+                    let r1 = &src[(2 * yi + 1) * wd..][..2 * ow];
+                    for ((slot, a), b) in out_row
+                        .iter_mut()
+                        .zip(r0.chunks_exact(2))
+                        .zip(r1.chunks_exact(2))
+                    {
+                        *slot = init.max(a[0]).max(a[1]).max(b[0]).max(b[1]);
+                    }
+                }
+                return;
+            }
+            if unpadded {
+                // Every window lies inside the plane (the output's size
+                // says so): no bounds to test per tap.
+                for (yi, out_row) in dst.chunks_exact_mut(ow).enumerate() {
+                    for (xi, slot) in out_row.iter_mut().enumerate() {
+                        let mut acc = init;
+                        for dy in 0..kh {
+                            let at = (yi * sh + dy) * wd + xi * sw;
+                            for &v in &src[at..at + kw] {
+                                acc = f(acc, v);
+                            }
+                        }
+                        *slot = acc;
+                    }
+                }
+                return;
+            }
             for yi in 0..oh {
                 let y0 = yi as isize * sh as isize - ph;
                 for xi in 0..ow {
@@ -474,6 +512,15 @@ unsafe fn reduce_window_f32(op: ReduceOp, w: &crate::ir::Window, a: Buf, out: Bu
                     }
                     dst[yi * ow + xi] = acc;
                 }
+            }
+        };
+        if threads > 1 && out.numel() >= super::PARALLEL_MIN && oh * ow > 0 {
+            o.par_chunks_mut(oh * ow)
+                .enumerate()
+                .for_each(|(p, dst)| plane(p, dst));
+        } else {
+            for (p, dst) in o.chunks_mut((oh * ow).max(1)).enumerate().take(planes) {
+                plane(p, dst);
             }
         }
         return;
