@@ -2,9 +2,10 @@
 //! any program, and called once per time step from the host on raw
 //! pointers. Each step gathers index `t` of every sequence into a
 //! contiguous slice (or points straight at it when nothing precedes the
-//! time axis), runs the body on the carries, slices and invariants, moves
-//! the new carries into the other half of a double buffer (so a body that
-//! swaps or passes its carries through reads no half-written value) and
+//! time axis), runs the body on the carries, slices and invariants, has
+//! it write the new carries straight into the other half of a double buffer
+//! (moving those it passes through or shares, so a body that swaps or passes
+//! its carries through reads no half-written value) and
 //! scatters the per-step outputs into index `t` of the stacked results.
 //! Every staging buffer is kept across steps and runs, grown only when the
 //! batch grows.
@@ -156,6 +157,17 @@ impl ScanStep {
                 (elem, outer, inner, slice)
             })
             .collect();
+        // Carries the body writes into a buffer of its own (not a pass-through
+        // input, not shared with another carry) are written straight into
+        // the next set: no copy per step (the reverse scan's weight-gradient
+        // accumulator is 256 KB for the LSTM).
+        let direct: Vec<bool> = (0..c)
+            .map(|k| {
+                let ob = p.outputs[k].1;
+                matches!(p.buffers[ob].kind, BufKind::Output)
+                    && (0..c).all(|j| j == k || p.outputs[j].1 != ob)
+            })
+            .collect();
         let no_accumulate = vec![None; p.kernels.len()];
         for step in 0..steps {
             let t = if self.reverse { steps - 1 - step } else { step };
@@ -185,13 +197,16 @@ impl ScanStep {
                     bptrs[b] = inputs[index];
                 }
             }
+            let next = 1 - cur;
+            for k in (0..c).filter(|&k| direct[k]) {
+                bptrs[p.outputs[k].1] = carry_ptrs[next][k];
+            }
             for b in 0..p.buffers.len() {
                 bptrs[b] = bptrs[p.root(b)];
             }
             body.run_steps(&bptrs, &no_accumulate, threads)
                 .map_err(|e| RunError(format!("step {t} of scan body @{}: {e}", p.name)))?;
-            let next = 1 - cur;
-            for k in 0..c {
+            for k in (0..c).filter(|&k| !direct[k]) {
                 let src = bptrs[p.outputs[k].1];
                 // SAFETY: both hold the carry; the next set is not an
                 // input of this step, so it overlaps nothing read.
