@@ -15,6 +15,10 @@
 //! Samples run in parallel (one column buffer per worker, reused across
 //! calls); with fewer samples than threads — the kernel gradient, whose
 //! "batch" is the input channels — the products are split instead.
+//!
+//! Kernel gradients of 2-d unit-stride convolutions (a kernel wider than
+//! the output, at most eight output columns) skip im2col altogether: see
+//! `conv_kgrad.rs`.
 
 use std::cell::RefCell;
 
@@ -218,6 +222,12 @@ pub(super) unsafe fn conv_f32(x: Buf, w: Buf, c: &ConvAttrs, out: Buf, threads: 
     let in_sample = p.ch * p.s.iter().product::<usize>();
     let out_sample = p.o * p.positions;
     if n == 0 || out_sample == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_kgrad::applies(x.shape, w.shape, c, out.shape) {
+        // SAFETY: the caller's contract; it applies.
+        unsafe { super::conv_kgrad::conv_kgrad_f32(x, w, c, out, threads) };
         return;
     }
     if p.scatter_pays() {

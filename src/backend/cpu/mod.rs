@@ -18,6 +18,8 @@
 
 mod codegen;
 mod conv;
+#[cfg(target_arch = "x86_64")]
+mod conv_kgrad;
 mod gemv;
 mod in_place;
 mod layout;
