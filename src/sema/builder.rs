@@ -6,7 +6,7 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Dim, Shape, TensorType};
 
 use super::init::Init;
-use super::program::{Layer, LayerNode, Model, NodeId, Param, StateVar};
+use super::program::{Activation, Layer, LayerNode, Model, NodeId, Param, StateVar};
 
 /// Limits the checker enforces.
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +148,24 @@ impl Builder {
     ) -> Result<NodeId, Diagnostic> {
         self.check_size(&ty, span, "result")?;
         Ok(self.push(layer, args, ty, name, span))
+    }
+
+    /// `y` followed by the fused `activation:` a layer was given, if any
+    /// (identity adds no node): one rule for dense, conv and conv_transpose.
+    pub fn activated(
+        &mut self,
+        y: NodeId,
+        act: Option<Activation>,
+        name: &str,
+        span: Span,
+    ) -> Result<NodeId, Diagnostic> {
+        match act {
+            Some(a) if a != Activation::Identity => {
+                let ty = self.ty(y).clone();
+                self.node(Layer::Activation(a), vec![y], ty, name, span)
+            }
+            _ => Ok(y),
+        }
     }
 
     fn push(

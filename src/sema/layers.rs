@@ -202,14 +202,7 @@ pub fn apply(
                 &path,
                 span,
             )?;
-            match act {
-                Some(a) if a != Activation::Identity => {
-                    let ty = el.builder.ty(out).clone();
-                    el.builder
-                        .node(Layer::Activation(a), vec![out], ty, &path, span)?
-                }
-                _ => out,
-            }
+            el.builder.activated(out, act, &path, span)?
         }
         LayerFn::Act(a) => {
             let params: &[&str] = match a.with_alpha(0.0) {

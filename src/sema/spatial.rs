@@ -10,7 +10,7 @@ use super::args::{bind, ArgVal, Bound};
 use super::init::Init;
 use super::layers::{activation, axis_arg, float_tensor, initializer};
 use super::model::{Elaborator, Frame};
-use super::program::{Activation, Layer, NodeId};
+use super::program::{Layer, NodeId};
 use super::value::{Spanned, Val};
 
 /// `embedding(x, vocab, dim)`: `x: i32[N, ...]` to `f32[N, ..., dim]`.
@@ -258,17 +258,11 @@ pub fn conv(
             attrs,
         },
         vec![x],
-        ty.clone(),
+        ty,
         &path,
         span,
     )?;
-    match act {
-        Some(a) if a != Activation::Identity => {
-            el.builder
-                .node(Layer::Activation(a), vec![y], ty, &path, span)
-        }
-        _ => Ok(y),
-    }
+    el.builder.activated(y, act, &path, span)
 }
 
 /// `max_pool2d(x, size: 2, stride: size, padding: 0)` and friends.
@@ -495,15 +489,9 @@ pub fn conv_transpose(
             attrs,
         },
         vec![x],
-        ty.clone(),
+        ty,
         &path,
         span,
     )?;
-    match act {
-        Some(a) if a != Activation::Identity => {
-            el.builder
-                .node(Layer::Activation(a), vec![y], ty, &path, span)
-        }
-        _ => Ok(y),
-    }
+    el.builder.activated(y, act, &path, span)
 }
