@@ -21,6 +21,12 @@
 //! The input projection `x W_ih (+ b)` does not depend on the state, so it
 //! is one batched matmul over all steps, outside the loop; the body only
 //! multiplies by `W_hh`. Initial states are zero unless given.
+//!
+//! The loop runs time-major: `x` is transposed to `[T, N, F]` once, so each
+//! step's slice of the projection, each saved state and each per-step
+//! gradient is one contiguous block (batch-major, every step would gather
+//! and scatter `N` rows of each sequence), and a stacked output is
+//! transposed back to `[N, T, H]`.
 
 use crate::ir::{Dim, Graph, Role, Scan, Shape, TensorType, UnaryOp, Value};
 use crate::passes::lower::sigmoid;
@@ -182,15 +188,18 @@ pub fn gru(
     )
 }
 
-/// `x W (+ b)` for every step at once: `[N, T, F] x [F, G] -> [N, T, G]`,
-/// a batched matmul with `W` broadcast over the batch.
+/// `x W (+ b)` for every step at once, time-major: `[N, T, F] x [F, G] ->
+/// [T, N, G]`, a batched matmul with `W` broadcast over time.
 fn project(g: &mut Graph, x: Value, w: Value, b: Option<Value>) -> Value {
-    let xt = g.ty(x).clone();
+    let rank = g.ty(x).rank();
     assert_eq!(
-        xt.rank(),
+        rank,
         3,
-        "internal: a recurrent layer takes [N, T, F], got {xt}"
+        "internal: a recurrent layer takes [N, T, F], got {}",
+        g.ty(x)
     );
+    let x = g.transpose(x, vec![1, 0, 2]);
+    let xt = g.ty(x).clone();
     let wt = g.ty(w).clone();
     let n = xt.shape.0[0].clone();
     let wb = g.broadcast_to(
@@ -279,7 +288,8 @@ fn cell(
     b
 }
 
-/// Runs `body` as a batch-major scan; the stacked `y` or the final `h`.
+/// Runs `body` as a time-major scan over `gx: [T, N, G]`; the stacked `y`
+/// as `[N, T, H]`, or the final `h`.
 fn run(
     g: &mut Graph,
     body: Graph,
@@ -296,12 +306,12 @@ fn run(
         body,
         carries,
         sequences: 1,
-        axis: 1,
+        axis: 0,
         reverse: false,
     };
     let r = g.scan(scan, &operands);
     if return_sequences {
-        r[carries]
+        g.transpose(r[carries], vec![1, 0, 2])
     } else {
         r[0]
     }

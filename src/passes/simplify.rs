@@ -378,7 +378,8 @@ pub fn fold_constants(g: &Graph) -> Graph {
 ///   so float `x * 0` is left alone;
 /// - `neg(neg(x))` → `x`;
 /// - `transpose(transpose(x, p), q)` → `transpose(x, p∘q)`, or `x` when
-///   that is the identity; a transpose by the identity → `x`;
+///   that is the identity, unless the inner transpose has other users; a
+///   transpose by the identity → `x`;
 /// - `reshape(reshape(x))` → one reshape; a reshape, broadcast or cast to
 ///   the operand's own type → `x`;
 /// - `select(c, a, b)` with a constant `c` → `a` or `b`; with `a` and `b`
@@ -386,7 +387,11 @@ pub fn fold_constants(g: &Graph) -> Graph {
 /// - a `slice`, `pad` or `concat` to the type of its (first) operand (so
 ///   of everything, of nothing, of one part) and a `reverse` of no axis
 ///   → `x`;
-///   `reverse(reverse(x, a), a)` → `x`.
+///   `reverse(reverse(x, a), a)` → `x`;
+/// - `pad(a) + pad(b)` with zeros, along one and the same axis, where `a`
+///   and `b` land on adjacent ranges → `pad(concat(a, b))` (the parts of a
+///   concat operand spliced in): the gradient of a value sliced into
+///   pieces is one concat, not a sum of padded copies.
 pub fn algebra(g: &Graph) -> Graph {
     rebuild(&in_bodies(g, algebra), None, |new, node, ops| {
         let c = |i: usize| splat(new, ops[i]);
@@ -403,13 +408,21 @@ pub fn algebra(g: &Graph) -> Graph {
                 Action::Replace(new.push(Op::Const { value: 0.0 }, &[], Some(node.ty.clone())))
             }
             Op::Binary(BinaryOp::Div) if c(1) == Some(1.0) => Action::Replace(ops[0]),
+            Op::Binary(BinaryOp::Add) => match join_pads(new, ops[0], ops[1]) {
+                Some(v) => Action::Replace(v),
+                None => Action::Copy,
+            },
             Op::Unary(UnaryOp::Neg) => match new.op(ops[0]) {
                 Op::Unary(UnaryOp::Neg) => Action::Replace(new.operands(ops[0])[0]),
                 _ => Action::Copy,
             },
             Op::Transpose { perm } => {
+                // A transpose of a transpose that something else also reads
+                // stays: a matmul reads that value swapped for free, where
+                // the composed permutation would be one more copy.
+                let shared = !new.users(ops[0]).is_empty();
                 let (x, perm) = match new.op(ops[0]) {
-                    Op::Transpose { perm: inner } => {
+                    Op::Transpose { perm: inner } if !shared => {
                         let composed: Vec<usize> = perm.iter().map(|&p| inner[p]).collect();
                         (new.operands(ops[0])[0], composed)
                     }
@@ -458,4 +471,75 @@ pub fn algebra(g: &Graph) -> Graph {
             _ => Action::Copy,
         }
     })
+}
+
+/// `v` as a zero pad along one axis: that axis, the operand and its range
+/// there; `None` when `v` is no such pad.
+fn padded_range(g: &Graph, v: Value) -> Option<(usize, Value, usize, usize)> {
+    let Op::Pad {
+        low,
+        high,
+        interior,
+        value,
+    } = g.op(v)
+    else {
+        return None;
+    };
+    if *value != 0.0 || interior.iter().any(|&i| i != 0) {
+        return None;
+    }
+    let mut axes = (0..low.len()).filter(|&a| low[a] != 0 || high[a] != 0);
+    let axis = axes.next()?;
+    if axes.next().is_some() {
+        return None;
+    }
+    let x = g.operands(v)[0];
+    let len = g.ty(x).shape.dims()[axis].fixed()?;
+    Some((axis, x, low[axis], low[axis] + len))
+}
+
+/// `pad(a) + pad(b)` → `pad(concat(a, b))` when both pad with zeros along
+/// the same single axis and `a`'s range ends where `b`'s starts (or the
+/// other way round); see [`algebra`].
+fn join_pads(g: &mut Graph, p: Value, q: Value) -> Option<Value> {
+    let (axis, a, lo_a, hi_a) = padded_range(g, p)?;
+    let (axis_b, b, lo_b, hi_b) = padded_range(g, q)?;
+    if axis != axis_b || g.ty(p) != g.ty(q) {
+        return None;
+    }
+    let (first, second, lo, hi) = if hi_a == lo_b {
+        (a, b, lo_a, hi_b)
+    } else if hi_b == lo_a {
+        (b, a, lo_b, hi_a)
+    } else {
+        return None;
+    };
+    let mut parts = Vec::new();
+    for x in [first, second] {
+        match g.op(x) {
+            Op::Concat { axis: inner } if *inner == axis => parts.extend(g.operands(x)),
+            _ => parts.push(x),
+        }
+    }
+    let joined = g.concat(&parts, axis);
+    let ty = g.ty(p).clone();
+    let rank = ty.rank();
+    let full = ty.shape.dims()[axis].fixed()?;
+    if lo == 0 && hi == full {
+        return Some(joined);
+    }
+    let mut low = vec![0; rank];
+    let mut high = vec![0; rank];
+    low[axis] = lo;
+    high[axis] = full - hi;
+    Some(g.push(
+        Op::Pad {
+            low,
+            high,
+            interior: vec![0; rank],
+            value: 0.0,
+        },
+        &[joined],
+        Some(ty),
+    ))
 }
