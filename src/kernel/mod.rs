@@ -152,6 +152,10 @@ pub enum Kernel {
     MatMul {
         out: BufId,
         batch: Vec<Dim>,
+        /// `out` is `[m, n]`, the sum of the batch's products (a weight's
+        /// gradient summed over a batch): one contraction whose k runs
+        /// over the batch too.
+        summed: bool,
         m: Dim,
         k: Dim,
         n: Dim,

@@ -89,6 +89,7 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
         }
         Kernel::MatMul {
             batch,
+            summed,
             m,
             k,
             n,
@@ -99,12 +100,13 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
         } => {
             let t = |x: bool| if x { "^T" } else { "" };
             let mut s = format!(
-                "{out} = matmul {}{}, {}{} batch={} m={m} k={k} n={n}",
+                "{out} = matmul {}{}, {}{} batch={}{} m={m} k={k} n={n}",
                 buf_name(p, a.buf),
                 t(a.transposed),
                 buf_name(p, b.buf),
                 t(b.transposed),
                 dims_text(batch),
+                if *summed { " summed" } else { "" },
             );
             if let Some((dims, e)) = epilogue {
                 let _ = write!(s, " epilogue {}{}", dims_text(dims), body_text(p, e));

@@ -22,7 +22,7 @@ mod scan;
 
 use std::collections::HashMap;
 
-use crate::ir::{DType, Dim, Graph, Op, Value};
+use crate::ir::{DType, Dim, Graph, Op, ReduceOp, Value};
 use crate::kernel::{
     extents, row_major, Access, BufId, BufKind, Buffer, Expr, Inst, Kernel, KernelProgram,
     MatOperand, MemoryPlan, Size,
@@ -54,6 +54,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         })
         .collect();
 
+    let summed = summed_matmuls(g, &users);
     // Values that must have a buffer whatever their users.
     let mut mat = vec![false; n];
     for o in &g.outputs {
@@ -62,9 +63,8 @@ pub fn fuse(g: &Graph) -> KernelProgram {
     for v in g.nodes().filter(|v| needed[v.index()]) {
         let ops = g.operands(v);
         match g.op(v) {
-            Op::Input { .. } | Op::Reduce { .. } | Op::MatMul | Op::Get { .. } => {
-                mat[v.index()] = true
-            }
+            Op::Input { .. } | Op::Reduce { .. } | Op::Get { .. } => mat[v.index()] = true,
+            Op::MatMul => mat[v.index()] = !summed[v.index()],
             // A scan reads whole buffers; its results are its `get`s'.
             Op::Scan(_) => ops.iter().for_each(|o| mat[o.index()] = true),
             op if Kernel::library_op(op) => {
@@ -200,6 +200,10 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         }
         let ty = g.ty(v);
         let kernel = match g.op(v) {
+            Op::Reduce { .. } if summed[g.operands(v)[0].index()] => {
+                let mm = g.operands(v)[0];
+                matmul_kernel(g, mm, out, &buf_of, true)
+            }
             Op::Reduce { op, axes } => {
                 let src = g.operands(v)[0];
                 let dims = extents(g.ty(src).shape.dims());
@@ -212,30 +216,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                     body,
                 }
             }
-            Op::MatMul => {
-                let ops = g.operands(v);
-                let (a, ta) = peel_transpose(g, ops[0]);
-                let (b, tb) = peel_transpose(g, ops[1]);
-                let d = &ty.shape.0;
-                let r = d.len();
-                let a_ty = g.ty(ops[0]);
-                Kernel::MatMul {
-                    out,
-                    batch: d[..r - 2].to_vec(),
-                    m: d[r - 2].clone(),
-                    k: a_ty.shape.0[r - 1].clone(),
-                    n: d[r - 1].clone(),
-                    a: MatOperand {
-                        buf: buf_of[a.index()].expect("internal: matmul operand buffer"),
-                        transposed: ta,
-                    },
-                    b: MatOperand {
-                        buf: buf_of[b.index()].expect("internal: matmul operand buffer"),
-                        transposed: tb,
-                    },
-                    epilogue: None,
-                }
-            }
+            Op::MatMul => matmul_kernel(g, v, out, &buf_of, false),
             op if Kernel::library_op(op) => Kernel::Library {
                 out,
                 op: op.clone(),
@@ -264,6 +245,66 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         normalize(k);
     }
     prog
+}
+
+/// The contraction kernel of the matmul `v` writing `out`; with `summed`,
+/// `out` is the sum over the batch of the products (see
+/// [`Kernel::MatMul`]).
+fn matmul_kernel(
+    g: &Graph,
+    v: Value,
+    out: BufId,
+    buf_of: &[Option<BufId>],
+    summed: bool,
+) -> Kernel {
+    let ops = g.operands(v);
+    let (a, ta) = peel_transpose(g, ops[0]);
+    let (b, tb) = peel_transpose(g, ops[1]);
+    let d = &g.ty(v).shape.0;
+    let r = d.len();
+    let a_ty = g.ty(ops[0]);
+    Kernel::MatMul {
+        out,
+        batch: d[..r - 2].to_vec(),
+        summed,
+        m: d[r - 2].clone(),
+        k: a_ty.shape.0[r - 1].clone(),
+        n: d[r - 1].clone(),
+        a: MatOperand {
+            buf: buf_of[a.index()].expect("internal: matmul operand buffer"),
+            transposed: ta,
+        },
+        b: MatOperand {
+            buf: buf_of[b.index()].expect("internal: matmul operand buffer"),
+            transposed: tb,
+        },
+        epilogue: None,
+    }
+}
+
+/// Batched matmuls that only a sum over all their batch axes reads (the
+/// gradient of a weight shared across a batch: `Σ_b Xbᵀ·dYb`). The sum's
+/// kernel computes them as one contraction into `[m, n]`, so the
+/// `[batch, m, n]` products are never stored.
+fn summed_matmuls(g: &Graph, users: &[Vec<Value>]) -> Vec<bool> {
+    let mut summed = vec![false; g.len()];
+    for v in g.nodes() {
+        let Op::Reduce {
+            op: ReduceOp::Sum,
+            axes,
+        } = g.op(v)
+        else {
+            continue;
+        };
+        let mm = g.operands(v)[0];
+        let r = g.ty(mm).rank();
+        summed[mm.index()] = matches!(g.op(mm), Op::MatMul)
+            && r > 2
+            && *axes == (0..r - 2).collect::<Vec<_>>()
+            && users[mm.index()] == [v]
+            && g.outputs.iter().all(|o| o.value != mm);
+    }
+    summed
 }
 
 /// Nodes some output depends on. `dim` reads only its operand's shape.
@@ -536,6 +577,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
         };
         let Kernel::MatMul {
             batch,
+            summed,
             m,
             k,
             n,
@@ -584,6 +626,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
         p.kernels[j - 1] = Kernel::MatMul {
             out,
             batch,
+            summed,
             m,
             k,
             n,

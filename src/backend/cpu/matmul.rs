@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::gemv;
+use super::{gemv, small_gemm};
 use crate::ir::DType;
 use crate::kernel::MatOperand;
 
@@ -156,6 +156,11 @@ unsafe fn gemm_one_thread(
     (c, ldc): (*mut f32, usize),
     accumulate: Option<f32>,
 ) {
+    if small_gemm::handles((m, k, n), &a, &b) {
+        // SAFETY: the caller's contract.
+        unsafe { small_gemm::gemm((m, k, n), a, b, (c, ldc), accumulate) };
+        return;
+    }
     let f = gemm_f32::gemm::f32::get_gemm_fn();
     // SAFETY: the caller's contract. gemm computes dst = alpha·dst +
     // beta·lhs·rhs with (column, row) strides; as Cᵀ = Bᵀ·Aᵀ, Bᵀ's column
@@ -186,7 +191,9 @@ unsafe fn gemm_one_thread(
 }
 
 /// `out = a · b` (or `out = alpha·out + a · b`) for `bs` matrices laid end
-/// to end, operands by buffer from `ptrs`.
+/// to end, operands by buffer from `ptrs`; with `summed`, `out` is one m×n
+/// matrix, the sum of the `bs` products.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn run_matmul(
     ptrs: &[*mut u8],
     out: usize,
@@ -194,6 +201,7 @@ pub(super) fn run_matmul(
     (a, b): (&MatOperand, &MatOperand),
     dtype: DType,
     accumulate: Option<f32>,
+    summed: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -206,7 +214,31 @@ pub(super) fn run_matmul(
         ptrs[b.buf] as usize,
         ptrs[out] as usize,
     );
-    let one = |z: usize, threads: usize| match dtype {
+    let threads = rayon::current_num_threads();
+    if summed && dtype == DType::F32 && a.transposed && !b.transposed {
+        // Batch and k merge: A's [bs, k, m] is one (bs·k)×m matrix read
+        // transposed, B's [bs, k, n] one (bs·k)×n matrix: one product.
+        let a = MatRef {
+            ptr: pa as *const f32,
+            row_stride: 1,
+            col_stride: m as isize,
+        };
+        let b = MatRef {
+            ptr: pb as *const f32,
+            row_stride: n as isize,
+            col_stride: 1,
+        };
+        let t = if m * n * k * bs >= GEMM_PARALLEL_MIN {
+            threads
+        } else {
+            1
+        };
+        // SAFETY: the buffers hold bs·k·m, bs·k·n and m·n elements.
+        unsafe { sgemm((m, bs * k, n), a, b, pc as *mut f32, accumulate, t) };
+        return;
+    }
+    // Product z into C's matrix `zc`, adding `alpha·C` with `Some(alpha)`.
+    let one = |z: usize, zc: usize, accumulate: Option<f32>, threads: usize| match dtype {
         DType::F32 => {
             let a = MatRef {
                 ptr: (pa as *const f32).wrapping_add(z * m * k),
@@ -218,7 +250,7 @@ pub(super) fn run_matmul(
                 row_stride: b_rs as isize,
                 col_stride: b_cs as isize,
             };
-            let c = (pc as *mut f32).wrapping_add(z * m * n);
+            let c = (pc as *mut f32).wrapping_add(zc * m * n);
             // SAFETY: the buffers hold bs·m·k, bs·k·n and bs·m·n elements
             // (the layout sized them from the same bindings), and the output
             // never shares storage with an operand.
@@ -228,7 +260,7 @@ pub(super) fn run_matmul(
             let (a, b, c) = (
                 (pa as *const f64).wrapping_add(z * m * k),
                 (pb as *const f64).wrapping_add(z * k * n),
-                (pc as *mut f64).wrapping_add(z * m * n),
+                (pc as *mut f64).wrapping_add(zc * m * n),
             );
             let alpha = accumulate.map_or(0.0, f64::from);
             for i in 0..m {
@@ -251,13 +283,20 @@ pub(super) fn run_matmul(
             }
         }
     };
-    let threads = rayon::current_num_threads();
     let big = m * n * k >= GEMM_PARALLEL_MIN && threads > 1;
-    if bs > 1 && big {
-        (0..bs).into_par_iter().for_each(|z| one(z, 1));
+    if summed {
+        // Into one C, each product after the first added to it.
+        for z in 0..bs {
+            let acc = if z == 0 { accumulate } else { Some(1.0) };
+            one(z, 0, acc, if big { threads } else { 1 });
+        }
+    } else if bs > 1 && big {
+        (0..bs)
+            .into_par_iter()
+            .for_each(|z| one(z, z, accumulate, 1));
     } else {
         for z in 0..bs {
-            one(z, if big { threads } else { 1 });
+            one(z, z, accumulate, if big { threads } else { 1 });
         }
     }
 }

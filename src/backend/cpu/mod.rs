@@ -25,9 +25,11 @@ mod in_place;
 mod layout;
 mod library;
 mod matmul;
+pub mod profile;
 pub mod reference;
 mod run;
 mod scan;
+mod small_gemm;
 
 pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};
@@ -197,6 +199,7 @@ enum Step {
     MatMul {
         out: usize,
         batch: Size,
+        summed: bool,
         m: Size,
         k: Size,
         n: Size,
@@ -265,6 +268,7 @@ impl Compiled {
                 Kernel::MatMul {
                     out,
                     batch,
+                    summed,
                     m,
                     k,
                     n,
@@ -274,6 +278,7 @@ impl Compiled {
                 } => Step::MatMul {
                     out: *out,
                     batch: Size::of_dims(batch),
+                    summed: *summed,
                     m: Size::of_dim(m),
                     k: Size::of_dim(k),
                     n: Size::of_dim(n),

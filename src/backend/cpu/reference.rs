@@ -158,6 +158,7 @@ impl Machine<'_> {
             Kernel::MatMul {
                 out,
                 batch,
+                summed,
                 m,
                 k,
                 n,
@@ -172,13 +173,17 @@ impl Machine<'_> {
                 let dt = self.dtype[*out];
                 let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
                 let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
-                for z in 0..bs {
+                // Summed: one m×n result, k running over the batch too.
+                let (zs, per_z) = if *summed { (1, bs) } else { (bs, 1) };
+                for z in 0..zs {
                     for i in 0..m {
                         for j in 0..n {
                             let mut s = 0.0;
-                            for q in 0..k {
-                                s += self.read(a.buf, z * m * k + i * a_rs + q * a_cs)
-                                    * self.read(b.buf, z * k * n + q * b_rs + j * b_cs);
+                            for y in z * per_z..(z + 1) * per_z {
+                                for q in 0..k {
+                                    s += self.read(a.buf, y * m * k + i * a_rs + q * a_cs)
+                                        * self.read(b.buf, y * k * n + q * b_rs + j * b_cs);
+                                }
                             }
                             self.write(*out, z * m * n + i * n + j, round(dt, s));
                         }

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
-use super::{bind, library, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
@@ -304,6 +304,7 @@ impl Compiled {
         };
         for (s, step) in steps.iter().enumerate() {
             let extent = bound.loops[s];
+            let t0 = profile::start();
             match step {
                 Step::Loop(lp) => run_loop(lp, extent, ptrs, &bound.syms, threads),
                 Step::MatMul {
@@ -312,10 +313,11 @@ impl Compiled {
                     b,
                     dtype,
                     epilogue,
+                    summed,
                     ..
                 } => {
                     let acc = accumulate[s];
-                    run_matmul(ptrs, *out, bound.dims[s], (a, b), *dtype, acc);
+                    run_matmul(ptrs, *out, bound.dims[s], (a, b), *dtype, acc, *summed);
                     if let (Some(lp), None) = (epilogue, acc) {
                         run_loop(lp, extent, ptrs, &bound.syms, threads);
                     }
@@ -339,6 +341,7 @@ impl Compiled {
                     unsafe { sc.run(ptrs, &bound.out_shapes, &bindings, threads) }?;
                 }
             }
+            profile::record(p, s, t0);
         }
         Ok(())
     }

@@ -1,0 +1,380 @@
+//! Matrix products small enough that packing costs more than it saves, with
+//! AVX2+FMA and no packing. The recurrent cells' per-step products (32×128
+//! times 128×512, and its two gradients) run 32 times a step against the
+//! same weights, and `gemm` repacked the 256 KB weight matrix every time,
+//! reaching a third of the FMA peak. Here the operands are read where they
+//! are, which pays while B stays in L2.
+//!
+//! Two layouts of B are handled, the two a row-major graph produces:
+//! - B's rows contiguous (`h·W`, `Xᵀ·dY`): a 6×16 block of C in twelve
+//!   registers, each step broadcasting one element of six A rows against
+//!   sixteen columns of one B row ([`by_rows`]);
+//! - B's columns contiguous (`dY·Wᵀ`, read from W): C's elements are dot
+//!   products of A's rows and W's rows, a 3×4 block of them as twelve
+//!   8-lane partial sums over k ([`by_dots`]).
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use super::matmul::MatRef;
+
+/// The most elements of B for which [`gemm`] is used: 128 K floats
+/// (512 KB, this host's L2 per core); B then stays in L2 while every row
+/// block of C streams past it.
+const MAX_B: usize = 1 << 17;
+
+/// Whether [`gemm`] handles this product: the host has AVX2+FMA, B is
+/// small, and one of B's strides is 1 (for dot products, A's columns too).
+pub fn handles((_m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
+    super::gemv::available()
+        && k * n <= MAX_B
+        && (b.col_stride == 1 || (b.row_stride == 1 && a.col_stride == 1))
+}
+
+/// `c = a·b`, or `c = alpha·c + a·b`; `c` row-major m×n with row stride
+/// `ldc`; k ≥ 1.
+///
+/// # Safety
+/// [`handles`] is true for these operands, and the pointers address every
+/// element the strides reach for these sizes.
+pub unsafe fn gemm(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef,
+    b: MatRef,
+    (c, ldc): (*mut f32, usize),
+    alpha: Option<f32>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's contract.
+    unsafe {
+        if b.col_stride == 1 {
+            by_rows((m, k, n), a, b, (c, ldc), alpha)
+        } else {
+            by_dots((m, k, n), a, b, (c, ldc), alpha)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ((m, k, n), a, b, (c, ldc), alpha);
+        unreachable!("internal: small_gemm without AVX2");
+    }
+}
+
+/// Stores `v`, a product, at `c`, plus `alpha` times what was there.
+#[inline(always)]
+unsafe fn put(c: *mut f32, v: f32, alpha: Option<f32>) {
+    // SAFETY: the caller's contract.
+    unsafe { *c = alpha.map_or(v, |al| al * *c + v) };
+}
+
+/// C in blocks of up to 6 rows × 16 (or 8) columns, B's rows contiguous;
+/// the last columns (fewer than 8) as scalar dot products.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn by_rows(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef,
+    b: MatRef,
+    (c, ldc): (*mut f32, usize),
+    alpha: Option<f32>,
+) {
+    let sa = (a.row_stride, a.col_stride);
+    let ldb = b.row_stride;
+    let mut j = 0;
+    while j < n {
+        let width = if n - j >= 16 {
+            16
+        } else if n - j >= 8 {
+            8
+        } else {
+            n - j
+        };
+        let mut i = 0;
+        while i < m {
+            let rows = (m - i).min(6);
+            let pa = a.ptr.wrapping_offset(i as isize * a.row_stride);
+            let pb = b.ptr.wrapping_add(j);
+            let pc = c.wrapping_add(i * ldc + j);
+            let o = (pa, sa, pb, ldb, pc, ldc);
+            macro_rules! block {
+                ($nv:literal) => {
+                    match rows {
+                        6 => rows_block::<6, $nv>(k, o, alpha),
+                        5 => rows_block::<5, $nv>(k, o, alpha),
+                        4 => rows_block::<4, $nv>(k, o, alpha),
+                        3 => rows_block::<3, $nv>(k, o, alpha),
+                        2 => rows_block::<2, $nv>(k, o, alpha),
+                        _ => rows_block::<1, $nv>(k, o, alpha),
+                    }
+                };
+            }
+            // SAFETY: rows i.., columns j..j+width of C, in range.
+            unsafe {
+                match width {
+                    16 => block!(2),
+                    8 => block!(1),
+                    w => scalar((rows, k, w), o, alpha),
+                }
+            }
+            i += rows;
+        }
+        j += width;
+    }
+}
+
+/// A, its (row, column) strides, B, its row stride, C, its row stride.
+type Operands = (
+    *const f32,
+    (isize, isize),
+    *const f32,
+    isize,
+    *mut f32,
+    usize,
+);
+
+/// `MR` rows × `8·NV` columns of C from B's rows.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_block<const MR: usize, const NV: usize>(
+    k: usize,
+    (pa, (ars, acs), pb, ldb, pc, ldc): Operands,
+    alpha: Option<f32>,
+) {
+    let mut acc = [[_mm256_setzero_ps(); NV]; MR];
+    for p in 0..k {
+        // SAFETY: row p of B, columns 0..8·NV; element (r, p) of A.
+        unsafe {
+            let row = pb.offset(p as isize * ldb);
+            let mut bv = [_mm256_setzero_ps(); NV];
+            for (v, x) in bv.iter_mut().enumerate() {
+                *x = _mm256_loadu_ps(row.add(8 * v));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*pa.offset(r as isize * ars + p as isize * acs));
+                for (s, &x) in acc.iter_mut().zip(&bv) {
+                    *s = _mm256_fmadd_ps(av, x, *s);
+                }
+            }
+        }
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (v, &s) in acc.iter().enumerate() {
+            // SAFETY: row r, columns 8v..8v+8 of the block of C.
+            unsafe {
+                let cp = pc.add(r * ldc + 8 * v);
+                let out = match alpha {
+                    Some(al) => _mm256_fmadd_ps(_mm256_set1_ps(al), _mm256_loadu_ps(cp), s),
+                    None => s,
+                };
+                _mm256_storeu_ps(cp, out);
+            }
+        }
+    }
+}
+
+/// A block of C, plain loops (the columns past the last 8).
+unsafe fn scalar(
+    (rows, k, cols): (usize, usize, usize),
+    (pa, (ars, acs), pb, ldb, pc, ldc): Operands,
+    alpha: Option<f32>,
+) {
+    for r in 0..rows {
+        for j in 0..cols {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                // SAFETY: element (r, p) of A and (p, j) of B.
+                s += unsafe {
+                    *pa.offset(r as isize * ars + p as isize * acs)
+                        * *pb.offset(p as isize * ldb + j as isize)
+                };
+            }
+            // SAFETY: element (r, j) of the block of C.
+            unsafe { put(pc.add(r * ldc + j), s, alpha) };
+        }
+    }
+}
+
+/// C in blocks of up to 3 rows × 4 columns, each element the dot product of
+/// a row of A and a column of B (both contiguous).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn by_dots(
+    (m, k, n): (usize, usize, usize),
+    a: MatRef,
+    b: MatRef,
+    (c, ldc): (*mut f32, usize),
+    alpha: Option<f32>,
+) {
+    let (lda, ldw) = (a.row_stride, b.col_stride);
+    let mut i = 0;
+    while i < m {
+        let rows = (m - i).min(3);
+        let mut j = 0;
+        while j < n {
+            let cols = (n - j).min(4);
+            let o = (
+                a.ptr.wrapping_offset(i as isize * lda),
+                lda,
+                b.ptr.wrapping_offset(j as isize * ldw),
+                ldw,
+                c.wrapping_add(i * ldc + j),
+                ldc,
+            );
+            macro_rules! block {
+                ($mr:literal) => {
+                    match cols {
+                        4 => dots_block::<$mr, 4>(k, o, alpha),
+                        3 => dots_block::<$mr, 3>(k, o, alpha),
+                        2 => dots_block::<$mr, 2>(k, o, alpha),
+                        _ => dots_block::<$mr, 1>(k, o, alpha),
+                    }
+                };
+            }
+            // SAFETY: rows i..i+rows, columns j..j+cols of C, in range.
+            unsafe {
+                match rows {
+                    3 => block!(3),
+                    2 => block!(2),
+                    _ => block!(1),
+                }
+            }
+            j += cols;
+        }
+        i += rows;
+    }
+}
+
+/// `MR × NR` dot products: A's rows at `pa + r·lda`, B's columns at
+/// `pw + j·ldw`, both contiguous over k; C's block at `pc`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dots_block<const MR: usize, const NR: usize>(
+    k: usize,
+    (pa, lda, pw, ldw, pc, ldc): (*const f32, isize, *const f32, isize, *mut f32, usize),
+    alpha: Option<f32>,
+) {
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    let k8 = k & !7;
+    let mut p = 0;
+    while p < k8 {
+        // SAFETY: elements p..p+8 of MR rows of A and NR columns of B.
+        unsafe {
+            let mut av = [_mm256_setzero_ps(); MR];
+            for (r, x) in av.iter_mut().enumerate() {
+                *x = _mm256_loadu_ps(pa.offset(r as isize * lda).add(p));
+            }
+            for j in 0..NR {
+                let w = _mm256_loadu_ps(pw.offset(j as isize * ldw).add(p));
+                for (acc, &x) in acc.iter_mut().zip(&av) {
+                    acc[j] = _mm256_fmadd_ps(x, w, acc[j]);
+                }
+            }
+        }
+        p += 8;
+    }
+    for (r, acc) in acc.iter().enumerate() {
+        for (j, &s) in acc.iter().enumerate() {
+            let mut v = hsum(s);
+            for q in k8..k {
+                // SAFETY: element q of row r of A and column j of B.
+                v += unsafe {
+                    *pa.offset(r as isize * lda).add(q) * *pw.offset(j as isize * ldw).add(q)
+                };
+            }
+            // SAFETY: element (r, j) of C's block.
+            unsafe { put(pc.add(r * ldc + j), v, alpha) };
+        }
+    }
+}
+
+/// The sum of eight lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn hsum(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<1>(s, s));
+    _mm_cvtss_f32(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seeded values in [-1, 1).
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// Every block shape and tail of both layouts, with and without
+    /// accumulation, against plain f64 loops.
+    #[test]
+    fn agrees_with_plain_loops() {
+        if !super::super::gemv::available() {
+            return;
+        }
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (13, 9, 37),
+            (6, 16, 16),
+            (7, 21, 27),
+            (32, 128, 40),
+            (3, 8, 4),
+            (5, 3, 9),
+        ] {
+            for b_rows in [true, false] {
+                for alpha in [None, Some(1.0), Some(0.5)] {
+                    let a = values(m * k, 1);
+                    let b = values(k * n, 2);
+                    let c0 = values(m * n, 3);
+                    let ar = MatRef {
+                        ptr: a.as_ptr(),
+                        row_stride: k as isize,
+                        col_stride: 1,
+                    };
+                    // B as k×n rows, or read from its n×k transpose.
+                    let bt: Vec<f32> = (0..n * k).map(|q| b[(q % k) * n + q / k]).collect();
+                    let br = if b_rows {
+                        MatRef {
+                            ptr: b.as_ptr(),
+                            row_stride: n as isize,
+                            col_stride: 1,
+                        }
+                    } else {
+                        MatRef {
+                            ptr: bt.as_ptr(),
+                            row_stride: 1,
+                            col_stride: k as isize,
+                        }
+                    };
+                    assert!(handles((m, k, n), &ar, &br));
+                    let mut c = c0.clone();
+                    // SAFETY: every buffer holds the sizes' elements.
+                    unsafe { gemm((m, k, n), ar, br, (c.as_mut_ptr(), n), alpha) };
+                    for i in 0..m {
+                        for j in 0..n {
+                            let dot: f64 = (0..k)
+                                .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                                .sum();
+                            let want = dot
+                                + alpha.map_or(0.0, |al| f64::from(al) * f64::from(c0[i * n + j]));
+                            let got = f64::from(c[i * n + j]);
+                            assert!(
+                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                                "{m}x{k}x{n} b_rows={b_rows} alpha={alpha:?} ({i},{j}): {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
