@@ -35,6 +35,8 @@ pub struct BenchOptions {
     pub warmup: usize,
     /// Run the evaluation graph (forward and loss) instead of a training step.
     pub inference: bool,
+    /// Print the time of every kernel of the timed steps to stderr (cpu).
+    pub profile: bool,
     pub seed: u64,
 }
 
@@ -127,6 +129,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
     for _ in 0..o.warmup {
         step(&mut inputs)?;
     }
+    crate::backend::cpu::profile::enable(o.profile);
     let mut times = Vec::new();
     let mut loss;
     let started = Instant::now();
@@ -141,6 +144,10 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
         if enough {
             break;
         }
+    }
+    if o.profile {
+        crate::backend::cpu::profile::enable(false);
+        eprint!("{}", profile_table(times.len()));
     }
     let total: f64 = times.iter().sum();
     let mean = total / times.len() as f64;
@@ -188,6 +195,33 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
         compile = compile_ms,
         stages = stage_json.join(","),
     ))
+}
+
+/// The kernels of the profiled steps, most time first: time per step, share
+/// of the step's time and time per call. Scan kernels include their bodies.
+fn profile_table(steps: usize) -> String {
+    let rows = crate::backend::cpu::profile::rows();
+    let per_step = |t: std::time::Duration| t.as_secs_f64() * 1e6 / steps.max(1) as f64;
+    let whole: f64 = rows
+        .iter()
+        .filter(|r| !r.inclusive)
+        .map(|r| per_step(r.time))
+        .sum();
+    let mut out = format!(
+        "{:>10} {:>6} {:>10} {:>9}  kernel (scan: with its body)\n",
+        "us/step", "share", "calls/step", "us/call"
+    );
+    for r in &rows {
+        let us = per_step(r.time);
+        out += &format!(
+            "{us:>10.1} {:>5.1}% {:>10.1} {:>9.2}  {}\n",
+            100.0 * us / whole.max(f64::MIN_POSITIVE),
+            r.calls as f64 / steps.max(1) as f64,
+            r.time.as_secs_f64() * 1e6 / r.calls.max(1) as f64,
+            r.label
+        );
+    }
+    out
 }
 
 /// Milliseconds per named stage, each measured from the end of the last.

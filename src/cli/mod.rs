@@ -128,6 +128,9 @@ pub enum Command {
         /// Time the evaluation graph (forward and loss) instead of a step.
         #[arg(long)]
         inference: bool,
+        /// Also print the time of every kernel (cpu backend) to stderr.
+        #[arg(long)]
+        profile: bool,
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
@@ -408,6 +411,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             steps,
             warmup,
             inference,
+            profile,
             seed,
         } => {
             let opts = bench::BenchOptions {
@@ -417,6 +421,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 steps,
                 warmup,
                 inference,
+                profile,
                 seed,
             };
             println!("{}", bench::bench(&file, &opts)?);
