@@ -23,12 +23,20 @@ use super::matmul::MatRef;
 /// block of C streams past it.
 const MAX_B: usize = 1 << 17;
 
-/// Whether [`gemm`] handles this product: the host has AVX2+FMA, B is
-/// small, and one of B's strides is 1 (for dot products, A's columns too).
-pub fn handles((_m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
-    super::gemv::available()
-        && k * n <= MAX_B
-        && (b.col_stride == 1 || (b.row_stride == 1 && a.col_stride == 1))
+/// The most rows of C for which [`gemm`] is used. Packing B costs about
+/// what `16` rows of product do, so below a few dozen rows skipping it
+/// pays; at 64 rows and more `gemm` was faster (the MLP's 64×256×128 and
+/// 784×256×256 products, 3% and 20%).
+const MAX_M: usize = 48;
+
+/// Whether [`gemm`] handles this product: the host has AVX2+FMA, C has few
+/// rows, B is small, and one of B's strides is 1 (for dot products, A's
+/// columns too) with whole 8-lane vectors along it (no scalar tails, which
+/// made a 10-column product five times slower than `gemm`).
+pub fn handles((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
+    let rows = b.col_stride == 1 && n % 8 == 0;
+    let dots = b.row_stride == 1 && a.col_stride == 1 && k % 8 == 0;
+    super::gemv::available() && m <= MAX_M && k * n <= MAX_B && (rows || dots)
 }
 
 /// `c = a·b`, or `c = alpha·c + a·b`; `c` row-major m×n with row stride
@@ -67,8 +75,7 @@ unsafe fn put(c: *mut f32, v: f32, alpha: Option<f32>) {
     unsafe { *c = alpha.map_or(v, |al| al * *c + v) };
 }
 
-/// C in blocks of up to 6 rows × 16 (or 8) columns, B's rows contiguous;
-/// the last columns (fewer than 8) as scalar dot products.
+/// C in blocks of up to 6 rows × 16 (or 8) columns, B's rows contiguous.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn by_rows(
@@ -82,13 +89,7 @@ unsafe fn by_rows(
     let ldb = b.row_stride;
     let mut j = 0;
     while j < n {
-        let width = if n - j >= 16 {
-            16
-        } else if n - j >= 8 {
-            8
-        } else {
-            n - j
-        };
+        let width = if n - j >= 16 { 16 } else { 8 };
         let mut i = 0;
         while i < m {
             let rows = (m - i).min(6);
@@ -108,12 +109,13 @@ unsafe fn by_rows(
                     }
                 };
             }
-            // SAFETY: rows i.., columns j..j+width of C, in range.
+            // SAFETY: rows i.., columns j..j+width of C, in range (n is
+            // a multiple of 8, see `handles`).
             unsafe {
-                match width {
-                    16 => block!(2),
-                    8 => block!(1),
-                    w => scalar((rows, k, w), o, alpha),
+                if width == 16 {
+                    block!(2)
+                } else {
+                    block!(1)
                 }
             }
             i += rows;
@@ -172,28 +174,6 @@ unsafe fn rows_block<const MR: usize, const NV: usize>(
     }
 }
 
-/// A block of C, plain loops (the columns past the last 8).
-unsafe fn scalar(
-    (rows, k, cols): (usize, usize, usize),
-    (pa, (ars, acs), pb, ldb, pc, ldc): Operands,
-    alpha: Option<f32>,
-) {
-    for r in 0..rows {
-        for j in 0..cols {
-            let mut s = 0.0f32;
-            for p in 0..k {
-                // SAFETY: element (r, p) of A and (p, j) of B.
-                s += unsafe {
-                    *pa.offset(r as isize * ars + p as isize * acs)
-                        * *pb.offset(p as isize * ldb + j as isize)
-                };
-            }
-            // SAFETY: element (r, j) of the block of C.
-            unsafe { put(pc.add(r * ldc + j), s, alpha) };
-        }
-    }
-}
-
 /// C in blocks of up to 3 rows × 4 columns, each element the dot product of
 /// a row of A and a column of B (both contiguous).
 #[cfg(target_arch = "x86_64")]
@@ -245,7 +225,8 @@ unsafe fn by_dots(
 }
 
 /// `MR × NR` dot products: A's rows at `pa + r·lda`, B's columns at
-/// `pw + j·ldw`, both contiguous over k; C's block at `pc`.
+/// `pw + j·ldw`, both contiguous over k (a multiple of 8); C's block at
+/// `pc`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dots_block<const MR: usize, const NR: usize>(
@@ -254,9 +235,8 @@ unsafe fn dots_block<const MR: usize, const NR: usize>(
     alpha: Option<f32>,
 ) {
     let mut acc = [[_mm256_setzero_ps(); NR]; MR];
-    let k8 = k & !7;
     let mut p = 0;
-    while p < k8 {
+    while p < k {
         // SAFETY: elements p..p+8 of MR rows of A and NR columns of B.
         unsafe {
             let mut av = [_mm256_setzero_ps(); MR];
@@ -274,15 +254,8 @@ unsafe fn dots_block<const MR: usize, const NR: usize>(
     }
     for (r, acc) in acc.iter().enumerate() {
         for (j, &s) in acc.iter().enumerate() {
-            let mut v = hsum(s);
-            for q in k8..k {
-                // SAFETY: element q of row r of A and column j of B.
-                v += unsafe {
-                    *pa.offset(r as isize * lda).add(q) * *pw.offset(j as isize * ldw).add(q)
-                };
-            }
             // SAFETY: element (r, j) of C's block.
-            unsafe { put(pc.add(r * ldc + j), v, alpha) };
+            unsafe { put(pc.add(r * ldc + j), hsum(s), alpha) };
         }
     }
 }
@@ -321,14 +294,16 @@ mod tests {
         if !super::super::gemv::available() {
             return;
         }
+        let mut tried = 0;
         for &(m, k, n) in &[
-            (1, 1, 1),
-            (13, 9, 37),
+            (1, 8, 8),
+            (13, 9, 40),
             (6, 16, 16),
-            (7, 21, 27),
+            (7, 24, 27),
             (32, 128, 40),
             (3, 8, 4),
-            (5, 3, 9),
+            (5, 3, 24),
+            (48, 16, 8),
         ] {
             for b_rows in [true, false] {
                 for alpha in [None, Some(1.0), Some(0.5)] {
@@ -355,7 +330,10 @@ mod tests {
                             col_stride: k as isize,
                         }
                     };
-                    assert!(handles((m, k, n), &ar, &br));
+                    if !handles((m, k, n), &ar, &br) {
+                        continue;
+                    }
+                    tried += 1;
                     let mut c = c0.clone();
                     // SAFETY: every buffer holds the sizes' elements.
                     unsafe { gemm((m, k, n), ar, br, (c.as_mut_ptr(), n), alpha) };
@@ -376,5 +354,6 @@ mod tests {
                 }
             }
         }
+        assert_eq!(tried, 36, "every handled size and layout ran");
     }
 }
