@@ -123,11 +123,14 @@ impl Expr {
 }
 
 /// A matmul operand: a buffer of shape `[batch.., m, k]`, or
-/// `[batch.., k, m]` when `transposed`.
+/// `[batch.., k, m]` when `transposed`, without the batch when `shared`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MatOperand {
     pub buf: BufId,
     pub transposed: bool,
+    /// The buffer holds one matrix, the same for every batch index (a
+    /// weight broadcast over a batch, never copied out).
+    pub shared: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

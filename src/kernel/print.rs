@@ -98,13 +98,22 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
             epilogue,
             ..
         } => {
-            let t = |x: bool| if x { "^T" } else { "" };
+            let t = |o: &crate::kernel::MatOperand| {
+                let mut s = String::new();
+                if o.transposed {
+                    s += "^T";
+                }
+                if o.shared {
+                    s += "(shared)";
+                }
+                s
+            };
             let mut s = format!(
                 "{out} = matmul {}{}, {}{} batch={}{} m={m} k={k} n={n}",
                 buf_name(p, a.buf),
-                t(a.transposed),
+                t(a),
                 buf_name(p, b.buf),
-                t(b.transposed),
+                t(b),
                 dims_text(batch),
                 if *summed { " summed" } else { "" },
             );

@@ -82,7 +82,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
         }
         if matches!(g.op(v), Op::MatMul) {
             for o in ops {
-                mat[peel_transpose(g, o).0.index()] = true;
+                mat[peel_operand(g, o).0.index()] = true;
             }
         }
     }
@@ -258,8 +258,8 @@ fn matmul_kernel(
     summed: bool,
 ) -> Kernel {
     let ops = g.operands(v);
-    let (a, ta) = peel_transpose(g, ops[0]);
-    let (b, tb) = peel_transpose(g, ops[1]);
+    let (a, ta, sa) = peel_operand(g, ops[0]);
+    let (b, tb, sb) = peel_operand(g, ops[1]);
     let d = &g.ty(v).shape.0;
     let r = d.len();
     let a_ty = g.ty(ops[0]);
@@ -273,10 +273,12 @@ fn matmul_kernel(
         a: MatOperand {
             buf: buf_of[a.index()].expect("internal: matmul operand buffer"),
             transposed: ta,
+            shared: sa,
         },
         b: MatOperand {
             buf: buf_of[b.index()].expect("internal: matmul operand buffer"),
             transposed: tb,
+            shared: sb,
         },
         epilogue: None,
     }
@@ -328,6 +330,22 @@ fn needed_nodes(g: &Graph) -> Vec<bool> {
 
 fn reads_value(op: &Op) -> bool {
     !matches!(op, Op::DimSize { .. })
+}
+
+/// What a matmul reads for its operand `v`: the value, whether it is read
+/// transposed (see [`peel_transpose`]) and whether it is one matrix
+/// broadcast over the batch (read in place for every batch index).
+fn peel_operand(g: &Graph, v: Value) -> (Value, bool, bool) {
+    if let Op::Broadcast { dims } = g.op(v) {
+        let x = g.operands(v)[0];
+        let r = g.ty(v).rank();
+        if r > 2 && g.ty(x).rank() == 2 && *dims == [r - 2, r - 1] {
+            let (x, t) = peel_transpose(g, x);
+            return (x, t, true);
+        }
+    }
+    let (x, t) = peel_transpose(g, v);
+    (x, t, false)
 }
 
 /// `(x, true)` when `v` is `x` with its last two axes swapped (a matmul

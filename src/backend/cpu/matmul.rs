@@ -215,7 +215,8 @@ pub(super) fn run_matmul(
         ptrs[out] as usize,
     );
     let threads = rayon::current_num_threads();
-    if summed && dtype == DType::F32 && a.transposed && !b.transposed {
+    let stacked = !a.shared && !b.shared;
+    if summed && stacked && dtype == DType::F32 && a.transposed && !b.transposed {
         // Batch and k merge: A's [bs, k, m] is one (bs·k)×m matrix read
         // transposed, B's [bs, k, n] one (bs·k)×n matrix: one product.
         let a = MatRef {
@@ -237,16 +238,42 @@ pub(super) fn run_matmul(
         unsafe { sgemm((m, bs * k, n), a, b, pc as *mut f32, accumulate, t) };
         return;
     }
+    if !summed && bs > 1 && dtype == DType::F32 && b.shared && !a.shared && !a.transposed {
+        // One B for every batch index and A's rows contiguous: the batch
+        // and m merge, one (bs·m)×k times k×n product.
+        let a = MatRef {
+            ptr: pa as *const f32,
+            row_stride: k as isize,
+            col_stride: 1,
+        };
+        let b = MatRef {
+            ptr: pb as *const f32,
+            row_stride: b_rs as isize,
+            col_stride: b_cs as isize,
+        };
+        let t = if m * n * k * bs >= GEMM_PARALLEL_MIN {
+            threads
+        } else {
+            1
+        };
+        // SAFETY: the buffers hold bs·m·k, k·n and bs·m·n elements.
+        unsafe { sgemm((bs * m, k, n), a, b, pc as *mut f32, accumulate, t) };
+        return;
+    }
+    let (za, zb) = (
+        if a.shared { 0 } else { m * k },
+        if b.shared { 0 } else { k * n },
+    );
     // Product z into C's matrix `zc`, adding `alpha·C` with `Some(alpha)`.
     let one = |z: usize, zc: usize, accumulate: Option<f32>, threads: usize| match dtype {
         DType::F32 => {
             let a = MatRef {
-                ptr: (pa as *const f32).wrapping_add(z * m * k),
+                ptr: (pa as *const f32).wrapping_add(z * za),
                 row_stride: a_rs as isize,
                 col_stride: a_cs as isize,
             };
             let b = MatRef {
-                ptr: (pb as *const f32).wrapping_add(z * k * n),
+                ptr: (pb as *const f32).wrapping_add(z * zb),
                 row_stride: b_rs as isize,
                 col_stride: b_cs as isize,
             };
@@ -258,8 +285,8 @@ pub(super) fn run_matmul(
         }
         _ => {
             let (a, b, c) = (
-                (pa as *const f64).wrapping_add(z * m * k),
-                (pb as *const f64).wrapping_add(z * k * n),
+                (pa as *const f64).wrapping_add(z * za),
+                (pb as *const f64).wrapping_add(z * zb),
                 (pc as *mut f64).wrapping_add(zc * m * n),
             );
             let alpha = accumulate.map_or(0.0, f64::from);

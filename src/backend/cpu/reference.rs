@@ -181,8 +181,12 @@ impl Machine<'_> {
                             let mut s = 0.0;
                             for y in z * per_z..(z + 1) * per_z {
                                 for q in 0..k {
-                                    s += self.read(a.buf, y * m * k + i * a_rs + q * a_cs)
-                                        * self.read(b.buf, y * k * n + q * b_rs + j * b_cs);
+                                    let (za, zb) = (
+                                        if a.shared { 0 } else { y * m * k },
+                                        if b.shared { 0 } else { y * k * n },
+                                    );
+                                    s += self.read(a.buf, za + i * a_rs + q * a_cs)
+                                        * self.read(b.buf, zb + q * b_rs + j * b_cs);
                                 }
                             }
                             self.write(*out, z * m * n + i * n + j, round(dt, s));

@@ -34,9 +34,18 @@ const MAX_M: usize = 48;
 /// columns too) with whole 8-lane vectors along it (no scalar tails, which
 /// made a 10-column product five times slower than `gemm`).
 pub fn handles((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
-    let rows = b.col_stride == 1 && n % 8 == 0;
-    let dots = b.row_stride == 1 && a.col_stride == 1 && k % 8 == 0;
-    super::gemv::available() && m <= MAX_M && k * n <= MAX_B && (rows || dots)
+    let layout = by_rows_fits(n, b) || by_dots_fits(k, a, b);
+    super::gemv::available() && m <= MAX_M && k * n <= MAX_B && layout
+}
+
+/// B's rows contiguous, in whole 8-lane vectors.
+fn by_rows_fits(n: usize, b: &MatRef) -> bool {
+    b.col_stride == 1 && n.is_multiple_of(8)
+}
+
+/// B's columns and A's rows contiguous, in whole 8-lane vectors.
+fn by_dots_fits(k: usize, a: &MatRef, b: &MatRef) -> bool {
+    b.row_stride == 1 && a.col_stride == 1 && k.is_multiple_of(8)
 }
 
 /// `c = a·b`, or `c = alpha·c + a·b`; `c` row-major m×n with row stride
@@ -55,7 +64,7 @@ pub unsafe fn gemm(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's contract.
     unsafe {
-        if b.col_stride == 1 {
+        if by_rows_fits(n, &b) {
             by_rows((m, k, n), a, b, (c, ldc), alpha)
         } else {
             by_dots((m, k, n), a, b, (c, ldc), alpha)
@@ -304,6 +313,7 @@ mod tests {
             (3, 8, 4),
             (5, 3, 24),
             (48, 16, 8),
+            (32, 16, 1),
         ] {
             for b_rows in [true, false] {
                 for alpha in [None, Some(1.0), Some(0.5)] {
@@ -317,7 +327,15 @@ mod tests {
                     };
                     // B as k×n rows, or read from its n×k transpose.
                     let bt: Vec<f32> = (0..n * k).map(|q| b[(q % k) * n + q / k]).collect();
-                    let br = if b_rows {
+                    // A one-column B has both strides 1 (a dense layer
+                    // with one output): it must go to the dot products.
+                    let br = if n == 1 {
+                        MatRef {
+                            ptr: b.as_ptr(),
+                            row_stride: 1,
+                            col_stride: 1,
+                        }
+                    } else if b_rows {
                         MatRef {
                             ptr: b.as_ptr(),
                             row_stride: n as isize,
@@ -354,6 +372,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(tried, 36, "every handled size and layout ran");
+        assert_eq!(tried, 42, "every handled size and layout ran");
     }
 }
