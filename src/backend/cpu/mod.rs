@@ -38,7 +38,7 @@ pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
 use super::{Backend, Executable};
-use crate::ir::{DType, Graph, ReduceOp};
+use crate::ir::{BinaryOp, DType, Graph, ReduceOp, UnaryOp};
 use crate::kernel::{row_major, Access, Expr, Inst, Kernel, KernelProgram, MatOperand, Size};
 use crate::passes::{fuse::fuse, plan_memory::plan_memory};
 
@@ -194,6 +194,36 @@ struct Loop {
     splittable: bool,
 }
 
+/// A loop body's cost per element relative to a plain one (a load and an
+/// add): each `exp`, `log`, `tanh`, `sin`, `cos` or `pow` adds 5 (about 20
+/// instructions per four lanes against 4). A loop is split over threads by
+/// this weighted work (`run::PARALLEL_MIN`), so a recurrent cell's gate
+/// kernel (4096 elements, three `tanh` each) runs on both cores while a
+/// plain one of the same size stays on one.
+fn cost_per_element(k: &Kernel) -> u64 {
+    let body = match k {
+        Kernel::Elementwise { body, .. } | Kernel::Reduce { body, .. } => body,
+        Kernel::MatMul {
+            epilogue: Some((_, body)),
+            ..
+        } => body,
+        _ => return 1,
+    };
+    let heavy = body
+        .insts
+        .iter()
+        .filter(|(inst, _)| match inst {
+            Inst::Unary(u, _) => matches!(
+                u,
+                UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sin | UnaryOp::Cos
+            ),
+            Inst::Binary(b, _, _) => *b == BinaryOp::Pow,
+            _ => false,
+        })
+        .count() as u64;
+    1 + 5 * heavy
+}
+
 enum Step {
     Loop(Loop),
     MatMul {
@@ -248,7 +278,8 @@ impl Compiled {
             let lp = match NestSpec::of(&prog, k) {
                 Some(spec) => {
                     let id = jit.compile(&spec.nest(&dtypes), &syms)?;
-                    let work = spec.dims.iter().fold(Size::one(), |a, d| a.mul(d));
+                    let elements = spec.dims.iter().fold(Size::one(), |a, d| a.mul(d));
+                    let work = elements.scale(cost_per_element(k));
                     Some((id, spec.dims[0].clone(), work, spec.splittable()))
                 }
                 None => None,

@@ -18,8 +18,9 @@ use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
 use crate::tensor::Tensor;
 
-/// Loops with fewer elements than this run on one thread: below it, waking
-/// the pool costs more than the loop.
+/// Loops with less work than this (elements weighted by their body's cost,
+/// see `cost_per_element`) run on one thread: below it, waking the pool
+/// costs more than the loop.
 pub const PARALLEL_MIN: usize = 1 << 15;
 
 /// What one set of input shapes fixes: the symbols' values, the arena
