@@ -241,34 +241,47 @@ impl Gen<'_, '_> {
         let below = self.b.ins().fcmp(FloatCC::LessThan, c, lo);
         let c = self.pick(below, lo, c, w);
         let z = self.b.ins().fmul(c, c);
-        let mut p = f(self, -2.760_768_477_423_55e-16);
-        for a in [
-            2.000_187_904_824_77e-13,
-            -8.604_671_522_137_35e-11,
-            5.122_297_090_371_14e-8,
-            1.485_722_357_179_79e-5,
-            6.372_619_288_754_36e-4,
-            4.893_524_558_917_86e-3,
-        ] {
-            let a = f(self, a);
-            p = self.b.ins().fma(p, z, a);
-        }
+        let p = self.horner(
+            z,
+            &[
+                -2.760_768_477_423_55e-16,
+                2.000_187_904_824_77e-13,
+                -8.604_671_522_137_35e-11,
+                5.122_297_090_371_14e-8,
+                1.485_722_357_179_79e-5,
+                6.372_619_288_754_36e-4,
+                4.893_524_558_917_86e-3,
+            ],
+            w,
+        );
         let p = self.b.ins().fmul(p, c);
-        let mut q = f(self, 1.198_258_394_667_02e-6);
-        for b in [
-            1.185_347_056_866_54e-4,
-            2.268_434_632_439e-3,
-            4.893_525_185_543_85e-3,
-        ] {
-            let b = f(self, b);
-            q = self.b.ins().fma(q, z, b);
-        }
+        let q = self.horner(
+            z,
+            &[
+                1.198_258_394_667_02e-6,
+                1.185_347_056_866_54e-4,
+                2.268_434_632_439e-3,
+                4.893_525_185_543_85e-3,
+            ],
+            w,
+        );
         let r = self.b.ins().fdiv(p, q);
         // Below 4e-4, tanh x is x to the last bit (and -0 stays -0).
         let a = self.b.ins().fabs(x);
         let tiny = f(self, 4e-4);
         let is_tiny = self.b.ins().fcmp(FloatCC::LessThan, a, tiny);
         self.pick(is_tiny, x, r, w)
+    }
+
+    /// The f32 polynomial with coefficients `c` (highest degree first) at
+    /// `x`, by Horner's rule with one FMA per coefficient.
+    fn horner(&mut self, x: Value, c: &[f64], w: Width) -> Value {
+        let mut p = self.constant(c[0], DType::F32, w);
+        for &k in &c[1..] {
+            let k = self.constant(k, DType::F32, w);
+            p = self.b.ins().fma(p, x, k);
+        }
+        p
     }
 
     /// `exp` of f32 lanes in registers (Cephes' `expf`, within 2 ulp of
@@ -289,17 +302,18 @@ impl Gen<'_, '_> {
         let (ln2_hi, ln2_lo) = (f(self, 0.693_359_375), f(self, -2.121_944_4e-4));
         let r = self.b.ins().fma(minus_n, ln2_hi, x);
         let r = self.b.ins().fma(minus_n, ln2_lo, r);
-        let mut p = f(self, 1.987_569_15e-4);
-        for c in [
-            1.398_199_950_7e-3,
-            8.333_451_907_3e-3,
-            4.166_579_589_4e-2,
-            1.666_666_545_9e-1,
-            5.000_000_120_1e-1,
-        ] {
-            let c = f(self, c);
-            p = self.b.ins().fma(p, r, c);
-        }
+        let p = self.horner(
+            r,
+            &[
+                1.987_569_15e-4,
+                1.398_199_950_7e-3,
+                8.333_451_907_3e-3,
+                4.166_579_589_4e-2,
+                1.666_666_545_9e-1,
+                5.000_000_120_1e-1,
+            ],
+            w,
+        );
         let r2 = self.b.ins().fmul(r, r);
         let one = f(self, 1.0);
         let r1 = self.b.ins().fadd(r, one);
