@@ -84,6 +84,17 @@ unsafe fn put(c: *mut f32, v: f32, alpha: Option<f32>) {
     unsafe { *c = alpha.map_or(v, |al| al * *c + v) };
 }
 
+/// The rows of the block of C starting at row `i` of `m`, for blocks of at
+/// most `most` rows of even sizes: 32 rows as 6, 6, 5, 5, 5, 5 rather than
+/// five of 6 and one of 2, whose few accumulators would wait on the FMA
+/// latency.
+fn block_rows(m: usize, i: usize, most: usize) -> usize {
+    let blocks = m.div_ceil(most);
+    // Block b covers rows m·b/blocks .. m·(b+1)/blocks.
+    let b = (i * blocks + blocks - 1) / m;
+    m * (b + 1) / blocks - i
+}
+
 /// C in blocks of up to 6 rows × 16 (or 8) columns, B's rows contiguous.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -101,7 +112,7 @@ unsafe fn by_rows(
         let width = if n - j >= 16 { 16 } else { 8 };
         let mut i = 0;
         while i < m {
-            let rows = (m - i).min(6);
+            let rows = block_rows(m, i, 6);
             let pa = a.ptr.wrapping_offset(i as isize * a.row_stride);
             let pb = b.ptr.wrapping_add(j);
             let pc = c.wrapping_add(i * ldc + j);
@@ -197,7 +208,7 @@ unsafe fn by_dots(
     let (lda, ldw) = (a.row_stride, b.col_stride);
     let mut i = 0;
     while i < m {
-        let rows = (m - i).min(3);
+        let rows = block_rows(m, i, 3);
         let mut j = 0;
         while j < n {
             let cols = (n - j).min(4);
