@@ -20,10 +20,11 @@ use crate::kernel::MatOperand;
 pub const GEMM_PARALLEL_MIN: usize = 1 << 21;
 
 /// A one-row product with fewer multiply-adds than this runs on one thread.
-/// The MLP's 784×256 row is below it: split over 2 threads (each half then
-/// fits its core's L2) a batch-1 step took 33 µs instead of 17 µs on the
-/// shared 2-core machine, the wake-ups costing more than the halves saved.
-pub const GEMV_PARALLEL_MIN: usize = 1 << 20;
+/// Splitting costs about a microsecond (waking a spinning pool thread and
+/// waiting for it); the MLP's 784×256 first layer (800 KB of weights, 10 µs
+/// on one thread from L3) gains 5 µs from it, its 256×128 second (32 K
+/// multiply-adds) nothing measurable.
+pub const GEMV_PARALLEL_MIN: usize = 1 << 16;
 
 /// A row-major f32 matrix operand: base pointer and element strides.
 #[derive(Clone, Copy, Debug)]
@@ -62,30 +63,16 @@ pub unsafe fn sgemm(
     }
     if m == 1 && a.col_stride == 1 && b.col_stride == 1 && gemv::available() {
         // One row (batch-1 inference): a streaming row-times-matrix beats
-        // gemm's packing, and split by columns each core keeps its share
-        // of the weights in its own L2.
-        let (pa, pb, pc) = (a.ptr as usize, b.ptr as usize, c as usize);
+        // gemm's packing; split by B's rows, each core keeps its part of
+        // the weights in its own L2 from one call to the next.
         let b_rs = b.row_stride as usize;
-        let run = move |lo: usize, hi: usize| {
-            let (a, b, c) = (pa as *const f32, pb as *const f32, pc as *mut f32);
-            // SAFETY: the caller's contract; columns lo..hi of one row.
-            unsafe { gemv::row_times_matrix(k, a, (b, b_rs), c, (lo, hi), accumulate) };
-        };
-        let parts = if threads > 1 && k * n >= GEMV_PARALLEL_MIN {
-            threads.min(n / 64).max(1)
-        } else {
-            1
-        };
-        if parts == 1 {
-            run(0, n);
-        } else {
-            (0..parts).into_par_iter().for_each(|p| {
-                // Column ranges in whole 64-column blocks.
-                let blocks = n.div_ceil(64);
-                let lo = (blocks * p / parts * 64).min(n);
-                let hi = (blocks * (p + 1) / parts * 64).min(n);
-                run(lo, hi);
-            });
+        // SAFETY: the caller's contract, for one row of A and C.
+        unsafe {
+            if threads > 1 && k * n >= GEMV_PARALLEL_MIN {
+                gemv::row_times_matrix_split(k, a.ptr, (b.ptr, b_rs), c, n, accumulate, threads);
+            } else {
+                gemv::row_times_matrix(k, a.ptr, (b.ptr, b_rs), c, (0, n), accumulate);
+            }
         }
         return;
     }

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
-use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
+use super::matmul::{run_matmul, GEMM_PARALLEL_MIN};
 use super::{bind, library, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -36,7 +36,10 @@ pub(super) struct Bound {
     dims: Vec<(usize, usize, usize, usize)>,
     /// Each buffer's shape.
     pub(super) out_shapes: Vec<Vec<usize>>,
-    /// Whether any step is big enough to split over threads.
+    /// Whether any step is big enough to split over threads. A single
+    /// one-row product does not count: it splits from the calling thread
+    /// (`gemv::row_times_matrix_split`), and handing a batch-1 step to a
+    /// pool thread and back would cost more than that product.
     parallel: bool,
 }
 
@@ -162,9 +165,9 @@ impl Compiled {
                 .iter()
                 .flatten()
                 .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
-            || dims.iter().any(|&(_, m, k, n)| {
-                m * k * n >= GEMM_PARALLEL_MIN || (m == 1 && k * n >= GEMV_PARALLEL_MIN)
-            });
+            || dims
+                .iter()
+                .any(|&(bs, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN && (m, bs) != (1, 1));
         self.bound = Some(Bound {
             parallel,
             shapes,
