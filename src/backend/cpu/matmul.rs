@@ -240,11 +240,13 @@ pub(super) fn run_matmul(
     };
     let threads = rayon::current_num_threads();
     let big = m * n * k >= GEMM_PARALLEL_MIN && threads > 1;
+    // A one-row product big enough to split (`sgemm` splits B's rows).
+    let row = m == 1 && !b.transposed && k * n >= GEMV_PARALLEL_MIN && dtype == DType::F32;
     if bs > 1 && big {
         (0..bs).into_par_iter().for_each(|z| one(z, 1));
     } else {
         for z in 0..bs {
-            one(z, if big { threads } else { 1 });
+            one(z, if big || row { threads } else { 1 });
         }
     }
 }
