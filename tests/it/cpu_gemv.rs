@@ -1,7 +1,8 @@
 //! The one-row product (`m = 1`, batch-1 inference) through
 //! `dlc::backend::cpu::sgemm` against a plain f64 loop: odd `k` and `n`
 //! (row groups of four and 8-column vectors with remainders, masked
-//! tails, `n` below 8, above the 512-column chunk), B a window of a wider
+//! tails, `n` below 8, at most 16 (sums in registers) and just above,
+//! above the 512-column chunk), B a window of a wider
 //! matrix, accumulation on and off, and the split over B's rows on 1, 2
 //! and 3 threads, above and below `GEMV_PARALLEL_MIN`.
 
@@ -67,6 +68,8 @@ fn one_row_products_match_a_plain_loop() {
         (9, 13),
         (70, 75),
         (128, 10),
+        (200, 16),
+        (6, 17),
         (257, 64),
         (130, 1027),
     ] {

@@ -5,7 +5,7 @@
 //! The kernel reads four rows of B at a time, each contiguous, and adds
 //! them into `y`, which stays in L1 (in chunks of 512 columns): one load
 //! and one store of `y` per four multiply-adds, the rows' next four
-//! prefetched. Streams of whole rows are what the hardware prefetchers
+//! prefetched. At most 16 columns keep their sums in registers instead. Streams of whole rows are what the hardware prefetchers
 //! follow best; the earlier kernel, 64 columns in registers down all k
 //! rows, jumped a row stride every 256 bytes and ran the MLP's 784×256
 //! layer about 20 % slower (`benches/README.md`).
@@ -182,6 +182,10 @@ unsafe fn chunk_avx2(
     accumulate: Option<f32>,
 ) {
     const ROWS: usize = 4;
+    if w <= 16 {
+        // SAFETY: the caller's contract.
+        return unsafe { narrow_avx2(k, x, (b, rs), y, w, accumulate) };
+    }
     let full = w / 8 * 8;
     // The last w % 8 columns go through masked loads and stores.
     let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -251,6 +255,66 @@ unsafe fn chunk_avx2(
                 _mm256_maskstore_ps(tail, mask, _mm256_fmadd_ps(xq, r, a));
             }
             q += 1;
+        }
+    }
+}
+
+/// [`chunk_avx2`] for at most 16 columns (a classifier's last layer): the
+/// sum over rows kept in registers, four rows at a time in four separate
+/// sums, so no multiply-add waits for the one before (through `y`, each
+/// would).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn narrow_avx2(
+    k: usize,
+    x: *const f32,
+    (b, rs): (*const f32, usize),
+    y: *mut f32,
+    w: usize,
+    accumulate: Option<f32>,
+) {
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let masks = [
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(w.min(8) as i32), lanes),
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(w.saturating_sub(8) as i32), lanes),
+    ];
+    let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+    // SAFETY (whole body): every access is x[0..k], B[q][0..w] or y[0..w]
+    // through masks that cover exactly those columns.
+    unsafe {
+        let row = |q: usize, h: usize| _mm256_maskload_ps(b.add(q * rs + 8 * h), masks[h]);
+        let mut q = 0;
+        while q + 4 <= k {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xr = _mm256_set1_ps(*x.add(q + r));
+                a[0] = _mm256_fmadd_ps(xr, row(q + r, 0), a[0]);
+                if w > 8 {
+                    a[1] = _mm256_fmadd_ps(xr, row(q + r, 1), a[1]);
+                }
+            }
+            q += 4;
+        }
+        while q < k {
+            let xq = _mm256_set1_ps(*x.add(q));
+            acc[0][0] = _mm256_fmadd_ps(xq, row(q, 0), acc[0][0]);
+            if w > 8 {
+                acc[0][1] = _mm256_fmadd_ps(xq, row(q, 1), acc[0][1]);
+            }
+            q += 1;
+        }
+        for (h, mask) in masks.iter().enumerate() {
+            let s = _mm256_add_ps(
+                _mm256_add_ps(acc[0][h], acc[1][h]),
+                _mm256_add_ps(acc[2][h], acc[3][h]),
+            );
+            let at = y.add(8 * h);
+            let s = match accumulate {
+                Some(alpha) => {
+                    _mm256_fmadd_ps(_mm256_set1_ps(alpha), _mm256_maskload_ps(at, *mask), s)
+                }
+                None => s,
+            };
+            _mm256_maskstore_ps(at, *mask, s);
         }
     }
 }
