@@ -392,9 +392,9 @@ fn matmuls() {
     // threads, partial sums added (300-term sums: 1e-4, as below).
     agree_all_within(
         &one(
-            &["f32[1,300]", "f32[300,333]"],
-            "  %y = matmul %a, %b : f32[1,333]",
-            "f32[1,333]",
+            &["f32[1,300]", "f32[300,450]"],
+            "  %y = matmul %a, %b : f32[1,450]",
+            "f32[1,450]",
         ),
         1e-4,
     );

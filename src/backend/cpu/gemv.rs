@@ -133,9 +133,10 @@ pub unsafe fn row_times_matrix_split(
     let mut spins = 0u32;
     while claims.1.load(Ordering::Acquire) < parts - 1 {
         // Another thread is finishing a part: microseconds, unless the OS
-        // took its core away, and then the caller gives its own up.
+        // took its core away; after about 100 µs (4096 pauses) the caller
+        // gives its own core up instead, in case that thread shares it.
         spins += 1;
-        if spins < 1 << 16 {
+        if spins < 1 << 12 {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();
