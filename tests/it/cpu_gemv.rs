@@ -2,9 +2,10 @@
 //! `dlc::backend::cpu::sgemm` against a plain f64 loop: odd `k` and `n`
 //! (row groups of four and 8-column vectors with remainders, masked
 //! tails, `n` below 8, at most 16 (sums in registers) and just above,
-//! above the 512-column chunk), B a window of a wider
-//! matrix, accumulation on and off, and the split over B's rows on 1, 2
-//! and 3 threads, above and below `GEMV_PARALLEL_MIN`.
+//! above the 512-column chunk), B at every offset in a 32-byte block and
+//! as a window of a wider matrix, accumulation on and off, and the split
+//! over B's rows on 1, 2 and 3 threads, above and below
+//! `GEMV_PARALLEL_MIN`.
 
 use dlc::backend::cpu::{sgemm, MatRef, GEMV_PARALLEL_MIN};
 
@@ -23,8 +24,14 @@ fn values(len: usize, seed: u32) -> Vec<f32> {
 /// `y = alpha·y0 + x·B` by sgemm and by a plain loop, B `k×n` stored with
 /// row stride `rs ≥ n`; they agree within 1e-5 of the terms' magnitude.
 fn check(k: usize, n: usize, rs: usize, alpha: Option<f32>, threads: usize) {
+    check_at(k, n, (rs, 0), alpha, threads)
+}
+
+/// [`check`] with B starting `off` values into its allocation.
+fn check_at(k: usize, n: usize, (rs, off): (usize, usize), alpha: Option<f32>, threads: usize) {
     let x = values(k, 1);
-    let b = values(k * rs, 2);
+    let stored = values(k * rs + off, 2);
+    let b = &stored[off..];
     let y0 = values(n, 3);
     let mut y = y0.clone();
     let a = MatRef {
@@ -53,7 +60,7 @@ fn check(k: usize, n: usize, rs: usize, alpha: Option<f32>, threads: usize) {
         let got = y[j] as f64;
         assert!(
             (got - want).abs() <= 1e-5 * (1.0 + size),
-            "k {k}, n {n}, rs {rs}, alpha {alpha:?}, threads {threads}: column {j}: {got} vs {want}"
+            "k {k}, n {n}, rs {rs}, off {off}, alpha {alpha:?}, threads {threads}: column {j}: {got} vs {want}"
         );
     }
 }
@@ -78,6 +85,32 @@ fn one_row_products_match_a_plain_loop() {
             check(k, n, n + 5, alpha, 1);
         }
     }
+}
+
+#[test]
+fn one_row_products_match_a_plain_loop_from_any_alignment() {
+    // Row strides of whole 8-value vectors, B starting anywhere in a
+    // 32-byte block (unaligned loads; a masked tail past each row).
+    for off in 0..8 {
+        for (k, n, rs) in [
+            (5, 17, 24),
+            (33, 40, 40),
+            (70, 45, 48),
+            (9, 256, 256),
+            (6, 600, 608),
+        ] {
+            for alpha in [None, Some(0.9)] {
+                check_at(k, n, (rs, off), alpha, 1);
+            }
+        }
+    }
+    check_at(
+        301,
+        GEMV_PARALLEL_MIN / 301 / 8 * 8 + 8,
+        (GEMV_PARALLEL_MIN / 301 / 8 * 8 + 8, 3),
+        Some(0.9),
+        2,
+    );
 }
 
 #[test]
