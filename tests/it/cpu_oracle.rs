@@ -365,8 +365,8 @@ fn matmuls() {
             "  %y = matmul %a, %b : f64[N,2]",
             "f64[N,2]",
         ),
-        // One row (the streaming row-times-matrix path): a 64-column block,
-        // an 8-column block and a scalar tail; batched; B transposed (gemm).
+        // One row (the streaming row-times-matrix path): 8-column vectors
+        // and a masked tail; batched; B transposed (gemm).
         (
             "f32[1,70]",
             "f32[70,75]",
@@ -388,6 +388,16 @@ fn matmuls() {
     ] {
         agree_all(&one(&[a, b], body, out));
     }
+    // One row above GEMV_PARALLEL_MIN: B's rows split over the pool's
+    // threads, partial sums added (300-term sums: 1e-4, as below).
+    agree_all_within(
+        &one(
+            &["f32[1,300]", "f32[300,450]"],
+            "  %y = matmul %a, %b : f32[1,450]",
+            "f32[1,450]",
+        ),
+        1e-4,
+    );
 }
 
 #[test]

@@ -1,7 +1,27 @@
-//! One row times a matrix, `y = x·B` (batch-1 inference), with AVX2+FMA:
-//! the weights stream through once, row by row, into 64 accumulators held
-//! in eight registers, with the row eight ahead prefetched. gemm would pack
-//! B first, which for a single row costs more than the product.
+//! One row times a matrix, `y = x·B` (batch-1 inference), with AVX2+FMA.
+//! gemm would pack B first, which for a single row costs more than the
+//! product: here the weights stream through once, in B's own order.
+//!
+//! The kernel reads four rows of B at a time, each contiguous, and adds
+//! them into `y`, which stays in L1 (in chunks of 512 columns): one load
+//! and one store of `y` per four multiply-adds, the rows' next four
+//! prefetched. At most 16 columns keep their sums in registers instead. Streams of whole rows are what the hardware prefetchers
+//! follow best; the earlier kernel, 64 columns in registers down all k
+//! rows, jumped a row stride every 256 bytes and ran the MLP's 784×256
+//! layer about 20 % slower (`benches/README.md`).
+//!
+//! With more than one thread, [`row_times_matrix_split`] cuts the *rows*
+//! of B (the sum over k) into contiguous parts, one per thread, each summed
+//! into its own copy of `y` and the copies added in part order. Each part
+//! is then a contiguous block, so on later calls it is still in the L2 of
+//! the core that read it (a split by columns leaves every row half-read,
+//! and such a half uses only half the L2's sets: it never stayed). The
+//! caller runs the first part itself and waits for the others by spinning,
+//! not sleeping: a rayon fork-join from outside the pool costs more than
+//! the whole product.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -50,6 +70,88 @@ pub unsafe fn row_times_matrix(
     unreachable!("internal: row_times_matrix without avx2")
 }
 
+/// [`row_times_matrix`] over all `n` columns with B's `k` rows cut into
+/// `parts` contiguous parts, run on the caller and rayon's pool: part 0
+/// goes into `y` on the calling thread, the others into scratch rows that
+/// are then added to `y` in part order (so the result depends on `parts`,
+/// never on which thread ran what). A part no pool thread has picked up
+/// when the caller is free, the caller runs itself.
+///
+/// # Safety
+/// As for [`row_times_matrix`], with `lo..hi = 0..n`.
+pub unsafe fn row_times_matrix_split(
+    k: usize,
+    x: *const f32,
+    (b, rs): (*const f32, usize),
+    y: *mut f32,
+    n: usize,
+    accumulate: Option<f32>,
+    parts: usize,
+) {
+    let parts = parts.clamp(1, k.max(1));
+    let mut scratch = vec![0f32; (parts - 1) * n];
+    let (xp, bp, yp, sp) = (
+        x as usize,
+        b as usize,
+        y as usize,
+        scratch.as_mut_ptr() as usize,
+    );
+    // Rows k·p/parts .. k·(p+1)/parts of B; part p > 0 into scratch row p − 1.
+    let part = move |p: usize| {
+        let (q0, q1) = (k * p / parts, k * (p + 1) / parts);
+        let (x, b) = (xp as *const f32, bp as *const f32);
+        // SAFETY: the caller's contract for rows q0..q1 and all n columns;
+        // scratch holds (parts − 1)·n values and lives until every claimed
+        // part is done (the caller waits below).
+        unsafe {
+            if p == 0 {
+                row_times_matrix(q1, x, (b, rs), yp as *mut f32, (0, n), accumulate);
+            } else {
+                let into = (sp as *mut f32).add((p - 1) * n);
+                row_times_matrix(q1 - q0, x.add(q0), (b.add(q0 * rs), rs), into, (0, n), None);
+            }
+        }
+    };
+    // Parts 1.. are claimed from `next` by whoever comes first; `done`
+    // counts the finished ones. A pool thread that arrives after every
+    // part was claimed touches nothing but these counters.
+    let claims = Arc::new((AtomicUsize::new(1), AtomicUsize::new(0)));
+    let work = move |c: &(AtomicUsize, AtomicUsize)| loop {
+        let p = c.0.fetch_add(1, Ordering::AcqRel);
+        if p >= parts {
+            break;
+        }
+        part(p);
+        c.1.fetch_add(1, Ordering::Release);
+    };
+    for _ in 1..parts {
+        let c = Arc::clone(&claims);
+        rayon::spawn(move || work(&c));
+    }
+    part(0);
+    work(&claims);
+    let mut spins = 0u32;
+    while claims.1.load(Ordering::Acquire) < parts - 1 {
+        // Another thread is finishing a part: microseconds, unless the OS
+        // took its core away; after about 100 µs (4096 pauses) the caller
+        // gives its own core up instead, in case that thread shares it.
+        spins += 1;
+        if spins < 1 << 12 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    // SAFETY: y holds n values; every part is done.
+    let y = unsafe { std::slice::from_raw_parts_mut(y, n) };
+    for row in scratch.chunks_exact(n) {
+        y.iter_mut().zip(row).for_each(|(a, s)| *a += s);
+    }
+}
+
+/// Columns per pass over B's rows: 2 KB of `y`, which stays in L1.
+const CHUNK: usize = 512;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn row_times_matrix_avx2(
@@ -60,57 +162,160 @@ unsafe fn row_times_matrix_avx2(
     (lo, hi): (usize, usize),
     accumulate: Option<f32>,
 ) {
-    // SAFETY (whole body): every access is x[0..k], B[q][lo..hi] or
-    // y[lo..hi], inside the caller's buffers.
+    let mut c0 = lo;
+    while c0 < hi {
+        let c1 = (c0 + CHUNK).min(hi);
+        // SAFETY: columns c0..c1 of the caller's range.
+        unsafe { chunk_avx2(k, x, (b.add(c0), rs), y.add(c0), c1 - c0, accumulate) };
+        c0 = c1;
+    }
+}
+
+/// [`row_times_matrix_avx2`] on `w` columns starting at `b` and `y`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn chunk_avx2(
+    k: usize,
+    x: *const f32,
+    (b, rs): (*const f32, usize),
+    y: *mut f32,
+    w: usize,
+    accumulate: Option<f32>,
+) {
+    const ROWS: usize = 4;
+    if w <= 16 {
+        // SAFETY: the caller's contract.
+        return unsafe { narrow_avx2(k, x, (b, rs), y, w, accumulate) };
+    }
+    let full = w / 8 * 8;
+    // The last w % 8 columns go through masked loads and stores.
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((w - full) as i32), lanes);
+    // SAFETY (whole body): every access is x[0..k], B[q][0..w] or y[0..w]
+    // (masked lanes are never touched), inside the caller's buffers.
     unsafe {
-        let finish = |acc: __m256, at: *mut f32| match accumulate {
+        let tail = y.add(full);
+        match accumulate {
             Some(alpha) => {
-                let old = _mm256_loadu_ps(at);
-                _mm256_storeu_ps(at, _mm256_fmadd_ps(_mm256_set1_ps(alpha), old, acc));
+                let a = _mm256_set1_ps(alpha);
+                for j in (0..full).step_by(8) {
+                    _mm256_storeu_ps(y.add(j), _mm256_mul_ps(a, _mm256_loadu_ps(y.add(j))));
+                }
+                let t = _mm256_mul_ps(a, _mm256_maskload_ps(tail, mask));
+                _mm256_maskstore_ps(tail, mask, t);
             }
-            None => _mm256_storeu_ps(at, acc),
-        };
-        let mut j = lo;
-        while j + 64 <= hi {
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for q in 0..k {
-                let xq = _mm256_set1_ps(*x.add(q));
-                let row = b.add(q * rs + j);
-                if q + 8 < k {
-                    let ahead = b.add((q + 8) * rs + j) as *const i8;
-                    for line in 0..4 {
-                        _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * line));
+            None => {
+                for j in (0..full).step_by(8) {
+                    _mm256_storeu_ps(y.add(j), _mm256_setzero_ps());
+                }
+                _mm256_maskstore_ps(tail, mask, _mm256_setzero_ps());
+            }
+        }
+        let mut q = 0;
+        while q + ROWS <= k {
+            let xs: [__m256; ROWS] = std::array::from_fn(|r| _mm256_set1_ps(*x.add(q + r)));
+            let rows = b.add(q * rs);
+            let ahead = q + 2 * ROWS <= k;
+            let mut j = 0;
+            while j < full {
+                let at = y.add(j);
+                let mut a = _mm256_loadu_ps(at);
+                for (r, xr) in xs.iter().enumerate() {
+                    a = _mm256_fmadd_ps(*xr, _mm256_loadu_ps(rows.add(r * rs + j)), a);
+                }
+                _mm256_storeu_ps(at, a);
+                if ahead && j % 16 == 0 {
+                    // The next four rows, one 64-byte line each.
+                    for r in ROWS..2 * ROWS {
+                        _mm_prefetch::<_MM_HINT_T0>(rows.add(r * rs + j) as *const i8);
                     }
                 }
-                for (r, a) in acc.iter_mut().enumerate() {
-                    *a = _mm256_fmadd_ps(xq, _mm256_loadu_ps(row.add(8 * r)), *a);
+                j += 8;
+            }
+            if full < w {
+                let mut a = _mm256_maskload_ps(tail, mask);
+                for (r, xr) in xs.iter().enumerate() {
+                    let row = _mm256_maskload_ps(rows.add(r * rs + full), mask);
+                    a = _mm256_fmadd_ps(*xr, row, a);
+                }
+                _mm256_maskstore_ps(tail, mask, a);
+            }
+            q += ROWS;
+        }
+        while q < k {
+            let xq = _mm256_set1_ps(*x.add(q));
+            let row = b.add(q * rs);
+            for j in (0..full).step_by(8) {
+                let at = y.add(j);
+                let a = _mm256_fmadd_ps(xq, _mm256_loadu_ps(row.add(j)), _mm256_loadu_ps(at));
+                _mm256_storeu_ps(at, a);
+            }
+            if full < w {
+                let a = _mm256_maskload_ps(tail, mask);
+                let r = _mm256_maskload_ps(row.add(full), mask);
+                _mm256_maskstore_ps(tail, mask, _mm256_fmadd_ps(xq, r, a));
+            }
+            q += 1;
+        }
+    }
+}
+
+/// [`chunk_avx2`] for at most 16 columns (a classifier's last layer): the
+/// sum over rows kept in registers, four rows at a time in four separate
+/// sums, so no multiply-add waits for the one before (through `y`, each
+/// would).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn narrow_avx2(
+    k: usize,
+    x: *const f32,
+    (b, rs): (*const f32, usize),
+    y: *mut f32,
+    w: usize,
+    accumulate: Option<f32>,
+) {
+    let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let masks = [
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(w.min(8) as i32), lanes),
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(w.saturating_sub(8) as i32), lanes),
+    ];
+    let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+    // SAFETY (whole body): every access is x[0..k], B[q][0..w] or y[0..w]
+    // through masks that cover exactly those columns.
+    unsafe {
+        let row = |q: usize, h: usize| _mm256_maskload_ps(b.add(q * rs + 8 * h), masks[h]);
+        let mut q = 0;
+        while q + 4 <= k {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let xr = _mm256_set1_ps(*x.add(q + r));
+                a[0] = _mm256_fmadd_ps(xr, row(q + r, 0), a[0]);
+                if w > 8 {
+                    a[1] = _mm256_fmadd_ps(xr, row(q + r, 1), a[1]);
                 }
             }
-            for (r, a) in acc.iter().enumerate() {
-                finish(*a, y.add(j + 8 * r));
-            }
-            j += 64;
+            q += 4;
         }
-        while j + 8 <= hi {
-            let mut acc = _mm256_setzero_ps();
-            for q in 0..k {
-                let xq = _mm256_set1_ps(*x.add(q));
-                acc = _mm256_fmadd_ps(xq, _mm256_loadu_ps(b.add(q * rs + j)), acc);
+        while q < k {
+            let xq = _mm256_set1_ps(*x.add(q));
+            acc[0][0] = _mm256_fmadd_ps(xq, row(q, 0), acc[0][0]);
+            if w > 8 {
+                acc[0][1] = _mm256_fmadd_ps(xq, row(q, 1), acc[0][1]);
             }
-            finish(acc, y.add(j));
-            j += 8;
+            q += 1;
         }
-        while j < hi {
-            let mut s = 0.0f32;
-            for q in 0..k {
-                s = (*x.add(q)).mul_add(*b.add(q * rs + j), s);
-            }
-            let at = y.add(j);
-            *at = match accumulate {
-                Some(alpha) => alpha.mul_add(*at, s),
+        for (h, mask) in masks.iter().enumerate() {
+            let s = _mm256_add_ps(
+                _mm256_add_ps(acc[0][h], acc[1][h]),
+                _mm256_add_ps(acc[2][h], acc[3][h]),
+            );
+            let at = y.add(8 * h);
+            let s = match accumulate {
+                Some(alpha) => {
+                    _mm256_fmadd_ps(_mm256_set1_ps(alpha), _mm256_maskload_ps(at, *mask), s)
+                }
                 None => s,
             };
-            j += 1;
+            _mm256_maskstore_ps(at, *mask, s);
         }
     }
 }

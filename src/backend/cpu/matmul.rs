@@ -19,11 +19,13 @@ use crate::kernel::MatOperand;
 /// MLP's matmuls, whose smallest useful split is the 64×784×256 forward).
 pub const GEMM_PARALLEL_MIN: usize = 1 << 21;
 
-/// A one-row product with fewer multiply-adds than this runs on one thread.
-/// The MLP's 784×256 row is below it: split over 2 threads (each half then
-/// fits its core's L2) a batch-1 step took 33 µs instead of 17 µs on the
-/// shared 2-core machine, the wake-ups costing more than the halves saved.
-pub const GEMV_PARALLEL_MIN: usize = 1 << 20;
+/// A one-row product with fewer multiply-adds than this runs on one thread:
+/// 512 KB of f32 weights, one core's L2 on the Zen 3 host. A smaller B
+/// stays in one L2 from call to call, and splitting it would gain less than
+/// the microsecond the split costs (waking a spinning pool thread, waiting
+/// for it); the MLP's 784×256 first layer (800 KB, streamed from L3) runs
+/// in halves that each stay in their core's L2, 5 µs faster a call.
+pub const GEMV_PARALLEL_MIN: usize = 1 << 17;
 
 /// A row-major f32 matrix operand: base pointer and element strides.
 #[derive(Clone, Copy, Debug)]
@@ -62,30 +64,16 @@ pub unsafe fn sgemm(
     }
     if m == 1 && a.col_stride == 1 && b.col_stride == 1 && gemv::available() {
         // One row (batch-1 inference): a streaming row-times-matrix beats
-        // gemm's packing, and split by columns each core keeps its share
-        // of the weights in its own L2.
-        let (pa, pb, pc) = (a.ptr as usize, b.ptr as usize, c as usize);
+        // gemm's packing; split by B's rows, each core keeps its part of
+        // the weights in its own L2 from one call to the next.
         let b_rs = b.row_stride as usize;
-        let run = move |lo: usize, hi: usize| {
-            let (a, b, c) = (pa as *const f32, pb as *const f32, pc as *mut f32);
-            // SAFETY: the caller's contract; columns lo..hi of one row.
-            unsafe { gemv::row_times_matrix(k, a, (b, b_rs), c, (lo, hi), accumulate) };
-        };
-        let parts = if threads > 1 && k * n >= GEMV_PARALLEL_MIN {
-            threads.min(n / 64).max(1)
-        } else {
-            1
-        };
-        if parts == 1 {
-            run(0, n);
-        } else {
-            (0..parts).into_par_iter().for_each(|p| {
-                // Column ranges in whole 64-column blocks.
-                let blocks = n.div_ceil(64);
-                let lo = (blocks * p / parts * 64).min(n);
-                let hi = (blocks * (p + 1) / parts * 64).min(n);
-                run(lo, hi);
-            });
+        // SAFETY: the caller's contract, for one row of A and C.
+        unsafe {
+            if threads > 1 && k * n >= GEMV_PARALLEL_MIN {
+                gemv::row_times_matrix_split(k, a.ptr, (b.ptr, b_rs), c, n, accumulate, threads);
+            } else {
+                gemv::row_times_matrix(k, a.ptr, (b.ptr, b_rs), c, (0, n), accumulate);
+            }
         }
         return;
     }
@@ -311,11 +299,14 @@ pub(super) fn run_matmul(
         }
     };
     let big = m * n * k >= GEMM_PARALLEL_MIN && threads > 1;
+    // A one-row product big enough to split (`sgemm` splits B's rows).
+    let row = m == 1 && !b.transposed && k * n >= GEMV_PARALLEL_MIN && dtype == DType::F32;
+    let threads_of_one = if big || row { threads } else { 1 };
     if summed {
         // Into one C, each product after the first added to it.
         for z in 0..bs {
             let acc = if z == 0 { accumulate } else { Some(1.0) };
-            one(z, 0, acc, if big { threads } else { 1 });
+            one(z, 0, acc, threads_of_one);
         }
     } else if bs > 1 && big {
         (0..bs)
@@ -323,7 +314,7 @@ pub(super) fn run_matmul(
             .for_each(|z| one(z, z, accumulate, 1));
     } else {
         for z in 0..bs {
-            one(z, z, accumulate, if big { threads } else { 1 });
+            one(z, z, accumulate, threads_of_one);
         }
     }
 }

@@ -33,7 +33,7 @@ mod small_gemm;
 
 pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};
-pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN};
+pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
-use super::matmul::{run_matmul, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
+use super::matmul::{run_matmul, GEMM_PARALLEL_MIN};
 use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -37,7 +37,10 @@ pub(super) struct Bound {
     dims: Vec<(usize, usize, usize, usize)>,
     /// Each buffer's shape.
     pub(super) out_shapes: Vec<Vec<usize>>,
-    /// Whether any step is big enough to split over threads.
+    /// Whether any step is big enough to split over threads. A single
+    /// one-row product does not count: it splits from the calling thread
+    /// (`gemv::row_times_matrix_split`), and handing a batch-1 step to a
+    /// pool thread and back would cost more than that product.
     parallel: bool,
 }
 
@@ -163,9 +166,9 @@ impl Compiled {
                 .iter()
                 .flatten()
                 .any(|&(d0, work)| d0 >= 2 && work >= PARALLEL_MIN)
-            || dims.iter().any(|&(_, m, k, n)| {
-                m * k * n >= GEMM_PARALLEL_MIN || (m == 1 && k * n >= GEMV_PARALLEL_MIN)
-            });
+            || dims
+                .iter()
+                .any(|&(bs, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN && (m, bs) != (1, 1));
         self.bound = Some(Bound {
             parallel,
             shapes,
@@ -197,21 +200,27 @@ impl Compiled {
         } else {
             self.in_place_plan(updates)
         };
-        // Inputs in row-major order (a strided caller tensor is copied).
+        // Inputs in row-major order (a strided caller tensor is copied; no
+        // vector at all when, as usual, none is strided).
         let owned: Vec<Option<Tensor>> = {
             let refs: Vec<&Tensor> = args.iter().map(Arg::tensor).collect();
             self.bind_shapes(&refs)?;
-            refs.iter()
-                .map(|t| (!standard(t)).then(|| standard_copy(t)))
-                .collect()
+            if refs.iter().all(|t| standard(t)) {
+                Vec::new()
+            } else {
+                refs.iter()
+                    .map(|t| (!standard(t)).then(|| standard_copy(t)))
+                    .collect()
+            }
         };
+        let copied = |i: usize| owned.get(i).and_then(Option::as_ref);
         let p = &self.prog;
         let bound = self.bound.as_ref().expect("internal: shapes bound");
         // Each input's storage; updated ones through their `&mut`.
         let input_ptr: Vec<*mut u8> = args
             .iter_mut()
-            .zip(&owned)
-            .map(|(a, own)| match (own, a) {
+            .enumerate()
+            .map(|(i, a)| match (copied(i), a) {
                 (Some(t), _) => tensor_ptr(t),
                 (None, Arg::In(t)) => tensor_ptr(t),
                 (None, Arg::Update(t)) => tensor_mut_ptr(t),
@@ -221,7 +230,7 @@ impl Compiled {
         let mut into_input: Vec<Option<usize>> = vec![None; p.buffers.len()];
         let mut accumulate: Vec<Option<f32>> = vec![None; p.kernels.len()];
         for (&(i, o), how) in updates.iter().zip(&plan) {
-            if *how == InPlace::No || owned[i].is_some() {
+            if *how == InPlace::No || copied(i).is_some() {
                 continue;
             }
             into_input[p.outputs[o].1] = Some(i);
@@ -229,7 +238,10 @@ impl Compiled {
                 accumulate[kernel] = Some(alpha);
             }
         }
-        let mut outputs: Vec<Option<Tensor>> = vec![None; p.buffers.len()];
+        // Fresh output storage by buffer: a few entries, not one per buffer
+        // (a batch-1 step takes microseconds; a buffer-long vector of
+        // tensors to fill and drop was a visible part of them).
+        let mut outputs: Vec<(usize, Tensor)> = Vec::with_capacity(p.outputs.len());
         let arena = self.arena.as_mut_ptr() as *mut u8;
         let mut ptrs: Vec<*mut u8> = vec![std::ptr::null_mut(); p.buffers.len()];
         for (b, buf) in p.buffers.iter().enumerate() {
@@ -239,7 +251,7 @@ impl Compiled {
                 (BufKind::Output, None) => {
                     let t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
                     let ptr = tensor_ptr(&t);
-                    outputs[b] = Some(t);
+                    outputs.push((b, t));
                     ptr
                 }
                 (BufKind::Temp, _) => arena.wrapping_add(bound.layout.offset[b]),
@@ -270,7 +282,8 @@ impl Compiled {
                 results.push(None);
                 continue;
             }
-            results.push(Some(match outputs[*b].take() {
+            let fresh = outputs.iter().position(|(ob, _)| ob == b);
+            results.push(Some(match fresh.map(|i| outputs.swap_remove(i).1) {
                 Some(t) => t,
                 None => read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b]),
             }));
