@@ -201,6 +201,9 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
 /// of the step's time and time per call. Scan kernels include their bodies.
 fn profile_table(steps: usize) -> String {
     let rows = crate::backend::cpu::profile::rows();
+    if rows.is_empty() {
+        return "--profile: no kernels were timed (it times the cpu backend's kernels)\n".into();
+    }
     let per_step = |t: std::time::Duration| t.as_secs_f64() * 1e6 / steps.max(1) as f64;
     let whole: f64 = rows
         .iter()

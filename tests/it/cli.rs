@@ -337,3 +337,48 @@ fn bench_inference_mode_and_its_argument_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown backend `tpu`"));
 }
+
+#[test]
+fn bench_profile_lists_every_kernel_of_the_step_on_stderr() {
+    let args = |backend: &'static str| {
+        [
+            "bench",
+            "benches/workloads/lstm.dl",
+            "--steps",
+            "2",
+            "--warmup",
+            "0",
+            "--threads",
+            "1",
+            "--profile",
+            "--backend",
+            backend,
+        ]
+    };
+    let out = dlc(&args("cpu"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // stdout stays one JSON object; the table goes to stderr.
+    let _: serde_json::Value = serde_json::from_str(&text(&out.stdout)).unwrap();
+    let err = text(&out.stderr);
+    assert!(err.contains("us/step"), "{err}");
+    // The step's scans, their bodies' kernels with 32 calls a step (one
+    // per time step), and the products outside the loop.
+    assert!(
+        err.contains("@classifier %") && err.contains(" scan"),
+        "{err}"
+    );
+    let body = err
+        .lines()
+        .find(|l| l.contains("@lstm_cell ") && l.contains("matmul"))
+        .unwrap_or_else(|| panic!("no per-step product in\n{err}"));
+    let calls: f64 = body.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(calls, 32.0, "{body}");
+    // The interpreter has no kernels to time: it says so.
+    let out = dlc(&args("interp"));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no kernels"),
+        "{}",
+        text(&out.stderr)
+    );
+}
