@@ -203,10 +203,12 @@ pub(super) fn run_matmul(
         ptrs[out] as usize,
     );
     let threads = rayon::current_num_threads();
-    let stacked = !a.shared && !b.shared;
-    if summed && stacked && dtype == DType::F32 && a.transposed && !b.transposed {
-        // Batch and k merge: A's [bs, k, m] is one (bs·k)×m matrix read
-        // transposed, B's [bs, k, n] one (bs·k)×n matrix: one product.
+    // Products whose batch merges into one dimension of a single product.
+    let merged = if dtype != DType::F32 || bs < 2 {
+        None
+    } else if summed && !a.shared && !b.shared && a.transposed && !b.transposed {
+        // A's [bs, k, m] is one (bs·k)×m matrix read transposed, B's
+        // [bs, k, n] one (bs·k)×n matrix: batch and k merge.
         let a = MatRef {
             ptr: pa as *const f32,
             row_stride: 1,
@@ -217,18 +219,10 @@ pub(super) fn run_matmul(
             row_stride: n as isize,
             col_stride: 1,
         };
-        let t = if m * n * k * bs >= GEMM_PARALLEL_MIN {
-            threads
-        } else {
-            1
-        };
-        // SAFETY: the buffers hold bs·k·m, bs·k·n and m·n elements.
-        unsafe { sgemm((m, bs * k, n), a, b, pc as *mut f32, accumulate, t) };
-        return;
-    }
-    if !summed && bs > 1 && dtype == DType::F32 && b.shared && !a.shared && !a.transposed {
-        // One B for every batch index and A's rows contiguous: the batch
-        // and m merge, one (bs·m)×k times k×n product.
+        Some(((m, bs * k, n), a, b))
+    } else if !summed && b.shared && !a.shared && !a.transposed {
+        // One B for every batch index and A's rows contiguous: batch and m
+        // merge, one (bs·m)×k times k×n product.
         let a = MatRef {
             ptr: pa as *const f32,
             row_stride: k as isize,
@@ -239,13 +233,19 @@ pub(super) fn run_matmul(
             row_stride: b_rs as isize,
             col_stride: b_cs as isize,
         };
+        Some(((bs * m, k, n), a, b))
+    } else {
+        None
+    };
+    if let Some((dims, a, b)) = merged {
         let t = if m * n * k * bs >= GEMM_PARALLEL_MIN {
             threads
         } else {
             1
         };
-        // SAFETY: the buffers hold bs·m·k, k·n and bs·m·n elements.
-        unsafe { sgemm((bs * m, k, n), a, b, pc as *mut f32, accumulate, t) };
+        // SAFETY: the buffers hold the elements of all bs products (one of
+        // them for a shared operand, one C for a summed product).
+        unsafe { sgemm(dims, a, b, pc as *mut f32, accumulate, t) };
         return;
     }
     let (za, zb) = (
