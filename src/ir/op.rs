@@ -218,6 +218,15 @@ impl UnaryOp {
             UnaryOp::Sign => "sign",
         }
     }
+    /// Whether it is computed by a polynomial or a series (tens of
+    /// instructions per element, not one): what a backend weighs when it
+    /// splits work, and what a reverse scan reads back rather than recompute.
+    pub fn is_transcendental(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sin | UnaryOp::Cos
+        )
+    }
     /// The scalar semantics, shared by the interpreter and constant folding.
     pub fn eval(self, x: f64) -> f64 {
         match self {
@@ -253,6 +262,10 @@ impl BinaryOp {
         BinaryOp::Min,
         BinaryOp::Pow,
     ];
+    /// See [`UnaryOp::is_transcendental`]: `pow` is an `exp` of a `log`.
+    pub fn is_transcendental(self) -> bool {
+        self == BinaryOp::Pow
+    }
     pub fn name(self) -> &'static str {
         match self {
             BinaryOp::Add => "add",

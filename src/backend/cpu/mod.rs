@@ -38,7 +38,7 @@ pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
 use super::{Backend, Executable};
-use crate::ir::{BinaryOp, DType, Graph, ReduceOp, UnaryOp};
+use crate::ir::{DType, Graph, ReduceOp};
 use crate::kernel::{row_major, Access, Expr, Inst, Kernel, KernelProgram, MatOperand, Size};
 use crate::passes::{fuse::fuse, plan_memory::plan_memory};
 
@@ -213,11 +213,8 @@ fn cost_per_element(k: &Kernel) -> u64 {
         .insts
         .iter()
         .filter(|(inst, _)| match inst {
-            Inst::Unary(u, _) => matches!(
-                u,
-                UnaryOp::Exp | UnaryOp::Log | UnaryOp::Tanh | UnaryOp::Sin | UnaryOp::Cos
-            ),
-            Inst::Binary(b, _, _) => *b == BinaryOp::Pow,
+            Inst::Unary(u, _) => u.is_transcendental(),
+            Inst::Binary(b, _, _) => b.is_transcendental(),
             _ => false,
         })
         .count() as u64;

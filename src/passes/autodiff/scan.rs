@@ -18,17 +18,19 @@
 //!
 //! **Memory and recomputation.** The forward scan is changed in place (in
 //! the differentiated graph) to also stack the carry each step starts
-//! from, and every matrix product or convolution of the step that the
-//! reverse sweep reads: `T` copies of the carries and of those products
-//! are kept, and nothing else. The backward body begins with a copy of the
-//! forward body, which recomputes the step's cheap intermediate values
-//! (elementwise chains, slices) from `(c_t, x_t, w)` and the saved
-//! products, and then applies the reverse sweep ([`super::backprop`]) to
-//! that copy. So a step's contractions run once forward and never again,
-//! the rest of its forward work twice, and the memory for residuals is `T
-//! × (size(carries) + size(saved products))` rather than every
-//! intermediate of every step — what cuDNN and PyTorch keep for an LSTM
-//! (the gate pre-activations). A scan inside the body is differentiated by
+//! from, and every costly value of the step that the reverse sweep reads:
+//! matrix products, convolutions and transcendental functions (an LSTM's
+//! gate `tanh`s). `T` copies of the carries and of those values are kept,
+//! and nothing else. The backward body begins with a copy of the forward
+//! body, which recomputes the step's cheap intermediate values
+//! (elementwise arithmetic, slices) from `(c_t, x_t, w)` and the saved
+//! values, and then applies the reverse sweep ([`super::backprop`]) to
+//! that copy. So a step's contractions and transcendentals run once
+//! forward and never again, the rest of its forward work twice, and the
+//! memory for residuals is `T × (size(carries) + size(saved values))`
+//! rather than every intermediate of every step — about what cuDNN keeps
+//! for an LSTM (the gate activations). A scan inside the body is
+//! differentiated by
 //! the same code, recursively.
 
 use super::{backprop, carries_gradient};
@@ -350,9 +352,16 @@ fn transposed_product(g: &Graph, d: Value) -> Option<(Value, Value)> {
 }
 
 /// Whether recomputing `op` in the backward step costs more than reading
-/// it back from memory: contractions do `O(k)` work per element.
-fn is_product(op: &Op) -> bool {
-    matches!(op, Op::MatMul | Op::Conv(_))
+/// it back from memory: contractions do `O(k)` work per element, and a
+/// transcendental function tens of instructions (an LSTM's five `tanh`s
+/// per hidden unit would otherwise run twice).
+fn is_saved(op: &Op) -> bool {
+    match op {
+        Op::MatMul | Op::Conv(_) => true,
+        Op::Unary(u) => u.is_transcendental(),
+        Op::Binary(b) => b.is_transcendental(),
+        _ => false,
+    }
 }
 
 /// `rb` (the backward body, whose first `b.len()` nodes copy the forward
@@ -377,7 +386,7 @@ fn read_saved_products(
         if !live[i] {
             continue;
         }
-        if i < b.len() && is_product(rb.op(v)) {
+        if i < b.len() && is_saved(rb.op(v)) {
             saved.push(v);
             continue;
         }
