@@ -106,15 +106,42 @@ unsafe fn by_rows(
     alpha: Option<f32>,
 ) {
     let sa = (a.row_stride, a.col_stride);
-    let ldb = b.row_stride;
+    // Several row blocks read each column panel of B: copied once into
+    // contiguous rows, it stays in L1. Read in place, rows a power-of-two
+    // apart (2 KB for 512 columns) fall into two cache sets and evict each
+    // other, and every row block fetched the panel from L2 again.
+    let packed = m > 6;
+    let mut panel = if packed {
+        vec![0f32; k * 16]
+    } else {
+        Vec::new()
+    };
     let mut j = 0;
     while j < n {
         let width = if n - j >= 16 { 16 } else { 8 };
+        let (pb, ldb) = if packed {
+            for p in 0..k {
+                let from = b
+                    .ptr
+                    .wrapping_offset(p as isize * b.row_stride)
+                    .wrapping_add(j);
+                let to = panel.as_mut_ptr().wrapping_add(p * width);
+                // SAFETY: `width` floats of row p of B (in range, see
+                // `handles`) into row p of the panel (k × 16 floats).
+                unsafe {
+                    for v in 0..width / 8 {
+                        _mm256_storeu_ps(to.add(8 * v), _mm256_loadu_ps(from.add(8 * v)));
+                    }
+                }
+            }
+            (panel.as_ptr(), width as isize)
+        } else {
+            (b.ptr.wrapping_add(j), b.row_stride)
+        };
         let mut i = 0;
         while i < m {
             let rows = block_rows(m, i, 6);
             let pa = a.ptr.wrapping_offset(i as isize * a.row_stride);
-            let pb = b.ptr.wrapping_add(j);
             let pc = c.wrapping_add(i * ldc + j);
             let o = (pa, sa, pb, ldb, pc, ldc);
             macro_rules! block {
