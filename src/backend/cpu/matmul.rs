@@ -35,10 +35,6 @@ pub struct MatRef {
     pub col_stride: isize,
 }
 
-/// Below this many multiply-adds a product is split over threads in one
-/// block each (see [`sgemm`]): 32·128·512, an LSTM step's product, is 2 M.
-const SMALL_PRODUCT: usize = 1 << 23;
-
 /// `c = a·b`, or `c = alpha·c + a·b` with `accumulate: Some(alpha)`; `c` is
 /// row-major m×n, `a` m×k, `b` k×n with any strides; `threads > 1` splits
 /// the work over rayon's pool.
@@ -92,14 +88,7 @@ pub unsafe fn sgemm(
     // cache block, and each join waits for the slowest thread). Splitting
     // C's rows repacks all of B in every block, splitting its columns all
     // of A: the split goes along the side whose repacking is cheaper.
-    // Two blocks a thread even out uneven progress on large products; on
-    // small ones (a recurrent step's) each extra block costs more in
-    // hand-off than it saves.
-    let parts = if m * k * n < SMALL_PRODUCT {
-        threads
-    } else {
-        threads * 2
-    };
+    let parts = threads * 2;
     let by_rows = n < m;
     let (len, align) = if by_rows { (m, 16) } else { (n, 16) };
     let blocks = len.div_ceil(align);
