@@ -135,11 +135,14 @@ pub struct MatOperand {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kernel {
-    /// `out[i] = body(i)` for every index `i` of `dims`, row-major.
+    /// `out[i] = body(i)` for every index `i` of `dims`, row-major; and
+    /// `b[i] = v(i)` for each `(b, v)` of `extra`, the value of instruction
+    /// `v` (sibling kernels merged into one loop, see `passes::fuse`).
     Elementwise {
         out: BufId,
         dims: Vec<Size>,
         body: Expr,
+        extra: Vec<(BufId, usize)>,
     },
     /// `out[kept(i)] = op over axes of body(i)`; `out` is row-major over the
     /// kept loop axes.
@@ -189,10 +192,16 @@ impl Kernel {
             Kernel::Scan(_) => panic!("internal: a scan writes several buffers (see `writes`)"),
         }
     }
-    /// Every buffer the kernel writes: its `out`, or a scan's results.
+    /// Every buffer the kernel writes: its `out` (and an elementwise
+    /// kernel's `extra` outputs), or a scan's results.
     pub fn writes(&self) -> Vec<BufId> {
         match self {
             Kernel::Scan(s) => s.writes(),
+            Kernel::Elementwise { out, extra, .. } => {
+                let mut w = vec![*out];
+                w.extend(extra.iter().map(|e| e.0));
+                w
+            }
             k => vec![k.out()],
         }
     }

@@ -64,11 +64,19 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
         k => buf_name(p, k.out()),
     };
     match k {
-        Kernel::Elementwise { dims, body, .. } => {
+        Kernel::Elementwise {
+            dims, body, extra, ..
+        } => {
+            // `%out, %x, %y = ...`, and `-> %x` after the instruction
+            // stored to `%x`.
+            let mut outs = out;
+            for &(b, _) in extra {
+                let _ = write!(outs, ", {}", buf_name(p, b));
+            }
             format!(
-                "{out} = elementwise {}{}",
+                "{outs} = elementwise {}{}",
                 dims_text(dims),
-                body_text(p, body)
+                stored_body_text(p, body, extra)
             )
         }
         Kernel::Reduce {
@@ -132,6 +140,10 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
 }
 
 fn body_text(p: &KernelProgram, e: &Expr) -> String {
+    stored_body_text(p, e, &[])
+}
+
+fn stored_body_text(p: &KernelProgram, e: &Expr, stored: &[(usize, usize)]) -> String {
     let mut s = String::from(" {\n");
     for (i, (inst, dt)) in e.insts.iter().enumerate() {
         let v = |j: &usize| format!("%{j}");
@@ -150,7 +162,11 @@ fn body_text(p: &KernelProgram, e: &Expr) -> String {
             Inst::Select(c, x, y) => format!("select {}, {}, {}", v(c), v(x), v(y)),
             Inst::Cast(a) => format!("cast {}", v(a)),
         };
-        let _ = writeln!(s, "    %{i} = {text} : {dt}");
+        let _ = write!(s, "    %{i} = {text} : {dt}");
+        for &(b, _) in stored.iter().filter(|x| x.1 == i) {
+            let _ = write!(s, " -> {}", buf_name(p, b));
+        }
+        s.push('\n');
     }
     s.push_str("  }");
     s

@@ -16,8 +16,11 @@
 //! shape reading it in place takes that kernel as its epilogue (bias add,
 //! activation), so its result is written once. Finally every loop nest is
 //! normalized: size-1 axes are dropped and adjacent axes that every access
-//! walks contiguously are merged, so the backends see few, long loops.
+//! walks contiguously are merged, so the backends see few, long loops; and
+//! sibling elementwise loops over the same nest become one loop with
+//! several outputs (`fuse/merge.rs`).
 
+mod merge;
 mod scan;
 
 use std::collections::HashMap;
@@ -234,6 +237,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                     out,
                     dims,
                     body: eb.root(v),
+                    extra: Vec::new(),
                 }
             }
         };
@@ -244,6 +248,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
     for k in &mut prog.kernels {
         normalize(k);
     }
+    merge::merge_siblings(&mut prog);
     prog
 }
 
@@ -576,8 +581,11 @@ fn fuse_epilogues(p: &mut KernelProgram) {
             && !viewed
             && readers.len() == 1
             && match &p.kernels[readers[0]] {
-                Kernel::Elementwise { dims, body, .. } => {
-                    *dims == extents(p.buffers[c].ty.shape.dims())
+                Kernel::Elementwise {
+                    dims, body, extra, ..
+                } => {
+                    extra.is_empty()
+                        && *dims == extents(p.buffers[c].ty.shape.dims())
                         && body
                             .loads()
                             .filter(|a| a.buf == c)
@@ -590,7 +598,10 @@ fn fuse_epilogues(p: &mut KernelProgram) {
             continue;
         }
         let j = readers[0];
-        let Kernel::Elementwise { out, dims, body } = p.kernels[j].clone() else {
+        let Kernel::Elementwise {
+            out, dims, body, ..
+        } = p.kernels[j].clone()
+        else {
             unreachable!()
         };
         let Kernel::MatMul {
@@ -680,7 +691,14 @@ fn remove_buffer(p: &mut KernelProgram, dead: BufId) {
     };
     for k in &mut p.kernels {
         match k {
-            Kernel::Elementwise { out, body, .. } | Kernel::Reduce { out, body, .. } => {
+            Kernel::Elementwise {
+                out, body, extra, ..
+            } => {
+                f(out);
+                in_expr(body);
+                extra.iter_mut().for_each(|(b, _)| f(b));
+            }
+            Kernel::Reduce { out, body, .. } => {
                 f(out);
                 in_expr(body);
             }

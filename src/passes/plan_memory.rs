@@ -56,7 +56,7 @@ pub fn plan_memory(p: &mut KernelProgram) {
         let need = p.bytes(out);
         let free = |s: &Slot| match s.occupant {
             None => true,
-            Some(b) => last[b] < t || (last[b] == t && in_place(p, &p.kernels[t], b)),
+            Some(b) => last[b] < t || (last[b] == t && in_place(p, &p.kernels[t], out, b)),
         };
         // The smallest free slot that holds it, else a free slot it can grow,
         // else a new one.
@@ -95,14 +95,14 @@ pub fn plan_memory(p: &mut KernelProgram) {
     p.plan.slots = slots.into_iter().map(|s| s.size).collect();
 }
 
-/// Whether kernel `k` may write its output over buffer `b`, which it reads
-/// for the last time: an elementwise kernel reading `b` only at the position
-/// it writes, with elements of the same size and count.
-fn in_place(p: &KernelProgram, k: &Kernel, b: BufId) -> bool {
-    let Kernel::Elementwise { out, dims, body } = k else {
+/// Whether kernel `k` may write its output `out` over buffer `b`, which it
+/// reads for the last time: an elementwise kernel reading `b` only at the
+/// position it writes (all its stores follow all its loads there), with
+/// elements of the same size and count.
+fn in_place(p: &KernelProgram, k: &Kernel, out: BufId, b: BufId) -> bool {
+    let Kernel::Elementwise { dims, body, .. } = k else {
         return false;
     };
-    let out = p.root(*out);
     let same_layout = p.buffers[out].ty.dtype.size() == p.buffers[b].ty.dtype.size()
         && p.numel(out) == p.numel(b);
     let rm = row_major(dims);

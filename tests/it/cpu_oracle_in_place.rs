@@ -151,13 +151,29 @@ fn momentum_of_contractions_split_over_threads_accumulates_in_place() {
 
 #[test]
 fn an_input_read_after_its_update_falls_back_to_fresh_storage() {
+    // The sum is a kernel of its own, after the update's.
+    agree_in_place(
+        "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[]) {
+  %w2 = add %w, %x : f32[4]
+  %p = mul %w, %w2 : f32[4]
+  %y = reduce_sum %p axes=[0] : f32[]
+  return %w = %w2, %y = %y
+}",
+        &["no"],
+    );
+}
+
+#[test]
+fn an_input_read_by_a_sibling_merged_into_its_update_loop_is_updated_in_place() {
+    // `y` joins the update's loop, which loads `w` once per element
+    // before storing either output.
     agree_in_place(
         "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[4]) {
   %w2 = add %w, %x : f32[4]
   %y = mul %w, %w2 : f32[4]
   return %w = %w2, %y = %y
 }",
-        &["no"],
+        &["direct"],
     );
 }
 

@@ -43,6 +43,9 @@ pub struct LoopNest<'a> {
     /// The output's stride per loop axis, in elements (zero on reduced axes).
     pub out_strides: Vec<Size>,
     pub reduce: Option<ReduceOp>,
+    /// More outputs of an elementwise nest: buffer, instruction stored to
+    /// it at the output's index (elements of the output's size).
+    pub extra: &'a [(usize, usize)],
     /// Element type of every buffer, by buffer id.
     pub buf_dtypes: &'a [DType],
 }
@@ -269,6 +272,8 @@ struct Gen<'a, 'b> {
     /// Base address of each load (by instruction) and of the output.
     base: Vec<Option<Value>>,
     out_base: Value,
+    /// Base address of each `extra` output.
+    extra_base: Vec<Value>,
     /// Byte strides per loop axis of each load and of the output.
     stride: Vec<Vec<Option<Value>>>,
     out_stride: Vec<Option<Value>>,
@@ -310,7 +315,8 @@ impl<'a, 'b> Gen<'a, 'b> {
             Inst::Load(a) => four(n.buf_dtypes[a.buf]),
             Inst::Binary(BinaryOp::Div | BinaryOp::Pow, _, _) => *dt == DType::F32,
             _ => *dt != DType::F64,
-        }) && four(n.buf_dtypes[n.out]);
+        }) && four(n.buf_dtypes[n.out])
+            && n.extra.iter().all(|&(b, _)| four(n.buf_dtypes[b]));
         let zero = params[0];
         Gen {
             b,
@@ -325,6 +331,7 @@ impl<'a, 'b> Gen<'a, 'b> {
             extent: Vec::new(),
             base: vec![None; e.insts.len()],
             out_base: zero,
+            extra_base: Vec::new(),
             stride: vec![Vec::new(); e.insts.len()],
             out_stride: Vec::new(),
             off: Vec::new(),
@@ -384,6 +391,15 @@ impl<'a, 'b> Gen<'a, 'b> {
         }
         let out_es = self.n.buf_dtypes[self.n.out].size() as i64;
         self.out_base = self.buf_base(self.n.out);
+        for &(b, _) in self.n.extra {
+            assert_eq!(
+                self.n.buf_dtypes[b].size() as i64,
+                out_es,
+                "internal: an extra output's elements differ in size from the output's"
+            );
+            let base = self.buf_base(b);
+            self.extra_base.push(base);
+        }
         let os = self.n.out_strides.clone();
         self.out_stride = self.byte_strides(&os, out_es);
         self.off = vec![zero; e.insts.len()];
@@ -528,8 +544,11 @@ impl<'a, 'b> Gen<'a, 'b> {
                     }
                 }
             }
-            if self.level[root] < self.rank && splat[root].is_none() {
-                splat[root] = Some(self.splat(root));
+            let stored = self.n.extra.iter().map(|e| e.1).chain([root]);
+            for i in stored.collect::<Vec<_>>() {
+                if self.level[i] < self.rank && splat[i].is_none() {
+                    splat[i] = Some(self.splat(i));
+                }
             }
             let vacc = if let Some(op) = reduce.filter(|_| reduced_inner) {
                 let v = self.b.declare_var(clif_type(dt, Width::X4));
@@ -547,6 +566,7 @@ impl<'a, 'b> Gen<'a, 'b> {
                         vals[k] = Some(v);
                     }
                 }
+                g.store_extra(&vals, i);
                 let x = vals[root].expect("internal: root value");
                 g.store_or_combine(x, dt, Width::X4, i, vacc);
             });
@@ -569,6 +589,7 @@ impl<'a, 'b> Gen<'a, 'b> {
                     vals[k] = Some(v);
                 }
             }
+            g.store_extra(&vals, i);
             let x = vals[root].expect("internal: root value");
             g.store_or_combine(x, dt, Width::Scalar, i, acc_var);
         });
@@ -579,6 +600,17 @@ impl<'a, 'b> Gen<'a, 'b> {
             let old = self.b.ins().load(ty, flags(), addr, 0);
             let new = self.combine(op, dt, Width::Scalar, old, s);
             self.b.ins().store(flags(), new, addr, 0);
+        }
+    }
+
+    /// Stores the `extra` outputs' values at the output's index `i` of the
+    /// innermost loop.
+    fn store_extra(&mut self, vals: &[Option<Value>], i: Value) {
+        let r = self.rank - 1;
+        for (e, &(_, v)) in self.n.extra.iter().enumerate() {
+            let x = vals[v].expect("internal: stored value computed");
+            let addr = self.inner_addr(self.extra_base[e], self.out_off, self.out_stride[r], i);
+            self.b.ins().store(flags(), x, addr, 0);
         }
     }
 

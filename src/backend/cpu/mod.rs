@@ -99,14 +99,24 @@ struct NestSpec {
     out: usize,
     out_strides: Vec<Size>,
     reduce: Option<ReduceOp>,
+    extra: Vec<(usize, usize)>,
 }
 
 impl NestSpec {
     /// The loop nest of an elementwise or reduce kernel, or of a
     /// contraction's epilogue; `None` for a contraction without one.
     fn of(p: &KernelProgram, k: &Kernel) -> Option<NestSpec> {
+        let mut extra = Vec::new();
         let (dims, mut body, out, reduce, axes) = match k {
-            Kernel::Elementwise { out, dims, body } => (dims, body.clone(), *out, None, vec![]),
+            Kernel::Elementwise {
+                out,
+                dims,
+                body,
+                extra: e,
+            } => {
+                extra = e.clone();
+                (dims, body.clone(), *out, None, vec![])
+            }
             Kernel::Reduce {
                 out,
                 op,
@@ -165,6 +175,7 @@ impl NestSpec {
             out,
             out_strides,
             reduce,
+            extra,
         })
     }
 
@@ -175,6 +186,7 @@ impl NestSpec {
             out: self.out,
             out_strides: self.out_strides.clone(),
             reduce: self.reduce,
+            extra: &self.extra,
             buf_dtypes: dtypes,
         }
     }

@@ -112,14 +112,22 @@ impl Machine<'_> {
 
     fn kernel(&mut self, k: &Kernel) -> Result<(), RunError> {
         match k {
-            Kernel::Elementwise { out, dims, body } => {
+            Kernel::Elementwise {
+                out,
+                dims,
+                body,
+                extra,
+            } => {
                 // Written as computed, as compiled code does, so a wrong
                 // in-place plan shows.
                 let dims = self.dims(dims);
                 let mut flat = 0usize;
                 for_each_index(&dims, |idx| {
-                    let v = self.eval(body, idx, None);
-                    self.write(*out, flat, v);
+                    let v = self.values(body, idx, None);
+                    self.write(*out, flat, v[body.root()]);
+                    for &(b, i) in extra {
+                        self.write(b, flat, v[i]);
+                    }
                     flat += 1;
                 });
             }
@@ -297,6 +305,14 @@ impl Machine<'_> {
 
     /// The body's value at loop index `idx`.
     fn eval(&self, e: &Expr, idx: &[usize], acc: Option<f64>) -> f64 {
+        *self
+            .values(e, idx, acc)
+            .last()
+            .expect("internal: empty kernel body")
+    }
+
+    /// Every instruction's value at loop index `idx`.
+    fn values(&self, e: &Expr, idx: &[usize], acc: Option<f64>) -> Vec<f64> {
         let mut v: Vec<f64> = Vec::with_capacity(e.insts.len());
         for (inst, dt) in &e.insts {
             let dt = *dt;
@@ -338,7 +354,7 @@ impl Machine<'_> {
             };
             v.push(x);
         }
-        *v.last().expect("internal: empty kernel body")
+        v
     }
 }
 
