@@ -35,8 +35,15 @@ const MAX_M: usize = 48;
 /// made a 10-column product five times slower than `gemm`).
 pub fn handles((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
     let layout = by_rows_fits(n, b) || by_dots_fits(k, a, b);
-    super::gemv::available() && m <= MAX_M && k * n <= MAX_B && layout
+    // A B that fits in L1 beside the blocks of A and C is read in place
+    // by any number of rows (an LSTM's input projection, k = 16).
+    let in_l1 = by_rows_fits(n, b) && k * n <= L1_B;
+    super::gemv::available() && (m <= MAX_M || in_l1) && k * n <= MAX_B && layout
 }
+
+/// The most elements of B that [`by_rows`] reads in place for any number
+/// of rows: 8 K floats, 32 KB (this host's L1 per core).
+const L1_B: usize = 1 << 13;
 
 /// B's rows contiguous, in whole 8-lane vectors.
 fn by_rows_fits(n: usize, b: &MatRef) -> bool {
@@ -352,6 +359,8 @@ mod tests {
             (5, 3, 24),
             (48, 16, 8),
             (32, 16, 1),
+            // Many rows against a B that fits in L1 (in place, any m).
+            (203, 16, 24),
         ] {
             for b_rows in [true, false] {
                 for alpha in [None, Some(1.0), Some(0.5)] {
@@ -410,6 +419,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(tried, 42, "every handled size and layout ran");
+        assert_eq!(tried, 45, "every handled size and layout ran");
     }
 }
