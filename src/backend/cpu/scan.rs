@@ -6,7 +6,8 @@
 //! it write the new carries straight into the other half of a double buffer
 //! (moving those it passes through or shares, so a body that swaps or passes
 //! its carries through reads no half-written value) and
-//! scatters the per-step outputs into index `t` of the stacked results.
+//! scatters the per-step outputs into index `t` of the stacked results
+//! (or, time-major, has it write them there in the first place).
 //! Every staging buffer is kept across steps and runs, grown only when the
 //! batch grows.
 
@@ -168,6 +169,20 @@ impl ScanStep {
                     && (0..c).all(|j| j == k || p.outputs[j].1 != ob)
             })
             .collect();
+        // Per-step outputs the body writes into a buffer of its own, stacked
+        // into a result whose step `t` is one contiguous row (time-major):
+        // written there in place, not staged and copied.
+        let stacked_in_place: Vec<Option<BufId>> = (0..p.outputs.len())
+            .map(|k| {
+                let ob = p.outputs[k].1;
+                let r = *self.results.get(k)?.first()?;
+                let own = k >= c
+                    && matches!(p.buffers[ob].kind, BufKind::Output)
+                    && (0..k).all(|j| p.outputs[j].1 != ob)
+                    && geometry(&shapes[r], self.axis).0 == 1;
+                own.then_some(r)
+            })
+            .collect();
         let no_accumulate = vec![None; p.kernels.len()];
         for step in 0..steps {
             let t = if self.reverse { steps - 1 - step } else { step };
@@ -201,6 +216,13 @@ impl ScanStep {
             for k in (0..c).filter(|&k| direct[k]) {
                 bptrs[p.outputs[k].1] = carry_ptrs[next][k];
             }
+            for (k, r) in stacked_in_place.iter().enumerate() {
+                if let Some(r) = *r {
+                    let ob = p.outputs[k].1;
+                    // Row `t` of the stacked result (its `outer` is 1).
+                    bptrs[ob] = ptrs[r].wrapping_add(t * bytes(ob));
+                }
+            }
             for b in 0..p.buffers.len() {
                 bptrs[b] = bptrs[p.root(b)];
             }
@@ -217,6 +239,9 @@ impl ScanStep {
                 let src = bptrs[ob];
                 let elem = p.buffers[ob].ty.dtype.size();
                 for &r in &self.results[k] {
+                    if stacked_in_place[k] == Some(r) {
+                        continue;
+                    }
                     let (outer, inner) = geometry(&shapes[r], self.axis);
                     let row = inner * elem;
                     for o in 0..outer {
