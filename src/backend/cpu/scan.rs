@@ -234,8 +234,7 @@ impl ScanStep {
                 // input of this step, so it overlaps nothing read.
                 unsafe { std::ptr::copy(src, carry_ptrs[next][k], bytes(p.inputs[k])) };
             }
-            for k in c..p.outputs.len() {
-                let ob = p.outputs[k].1;
+            for (k, &(_, ob)) in p.outputs.iter().enumerate().skip(c) {
                 let src = bptrs[ob];
                 let elem = p.buffers[ob].ty.dtype.size();
                 for &r in &self.results[k] {
