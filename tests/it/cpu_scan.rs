@@ -207,3 +207,21 @@ fn inlined_f32_tanh_over_its_whole_range() {
         );
     }
 }
+
+/// Batch 10 and 8 hidden units: the step's product `h·W_hh` (10×8 times
+/// 8×32) packs `W_hh` once per run of the scan (`small_gemm::Packed`),
+/// forward and in the gradient's reverse scan (where it reads `W_hh`
+/// transposed, not packed); with the harness's batch of 3 it would not.
+#[test]
+fn a_cell_product_against_weights_packed_once() {
+    for all in [true, false] {
+        let g = with_gradient(layer(Cell::Lstm, "5", 3, 8, all));
+        let text = print(&g)
+            .replace("[N,", "[10,")
+            .replace(",N,", ",10,")
+            .replace(",N]", ",10]")
+            .replace("[N]", "[10]");
+        assert!(!text.contains(",N") && !text.contains("[N"), "{text}");
+        agree_all_within(&text, 1e-4);
+    }
+}

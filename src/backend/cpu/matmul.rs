@@ -318,3 +318,44 @@ pub(super) fn run_matmul(
         }
     }
 }
+
+/// `out = a · B` (or `out = alpha·out + a · B`) for one product against a B
+/// packed once for many (see [`small_gemm::Packed`]); with several threads
+/// and enough work, C's columns are split, each part reading its own
+/// panels.
+pub(super) fn run_packed(
+    ptrs: &[*mut u8],
+    out: usize,
+    (m, k, n): (usize, usize, usize),
+    a: &MatOperand,
+    b: &small_gemm::Packed,
+    accumulate: Option<f32>,
+) {
+    let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
+    let (pa, pc) = (ptrs[a.buf] as usize, ptrs[out] as usize);
+    let threads = rayon::current_num_threads();
+    let parts = if m * k * n >= GEMM_PARALLEL_MIN {
+        threads.min(n / 16).max(1)
+    } else {
+        1
+    };
+    let part = |p: usize| {
+        // Columns in whole panels of 16.
+        let (lo, hi) = (n / 16 * p / parts * 16, (n / 16 * (p + 1) / parts * 16));
+        let hi = if p + 1 == parts { n } else { hi };
+        let a = MatRef {
+            ptr: pa as *const f32,
+            row_stride: a_rs as isize,
+            col_stride: a_cs as isize,
+        };
+        let c = (pc as *mut f32).wrapping_add(lo);
+        // SAFETY: A holds m·k elements, C m·n (the layout sized both from
+        // the same bindings); parts write disjoint columns.
+        unsafe { b.gemm(m, a, (lo, hi), (c, n), accumulate) };
+    };
+    if parts > 1 {
+        (0..parts).into_par_iter().for_each(part);
+    } else {
+        part(0);
+    }
+}

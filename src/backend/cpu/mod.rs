@@ -271,6 +271,11 @@ struct Compiled {
     bound: Option<run::Bound>,
     /// The in-place plan of the last `run_update`'s pairs.
     in_place: Option<(Updates, Vec<InPlace>)>,
+    /// Per step: a product whose B is the same from one call to the next
+    /// until [`Compiled::forget_packed`] (a scan body's invariant), and B
+    /// packed for it once (`small_gemm::Packed`).
+    pack_b: Vec<bool>,
+    packed: std::cell::RefCell<Vec<Option<small_gemm::Packed>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -336,8 +341,11 @@ impl Compiled {
                 _ => Step::Loop(lp.expect("internal: loop kernel compiled")),
             });
         }
+        let n = steps.len();
         Ok(Compiled {
             prog,
+            pack_b: vec![false; n],
+            packed: std::cell::RefCell::new((0..n).map(|_| None).collect()),
             steps,
             syms,
             _jit: jit,
@@ -345,5 +353,24 @@ impl Compiled {
             bound: None,
             in_place: None,
         })
+    }
+
+    /// Marks the products whose B is one of `inputs` (buffers whose
+    /// contents stay put until [`Compiled::forget_packed`]) to pack that B
+    /// once, when packing pays (`small_gemm::packs`).
+    fn pack_products_of(&mut self, inputs: &[usize]) {
+        for (s, step) in self.steps.iter().enumerate() {
+            if let Step::MatMul { b, dtype, .. } = step {
+                self.pack_b[s] = *dtype == DType::F32
+                    && !b.transposed
+                    && !b.shared
+                    && inputs.contains(&self.prog.root(b.buf));
+            }
+        }
+    }
+
+    /// Drops every packed B: their sources may change from here on.
+    fn forget_packed(&self) {
+        self.packed.borrow_mut().iter_mut().for_each(|p| *p = None);
     }
 }

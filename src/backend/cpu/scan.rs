@@ -62,6 +62,10 @@ fn geometry(shape: &[usize], axis: usize) -> (usize, usize) {
 impl ScanStep {
     pub(super) fn new(s: &ScanKernel) -> Result<ScanStep, String> {
         let n = s.body.buffers.len();
+        // The invariants are the same at every step of a run: a product
+        // against one packs it once per run (see `run`).
+        let mut body = Compiled::new(s.body.clone())?;
+        body.pack_products_of(&s.body.inputs[s.carries + s.sequences..]);
         Ok(ScanStep {
             carries: s.carries,
             sequences: s.sequences,
@@ -69,7 +73,7 @@ impl ScanStep {
             reverse: s.reverse,
             operands: s.operands.clone(),
             results: s.results.clone(),
-            body: RefCell::new(Compiled::new(s.body.clone())?),
+            body: RefCell::new(body),
             store: RefCell::new(Store {
                 carries: [vec![Vec::new(); s.carries], vec![Vec::new(); s.carries]],
                 slices: vec![Vec::new(); s.sequences],
@@ -92,6 +96,7 @@ impl ScanStep {
         threads: usize,
     ) -> Result<(), RunError> {
         let mut body = self.body.borrow_mut();
+        body.forget_packed();
         let mut store = self.store.borrow_mut();
         let store = &mut *store;
         let (c, ns) = (self.carries, self.sequences);

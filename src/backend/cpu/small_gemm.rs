@@ -102,6 +102,38 @@ fn block_rows(m: usize, i: usize, most: usize) -> usize {
     m * (b + 1) / blocks - i
 }
 
+/// The width of B's column panel starting at column `j` of `n` (a
+/// multiple of 8): 16, or 8 for the last when `n` is not a multiple of 16.
+fn panel_width(n: usize, j: usize) -> usize {
+    if n - j >= 16 {
+        16
+    } else {
+        8
+    }
+}
+
+/// Copies columns `j..j + width` of B's `k` rows into `to`, row after row.
+///
+/// # Safety
+/// B holds those elements and `to` has room for `k · width` floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn copy_panel(k: usize, b: &MatRef, j: usize, width: usize, to: *mut f32) {
+    for p in 0..k {
+        let from = b
+            .ptr
+            .wrapping_offset(p as isize * b.row_stride)
+            .wrapping_add(j);
+        // SAFETY: the caller's contract, row p.
+        unsafe {
+            for v in 0..width / 8 {
+                let x = _mm256_loadu_ps(from.add(8 * v));
+                _mm256_storeu_ps(to.add(p * width + 8 * v), x);
+            }
+        }
+    }
+}
+
 /// C in blocks of up to 6 rows × 16 (or 8) columns, B's rows contiguous.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -112,69 +144,164 @@ unsafe fn by_rows(
     (c, ldc): (*mut f32, usize),
     alpha: Option<f32>,
 ) {
-    let sa = (a.row_stride, a.col_stride);
     // Several row blocks read each column panel of B: copied once into
     // contiguous rows, it stays in L1. Read in place, rows a power-of-two
     // apart (2 KB for 512 columns) fall into two cache sets and evict each
     // other, and every row block fetched the panel from L2 again.
-    let packed = m > 6;
-    let mut panel = if packed {
+    let copied = m > 6;
+    let mut panel = if copied {
         vec![0f32; k * 16]
     } else {
         Vec::new()
     };
     let mut j = 0;
     while j < n {
-        let width = if n - j >= 16 { 16 } else { 8 };
-        let (pb, ldb) = if packed {
-            for p in 0..k {
-                let from = b
-                    .ptr
-                    .wrapping_offset(p as isize * b.row_stride)
-                    .wrapping_add(j);
-                let to = panel.as_mut_ptr().wrapping_add(p * width);
-                // SAFETY: `width` floats of row p of B (in range, see
-                // `handles`) into row p of the panel (k × 16 floats).
-                unsafe {
-                    for v in 0..width / 8 {
-                        _mm256_storeu_ps(to.add(8 * v), _mm256_loadu_ps(from.add(8 * v)));
-                    }
-                }
-            }
-            (panel.as_ptr(), width as isize)
-        } else {
-            (b.ptr.wrapping_add(j), b.row_stride)
-        };
-        let mut i = 0;
-        while i < m {
-            let rows = block_rows(m, i, 6);
-            let pa = a.ptr.wrapping_offset(i as isize * a.row_stride);
-            let pc = c.wrapping_add(i * ldc + j);
-            let o = (pa, sa, pb, ldb, pc, ldc);
-            macro_rules! block {
-                ($nv:literal) => {
-                    match rows {
-                        6 => rows_block::<6, $nv>(k, o, alpha),
-                        5 => rows_block::<5, $nv>(k, o, alpha),
-                        4 => rows_block::<4, $nv>(k, o, alpha),
-                        3 => rows_block::<3, $nv>(k, o, alpha),
-                        2 => rows_block::<2, $nv>(k, o, alpha),
-                        _ => rows_block::<1, $nv>(k, o, alpha),
-                    }
-                };
-            }
-            // SAFETY: rows i.., columns j..j+width of C, in range (n is
-            // a multiple of 8, see `handles`).
-            unsafe {
-                if width == 16 {
-                    block!(2)
-                } else {
-                    block!(1)
-                }
-            }
-            i += rows;
+        let width = panel_width(n, j);
+        // SAFETY: columns j..j+width of B (in range, see `handles`), into
+        // a panel of k × 16 floats; then those columns of C.
+        unsafe {
+            let (pb, ldb) = if copied {
+                copy_panel(k, &b, j, width, panel.as_mut_ptr());
+                (panel.as_ptr(), width as isize)
+            } else {
+                (b.ptr.wrapping_add(j), b.row_stride)
+            };
+            panel_rows(
+                (m, k, width),
+                &a,
+                (pb, ldb),
+                (c.wrapping_add(j), ldc),
+                alpha,
+            );
         }
         j += width;
+    }
+}
+
+/// B laid out as [`by_rows`] copies it, every panel once: for many products
+/// against one B (a recurrent cell's weights, the same at every step), so
+/// that none of them copies it again.
+pub struct Packed {
+    data: Vec<f32>,
+    /// Where it was packed from, and its sizes.
+    from: usize,
+    k: usize,
+    n: usize,
+}
+
+/// Whether products `(m, k, n)` against `b` would copy B's panels (see
+/// [`by_rows`]), so that packing it once pays.
+pub fn packs((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
+    handles((m, k, n), a, b) && by_rows_fits(n, b) && m > 6
+}
+
+impl Packed {
+    /// Whether this is `b`, `k × n`, packed (whether `b`'s elements changed
+    /// since is the caller's to know).
+    pub fn is(&self, k: usize, n: usize, b: &MatRef) -> bool {
+        (self.from, self.k, self.n) == (b.ptr as usize, k, n)
+    }
+
+    /// `b`, k × n, in column panels, each `k × width` contiguous.
+    ///
+    /// # Safety
+    /// [`packs`] holds for `b`, which holds `k × n` elements.
+    pub unsafe fn new(k: usize, n: usize, b: &MatRef) -> Packed {
+        let mut data = vec![0f32; k * n];
+        let mut j = 0;
+        while j < n {
+            let width = panel_width(n, j);
+            // SAFETY: the caller's contract; panel j is `k × width` floats
+            // at `k · j`.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                copy_panel(k, b, j, width, data.as_mut_ptr().add(k * j))
+            };
+            j += width;
+        }
+        Packed {
+            data,
+            from: b.ptr as usize,
+            k,
+            n,
+        }
+    }
+
+    /// `c = a·B` (or `c = alpha·c + a·B`) for columns `lo..hi` of B and C
+    /// (`lo` a multiple of 16); `c` points at column `lo` of C's first row.
+    ///
+    /// # Safety
+    /// [`packs`] held for this product, `a` holds `m × k` elements, and `c`
+    /// has room for `m` rows of `ldc`.
+    pub unsafe fn gemm(
+        &self,
+        m: usize,
+        a: MatRef,
+        (lo, hi): (usize, usize),
+        (c, ldc): (*mut f32, usize),
+        alpha: Option<f32>,
+    ) {
+        let k = self.k;
+        let mut j = lo;
+        while j < hi {
+            let width = panel_width(self.n, j);
+            let pb = self.data.as_ptr().wrapping_add(k * j);
+            // SAFETY: panel j of the packed B; columns j..j+width of C.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                panel_rows(
+                    (m, k, width),
+                    &a,
+                    (pb, width as isize),
+                    (c.wrapping_add(j - lo), ldc),
+                    alpha,
+                )
+            };
+            j += width;
+        }
+    }
+}
+
+/// Every row block of C against one column panel of B (`width` 8 or 16
+/// columns at `pb`, rows `ldb` apart); `c` at the panel's first column.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn panel_rows(
+    (m, k, width): (usize, usize, usize),
+    a: &MatRef,
+    (pb, ldb): (*const f32, isize),
+    (c, ldc): (*mut f32, usize),
+    alpha: Option<f32>,
+) {
+    let sa = (a.row_stride, a.col_stride);
+    let mut i = 0;
+    while i < m {
+        let rows = block_rows(m, i, 6);
+        let pa = a.ptr.wrapping_offset(i as isize * a.row_stride);
+        let pc = c.wrapping_add(i * ldc);
+        let o = (pa, sa, pb, ldb, pc, ldc);
+        macro_rules! block {
+            ($nv:literal) => {
+                match rows {
+                    6 => rows_block::<6, $nv>(k, o, alpha),
+                    5 => rows_block::<5, $nv>(k, o, alpha),
+                    4 => rows_block::<4, $nv>(k, o, alpha),
+                    3 => rows_block::<3, $nv>(k, o, alpha),
+                    2 => rows_block::<2, $nv>(k, o, alpha),
+                    _ => rows_block::<1, $nv>(k, o, alpha),
+                }
+            };
+        }
+        // SAFETY: rows i.., `width` columns of C, in range (the caller's
+        // contract).
+        unsafe {
+            if width == 16 {
+                block!(2)
+            } else {
+                block!(1)
+            }
+        }
+        i += rows;
     }
 }
 
@@ -420,5 +547,54 @@ mod tests {
             }
         }
         assert_eq!(tried, 45, "every handled size and layout ran");
+    }
+
+    /// B packed once, products over column ranges of it (as threads split
+    /// them), with and without accumulation, against plain f64 loops.
+    #[test]
+    fn packed_products_agree_with_plain_loops() {
+        if !super::super::gemv::available() {
+            return;
+        }
+        for &(m, k, n) in &[(7, 9, 40), (32, 128, 512), (13, 16, 24)] {
+            let (a, b, c0) = (values(m * k, 4), values(k * n, 5), values(m * n, 6));
+            let ar = MatRef {
+                ptr: a.as_ptr(),
+                row_stride: k as isize,
+                col_stride: 1,
+            };
+            let br = MatRef {
+                ptr: b.as_ptr(),
+                row_stride: n as isize,
+                col_stride: 1,
+            };
+            assert!(packs((m, k, n), &ar, &br));
+            // SAFETY: b holds k·n elements.
+            let packed = unsafe { Packed::new(k, n, &br) };
+            assert!(packed.is(k, n, &br));
+            let cut = n / 16 / 2 * 16;
+            for alpha in [None, Some(0.5)] {
+                let mut c = c0.clone();
+                for (lo, hi) in [(0, cut), (cut, n)] {
+                    let to = c.as_mut_ptr().wrapping_add(lo);
+                    // SAFETY: a holds m·k, c m·n elements.
+                    unsafe { packed.gemm(m, ar, (lo, hi), (to, n), alpha) };
+                }
+                for i in 0..m {
+                    for j in 0..n {
+                        let dot: f64 = (0..k)
+                            .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                            .sum();
+                        let want =
+                            dot + alpha.map_or(0.0, |al| f64::from(al) * f64::from(c0[i * n + j]));
+                        let got = f64::from(c[i * n + j]);
+                        assert!(
+                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                            "{m}x{k}x{n} alpha={alpha:?} ({i},{j}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
