@@ -209,9 +209,9 @@ fn inlined_f32_tanh_over_its_whole_range() {
 }
 
 /// Batch 10 and 8 hidden units: the step's product `h·W_hh` (10×8 times
-/// 8×32) packs `W_hh` once per run of the scan (`small_gemm::Packed`),
-/// forward and in the gradient's reverse scan (where it reads `W_hh`
-/// transposed, not packed); with the harness's batch of 3 it would not.
+/// 8×32) packs `W_hh` once per run of the scan (`small_gemm::Packed`), and
+/// so does the gradient's reverse scan (`dY·W_hhᵀ`, packed from the
+/// transpose); with the harness's batch of 3 neither would.
 #[test]
 fn a_cell_product_against_weights_packed_once() {
     for all in [true, false] {

@@ -361,10 +361,8 @@ impl Compiled {
     fn pack_products_of(&mut self, inputs: &[usize]) {
         for (s, step) in self.steps.iter().enumerate() {
             if let Step::MatMul { b, dtype, .. } = step {
-                self.pack_b[s] = *dtype == DType::F32
-                    && !b.transposed
-                    && !b.shared
-                    && inputs.contains(&self.prog.root(b.buf));
+                self.pack_b[s] =
+                    *dtype == DType::F32 && !b.shared && inputs.contains(&self.prog.root(b.buf));
             }
         }
     }

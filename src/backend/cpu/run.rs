@@ -335,8 +335,8 @@ impl Compiled {
                     let (bs, m, k, n) = bound.dims[s];
                     let b_ref = MatRef {
                         ptr: ptrs[b.buf] as *const f32,
-                        row_stride: n as isize,
-                        col_stride: 1,
+                        row_stride: if b.transposed { 1 } else { n as isize },
+                        col_stride: if b.transposed { k as isize } else { 1 },
                     };
                     let a_ref = MatRef {
                         ptr: ptrs[a.buf] as *const f32,

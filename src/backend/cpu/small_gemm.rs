@@ -189,10 +189,17 @@ pub struct Packed {
     n: usize,
 }
 
-/// Whether products `(m, k, n)` against `b` would copy B's panels (see
-/// [`by_rows`]), so that packing it once pays.
+/// Whether products `(m, k, n)` against `b` run best on B packed once:
+/// several row blocks, few rows, B in L2, whole 8-lane panels. A B read
+/// transposed (`dY·Wᵀ`) packs too, into the same row panels, so that it
+/// runs on [`by_rows`]'s blocks rather than on dot products.
 pub fn packs((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
-    handles((m, k, n), a, b) && by_rows_fits(n, b) && m > 6
+    let _ = a;
+    super::gemv::available()
+        && (7..=MAX_M).contains(&m)
+        && k * n <= MAX_B
+        && n.is_multiple_of(8)
+        && (b.col_stride == 1 || b.row_stride == 1)
 }
 
 impl Packed {
@@ -211,12 +218,24 @@ impl Packed {
         let mut j = 0;
         while j < n {
             let width = panel_width(n, j);
-            // SAFETY: the caller's contract; panel j is `k × width` floats
-            // at `k · j`.
-            #[cfg(target_arch = "x86_64")]
-            unsafe {
-                copy_panel(k, b, j, width, data.as_mut_ptr().add(k * j))
-            };
+            let panel = &mut data[k * j..k * (j + width)];
+            if b.col_stride == 1 {
+                // SAFETY: the caller's contract; panel j is `k × width`
+                // floats at `k · j`.
+                #[cfg(target_arch = "x86_64")]
+                unsafe {
+                    copy_panel(k, b, j, width, panel.as_mut_ptr())
+                };
+            } else {
+                // B read transposed: its columns are contiguous rows of W.
+                for (q, col) in (j..j + width).enumerate() {
+                    let from = b.ptr.wrapping_offset(col as isize * b.col_stride);
+                    for p in 0..k {
+                        // SAFETY: element (p, col) of B, in range.
+                        panel[p * width + q] = unsafe { *from.offset(p as isize * b.row_stride) };
+                    }
+                }
+            }
             j += width;
         }
         Packed {
@@ -568,12 +587,19 @@ mod tests {
                 row_stride: n as isize,
                 col_stride: 1,
             };
-            assert!(packs((m, k, n), &ar, &br));
-            // SAFETY: b holds k·n elements.
-            let packed = unsafe { Packed::new(k, n, &br) };
-            assert!(packed.is(k, n, &br));
+            // And B read from its transpose.
+            let bt: Vec<f32> = (0..n * k).map(|q| b[(q % k) * n + q / k]).collect();
+            let btr = MatRef {
+                ptr: bt.as_ptr(),
+                row_stride: 1,
+                col_stride: k as isize,
+            };
             let cut = n / 16 / 2 * 16;
-            for alpha in [None, Some(0.5)] {
+            for (br, alpha) in [(br, None), (br, Some(0.5)), (btr, None), (btr, Some(0.5))] {
+                assert!(packs((m, k, n), &ar, &br));
+                // SAFETY: b holds k·n elements.
+                let packed = unsafe { Packed::new(k, n, &br) };
+                assert!(packed.is(k, n, &br));
                 let mut c = c0.clone();
                 for (lo, hi) in [(0, cut), (cut, n)] {
                     let to = c.as_mut_ptr().wrapping_add(lo);
