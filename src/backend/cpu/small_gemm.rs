@@ -34,12 +34,25 @@ const MAX_M: usize = 48;
 /// columns too) with whole 8-lane vectors along it (no scalar tails, which
 /// made a 10-column product five times slower than `gemm`).
 pub fn handles((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
-    let layout = by_rows_fits(n, b) || by_dots_fits(k, a, b);
+    let small = m <= MAX_M && k * n <= MAX_B;
     // A B that fits in L1 beside the blocks of A and C is read in place
-    // by any number of rows (an LSTM's input projection, k = 16).
-    let in_l1 = by_rows_fits(n, b) && k * n <= L1_B;
-    super::gemv::available() && (m <= MAX_M || in_l1) && k * n <= MAX_B && layout
+    // by any number of rows (an LSTM's input projection, k = 16). With a
+    // short k, each copied panel of B stays in L1 and all of A in L2
+    // while every row block passes (a dense layer's weight gradient,
+    // `xᵀ·dY` over a batch of 64).
+    let rows = by_rows_fits(n, b) && (small || k * n <= L1_B || (k <= MAX_K && m * k <= MAX_A));
+    let dots = by_dots_fits(k, a, b) && small;
+    super::gemv::available() && (rows || dots)
 }
+
+/// The longest k for which [`by_rows`] takes any number of rows: a copied
+/// panel of B (`k × 16` floats, 16 KB) then stays in L1.
+const MAX_K: usize = 256;
+
+/// The most elements of A for which [`by_rows`] takes any number of rows
+/// with a short k: 64 K floats (256 KB), half this host's L2, where A
+/// stays while it is read once per column panel.
+const MAX_A: usize = 1 << 16;
 
 /// The most elements of B that [`by_rows`] reads in place for any number
 /// of rows: 8 K floats, 32 KB (this host's L1 per core).
@@ -507,6 +520,8 @@ mod tests {
             (32, 16, 1),
             // Many rows against a B that fits in L1 (in place, any m).
             (203, 16, 24),
+            // Many rows, a short k: copied panels (a weight gradient).
+            (200, 72, 48),
         ] {
             for b_rows in [true, false] {
                 for alpha in [None, Some(1.0), Some(0.5)] {
@@ -565,7 +580,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(tried, 45, "every handled size and layout ran");
+        assert_eq!(tried, 48, "every handled size and layout ran");
     }
 
     /// B packed once, products over column ranges of it (as threads split
