@@ -62,12 +62,30 @@ pub struct Buffer {
     pub slot: Option<usize>,
 }
 
-/// A load's index map: one stride (in elements) per loop axis. A zero
-/// stride is a broadcast; permuted strides are a transpose.
+/// A load's index map: a first element and one stride (in elements) per
+/// loop axis. A zero stride is a broadcast; permuted strides are a
+/// transpose; an offset and scaled strides are a slice.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Access {
     pub buf: BufId,
     pub strides: Vec<Size>,
+    pub offset: Size,
+}
+
+impl Access {
+    /// A load of `buf` with these strides from its first element.
+    pub fn new(buf: BufId, strides: Vec<Size>) -> Access {
+        Access {
+            buf,
+            strides,
+            offset: Size::zero(),
+        }
+    }
+    /// Whether it reads the element a row-major output over the loop (whose
+    /// strides are `rm`) writes at each index.
+    pub fn at_index(&self, rm: &[Size]) -> bool {
+        self.offset.is_zero() && self.strides == rm
+    }
 }
 
 /// One instruction of a kernel body. Operands are earlier instructions.

@@ -150,7 +150,11 @@ fn stored_body_text(p: &KernelProgram, e: &Expr, stored: &[(usize, usize)]) -> S
         let text = match inst {
             Inst::Load(a) => {
                 let st: Vec<String> = a.strides.iter().map(|x| x.to_string()).collect();
-                format!("load {} strides=[{}]", buf_name(p, a.buf), st.join(","))
+                let mut s = format!("load {} strides=[{}]", buf_name(p, a.buf), st.join(","));
+                if !a.offset.is_zero() {
+                    let _ = write!(s, " offset={}", a.offset);
+                }
+                s
             }
             Inst::Const(c) => format!("const {}", fmt_f64(*c)),
             Inst::Index(ax) => format!("index axis={ax}"),

@@ -6,7 +6,8 @@
 //! broadcast element would multiply its cost). Everything else is inlined
 //! into the kernel of the materialized value that reads it: elementwise
 //! chains become one loop body, broadcasts and transposes become strides in
-//! the loads, and a reduction absorbs the chain that feeds it. Ops that
+//! the loads (a slice of a buffer an offset and scaled strides), and a
+//! reduction absorbs the chain that feeds it. Ops that
 //! run as library routines (convolution, pooling, movement, indexing,
 //! random) read and write whole buffers: their operands and results are
 //! all materialized. So does a scan, whose results are its `get`s' buffers
@@ -70,6 +71,9 @@ pub fn fuse(g: &Graph) -> KernelProgram {
             Op::MatMul => mat[v.index()] = !summed[v.index()],
             // A scan reads whole buffers; its results are its `get`s'.
             Op::Scan(_) => ops.iter().for_each(|o| mat[o.index()] = true),
+            // A slice of a buffer is a load at an offset (its own buffer
+            // only if something else makes it one).
+            Op::Slice { .. } if slice_offset(g, v).is_some() => mat[ops[0].index()] = true,
             op if Kernel::library_op(op) => {
                 // A library routine reads and writes whole buffers.
                 mat[v.index()] = true;
@@ -100,6 +104,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                 let o = g.operands(v)[0].index();
                 cheap[o] || mat[o]
             }
+            Op::Slice { .. } => slice_offset(g, v).is_some(),
             _ => false,
         };
         if mat[i] || cheap[i] || matches!(g.op(v), Op::Scan(_)) {
@@ -245,10 +250,12 @@ pub fn fuse(g: &Graph) -> KernelProgram {
     }
 
     fuse_epilogues(&mut prog);
+    // Siblings are matched by their output shapes, before normalizing
+    // merges axes one way in one and another way in the other.
+    merge::merge_siblings(&mut prog);
     for k in &mut prog.kernels {
         normalize(k);
     }
-    merge::merge_siblings(&mut prog);
     prog
 }
 
@@ -369,6 +376,29 @@ fn peel_transpose(g: &Graph, v: Value) -> (Value, bool) {
     (v, false)
 }
 
+/// Where slice `v` starts in its operand's row-major buffer, in elements,
+/// when that is one monomial (every nonzero start along an axis of the
+/// same stride's symbols): then the slice is a load at that offset, with
+/// its operand's strides scaled by the slice's steps.
+fn slice_offset(g: &Graph, v: Value) -> Option<Size> {
+    let Op::Slice { start, .. } = g.op(v) else {
+        return None;
+    };
+    let rm = row_major(&extents(g.ty(g.operands(v)[0]).shape.dims()));
+    let mut offset = Size::zero();
+    for (s, r) in start.iter().zip(&rm).filter(|(s, _)| **s > 0) {
+        let term = r.scale(*s as u64);
+        if offset.is_zero() {
+            offset = term;
+        } else if offset.syms == term.syms {
+            offset.coeff += term.coeff;
+        } else {
+            return None;
+        }
+    }
+    Some(offset)
+}
+
 /// A reshape that only adds or removes size-1 axes: an index map, not a view.
 fn is_map_reshape(g: &Graph, v: Value) -> bool {
     let src = g.operands(v)[0];
@@ -448,7 +478,7 @@ impl<'a> ExprBuilder<'a> {
                         strides[*l] = rm[a].clone();
                     }
                 }
-                return self.push(Inst::Load(Access { buf, strides }), dt);
+                return self.push(Inst::Load(Access::new(buf, strides)), dt);
             }
         }
         let ops = g.operands(v);
@@ -518,6 +548,24 @@ impl<'a> ExprBuilder<'a> {
                     m[p] = map[i];
                 }
                 self.value(ops[0], &m)
+            }
+            Op::Slice { stride, .. } => {
+                // A load of the operand's buffer (see `slice_offset`).
+                let offset = slice_offset(g, v).expect("internal: an absorbed slice");
+                let buf = self.buf_of[ops[0].index()].expect("internal: sliced buffer");
+                let rm = row_major(&extents(g.ty(ops[0]).shape.dims()));
+                let mut strides = vec![Size::zero(); self.rank];
+                for (a, l) in map.iter().enumerate() {
+                    if let Some(l) = l {
+                        strides[*l] = rm[a].scale(stride[a] as u64);
+                    }
+                }
+                let access = Access {
+                    buf,
+                    strides,
+                    offset,
+                };
+                self.push(Inst::Load(access), dt)
             }
             Op::Reshape => {
                 // Only size-1 axes change (other reshapes are views).
@@ -589,7 +637,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
                         && body
                             .loads()
                             .filter(|a| a.buf == c)
-                            .all(|a| a.strides == row_major(dims))
+                            .all(|a| a.at_index(&row_major(dims)))
                 }
                 _ => false,
             };

@@ -110,5 +110,5 @@ fn in_place(p: &KernelProgram, k: &Kernel, out: BufId, b: BufId) -> bool {
         && body
             .loads()
             .filter(|a| p.root(a.buf) == b)
-            .all(|a| a.strides == rm)
+            .all(|a| a.at_index(&rm))
 }

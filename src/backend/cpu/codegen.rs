@@ -385,7 +385,13 @@ impl<'a, 'b> Gen<'a, 'b> {
         for (i, (inst, _)) in e.insts.iter().enumerate() {
             if let Inst::Load(a) = inst {
                 let esize = self.n.buf_dtypes[a.buf].size() as i64;
-                self.base[i] = Some(self.buf_base(a.buf));
+                let mut base = self.buf_base(a.buf);
+                if !a.offset.is_zero() {
+                    let elements = self.size(&a.offset);
+                    let bytes = self.b.ins().imul_imm_s(elements, esize);
+                    base = self.b.ins().iadd(base, bytes);
+                }
+                self.base[i] = Some(base);
                 self.stride[i] = self.byte_strides(&a.strides, esize);
             }
         }

@@ -59,7 +59,7 @@ pub fn in_place(p: &KernelProgram, input: BufId, out: BufId) -> InPlace {
             let same_index = body
                 .loads()
                 .filter(|a| p.root(a.buf) == input)
-                .all(|a| a.buf == input && a.strides == rm);
+                .all(|a| a.buf == input && a.at_index(&rm));
             if same_index {
                 InPlace::Direct
             } else {
@@ -104,5 +104,5 @@ fn accumulate_alpha(body: &Expr, input: BufId, rm: &[crate::kernel::Size]) -> Op
         (Inst::Load(a), Inst::Const(c)) | (Inst::Const(c), Inst::Load(a)) => (a, *c),
         _ => return None,
     };
-    (load.buf == input && load.strides == rm).then_some(c as f32)
+    (load.buf == input && load.at_index(rm)).then_some(c as f32)
 }

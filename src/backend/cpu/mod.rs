@@ -133,10 +133,7 @@ impl NestSpec {
                 let mut body = body.clone();
                 for (inst, _) in &mut body.insts {
                     if matches!(inst, Inst::Acc) {
-                        *inst = Inst::Load(Access {
-                            buf: *out,
-                            strides: row_major(dims),
-                        });
+                        *inst = Inst::Load(Access::new(*out, row_major(dims)));
                     }
                 }
                 (dims, body, *out, None, vec![])

@@ -318,7 +318,11 @@ impl Machine<'_> {
             let dt = *dt;
             let x = match inst {
                 Inst::Load(a) => {
-                    let off = a.strides.iter().zip(idx).fold(0, |s, (st, &i)| {
+                    let first = a
+                        .offset
+                        .eval(self.bindings)
+                        .expect("internal: bound offset");
+                    let off = a.strides.iter().zip(idx).fold(first, |s, (st, &i)| {
                         s + st.eval(self.bindings).expect("internal: bound stride") * i
                     });
                     self.read(a.buf, off)

@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use crate::ir::DType;
 use crate::kernel::{row_major, BufId, BufKind, Expr, Inst, Kernel, KernelProgram};
 
-/// Merges related sibling elementwise kernels of `p` (normalized, see
-/// `super::normalize`) until no pair is left.
+/// Merges related sibling elementwise kernels of `p` (before their loops
+/// are normalized, so that siblings over one shape have equal `dims`)
+/// until no pair is left.
 pub(super) fn merge_siblings(p: &mut KernelProgram) {
     let mut j = 0;
     while j < p.kernels.len() {
@@ -58,7 +59,7 @@ fn placement(p: &KernelProgram, i: usize, j: usize) -> Option<usize> {
     let at_index = body
         .loads()
         .filter(|a| wi.contains(&p.root(a.buf)))
-        .all(|a| ki.writes().contains(&a.buf) && a.strides == rm);
+        .all(|a| ki.writes().contains(&a.buf) && a.at_index(&rm));
     if !at_index {
         return None;
     }
@@ -130,7 +131,7 @@ fn merge(p: &mut KernelProgram, i: usize, j: usize, at: usize) -> usize {
     let mut from_j: Vec<usize> = Vec::with_capacity(body_j.insts.len());
     for (inst, dt) in body_j.insts {
         let forwarded = match &inst {
-            Inst::Load(a) if a.strides == rm => stored.iter().find(|s| s.0 == a.buf),
+            Inst::Load(a) if a.at_index(&rm) => stored.iter().find(|s| s.0 == a.buf),
             _ => None,
         };
         let v = match forwarded {
