@@ -108,6 +108,21 @@ pub enum Inst {
     Cast(usize),
 }
 
+impl Inst {
+    /// The instruction with each operand `x` renamed `f(x)` (when bodies
+    /// are spliced into one another).
+    pub fn map_operands(self, f: impl Fn(usize) -> usize) -> Inst {
+        match self {
+            Inst::Unary(u, x) => Inst::Unary(u, f(x)),
+            Inst::Binary(o, x, y) => Inst::Binary(o, f(x), f(y)),
+            Inst::Compare(o, x, y) => Inst::Compare(o, f(x), f(y)),
+            Inst::Select(q, x, y) => Inst::Select(f(q), f(x), f(y)),
+            Inst::Cast(x) => Inst::Cast(f(x)),
+            other => other,
+        }
+    }
+}
+
 /// A kernel body in SSA form: every instruction with its result dtype, the
 /// last one is the value stored (or reduced).
 #[derive(Clone, Debug, PartialEq, Default)]

@@ -680,15 +680,7 @@ fn fuse_epilogues(p: &mut KernelProgram) {
             let idx = if matches!(&inst, Inst::Load(a) if a.buf == c) {
                 acc
             } else {
-                let r = |x: usize| new_index[x];
-                let inst = match inst {
-                    Inst::Unary(u, x) => Inst::Unary(u, r(x)),
-                    Inst::Binary(o, x, y) => Inst::Binary(o, r(x), r(y)),
-                    Inst::Compare(o, x, y) => Inst::Compare(o, r(x), r(y)),
-                    Inst::Select(q, x, y) => Inst::Select(r(q), r(x), r(y)),
-                    Inst::Cast(x) => Inst::Cast(r(x)),
-                    other => other,
-                };
+                let inst = inst.map_operands(|x| new_index[x]);
                 fused.insts.push((inst, dt));
                 fused.root()
             };

@@ -500,6 +500,30 @@ mod tests {
             .collect()
     }
 
+    /// `c` is `a·b` (plus `alpha·c0`), `a` m×k and `b` k×n row-major, to
+    /// within f32 rounding of f64 loops.
+    fn assert_product(
+        (m, k, n): (usize, usize, usize),
+        (a, b, c0): (&[f32], &[f32], &[f32]),
+        alpha: Option<f32>,
+        c: &[f32],
+        what: &str,
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
+                    .sum();
+                let want = dot + alpha.map_or(0.0, |al| f64::from(al) * f64::from(c0[i * n + j]));
+                let got = f64::from(c[i * n + j]);
+                assert!(
+                    (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                    "{m}x{k}x{n} {what} ({i},{j}): {got} vs {want}"
+                );
+            }
+        }
+    }
+
     /// Every block shape and tail of both layouts, with and without
     /// accumulation, against plain f64 loops.
     #[test]
@@ -563,20 +587,8 @@ mod tests {
                     let mut c = c0.clone();
                     // SAFETY: every buffer holds the sizes' elements.
                     unsafe { gemm((m, k, n), ar, br, (c.as_mut_ptr(), n), alpha) };
-                    for i in 0..m {
-                        for j in 0..n {
-                            let dot: f64 = (0..k)
-                                .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
-                                .sum();
-                            let want = dot
-                                + alpha.map_or(0.0, |al| f64::from(al) * f64::from(c0[i * n + j]));
-                            let got = f64::from(c[i * n + j]);
-                            assert!(
-                                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                                "{m}x{k}x{n} b_rows={b_rows} alpha={alpha:?} ({i},{j}): {got} vs {want}"
-                            );
-                        }
-                    }
+                    let what = format!("b_rows={b_rows} alpha={alpha:?}");
+                    assert_product((m, k, n), (&a, &b, &c0), alpha, &c, &what);
                 }
             }
         }
@@ -621,20 +633,8 @@ mod tests {
                     // SAFETY: a holds m·k, c m·n elements.
                     unsafe { packed.gemm(m, ar, (lo, hi), (to, n), alpha) };
                 }
-                for i in 0..m {
-                    for j in 0..n {
-                        let dot: f64 = (0..k)
-                            .map(|p| f64::from(a[i * k + p]) * f64::from(b[p * n + j]))
-                            .sum();
-                        let want =
-                            dot + alpha.map_or(0.0, |al| f64::from(al) * f64::from(c0[i * n + j]));
-                        let got = f64::from(c[i * n + j]);
-                        assert!(
-                            (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                            "{m}x{k}x{n} alpha={alpha:?} ({i},{j}): {got} vs {want}"
-                        );
-                    }
-                }
+                let what = format!("packed, alpha={alpha:?}");
+                assert_product((m, k, n), (&a, &b, &c0), alpha, &c, &what);
             }
         }
     }

@@ -124,7 +124,7 @@ fn merge(p: &mut KernelProgram, i: usize, j: usize, at: usize) -> usize {
     let mut body = Numbered::default();
     let mut from_i: Vec<usize> = Vec::with_capacity(body_i.insts.len());
     for (inst, dt) in body_i.insts {
-        let v = body.push(remap(inst, &from_i), dt);
+        let v = body.push(inst.map_operands(|x| from_i[x]), dt);
         from_i.push(v);
     }
     let root_j = body_j.root();
@@ -136,7 +136,7 @@ fn merge(p: &mut KernelProgram, i: usize, j: usize, at: usize) -> usize {
         };
         let v = match forwarded {
             Some(&(_, v)) => from_i[v],
-            None => body.push(remap(inst, &from_j), dt),
+            None => body.push(inst.map_operands(|x| from_j[x]), dt),
         };
         from_j.push(v);
     }
@@ -185,19 +185,6 @@ fn drop_dead_stores(p: &mut KernelProgram, at: usize) {
             extra.retain(|e| e.0 != b);
         }
         super::remove_buffer(p, b);
-    }
-}
-
-/// `inst` with its operands renamed through `map`.
-fn remap(inst: Inst, map: &[usize]) -> Inst {
-    let r = |x: usize| map[x];
-    match inst {
-        Inst::Unary(u, x) => Inst::Unary(u, r(x)),
-        Inst::Binary(o, x, y) => Inst::Binary(o, r(x), r(y)),
-        Inst::Compare(o, x, y) => Inst::Compare(o, r(x), r(y)),
-        Inst::Select(q, x, y) => Inst::Select(r(q), r(x), r(y)),
-        Inst::Cast(x) => Inst::Cast(r(x)),
-        other => other,
     }
 }
 
