@@ -82,13 +82,16 @@ pub unsafe fn sgemm(
         unsafe { gemm_one_thread((m, k, n), a, b, (c, n), accumulate) };
         return;
     }
-    // Several threads: C split into a few blocks per thread, each block one
+    // Several threads: C split into one block per thread, each block one
     // single-threaded gemm, handed out by rayon's work stealing. One
     // fork-join per product (gemm's own threading forks and joins once per
     // cache block, and each join waits for the slowest thread). Splitting
     // C's rows repacks all of B in every block, splitting its columns all
-    // of A: the split goes along the side whose repacking is cheaper.
-    let parts = threads * 2;
+    // of A: the split goes along the side whose repacking is cheaper, and
+    // into no more blocks than threads (two a thread repacked twice as
+    // much: the MLP's 784×256×256 weight gradient took 677 µs against
+    // 619 µs, the step at batch 256 3 % longer).
+    let parts = threads;
     let by_rows = n < m;
     let (len, align) = if by_rows { (m, 16) } else { (n, 16) };
     let blocks = len.div_ceil(align);
