@@ -29,7 +29,6 @@
 //! transposed back to `[N, T, H]`.
 
 use crate::ir::{Dim, Graph, Role, Scan, Shape, TensorType, UnaryOp, Value};
-use crate::passes::lower::sigmoid;
 
 /// An Elman RNN layer's weights: `w_ih: [F, H]`, `w_hh: [H, H]`, `bias: [H]`.
 pub struct RnnWeights {
@@ -117,9 +116,9 @@ pub fn lstm(
     run(g, body, vec![h0, c0], gx, vec![w.w_hh], return_sequences)
 }
 
-/// An LSTM gate's sigmoid as `(1 + tanh(x/2)) / 2`: a chain of one-use
+/// An LSTM or GRU gate's sigmoid as `(1 + tanh(x/2)) / 2`: a chain of one-use
 /// elementwise ops that fuses into the kernel consuming the gate, where
-/// [`sigmoid`]'s stable form (a sign mask, `exp` and `recip` each read
+/// [`sigmoid`](crate::passes::lower::sigmoid)'s stable form (a sign mask, `exp` and `recip` each read
 /// twice) left eleven kernels per forward step and more in the reverse
 /// scan. It saturates to exactly 0 and 1 and its gradient `(1 - t²)/4` is
 /// finite everywhere; it loses the relative precision of outputs below
@@ -166,9 +165,9 @@ pub fn gru(
             let (xz, hz) = part(b, 1);
             let (xn, hn) = part(b, 2);
             let r = b.add(xr, hr);
-            let r = sigmoid(b, r);
+            let r = gate(b, r);
             let z = b.add(xz, hz);
-            let z = sigmoid(b, z);
+            let z = gate(b, z);
             let rh = b.mul(r, hn);
             let n = b.add(xn, rh);
             let n = b.unary(UnaryOp::Tanh, n);
