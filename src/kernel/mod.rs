@@ -166,6 +166,19 @@ pub struct MatOperand {
     pub shared: bool,
 }
 
+impl MatOperand {
+    /// Element strides (along rows, along columns) of the `rows × cols`
+    /// matrix it holds for one batch index: row-major, or read from its
+    /// stored transpose.
+    pub fn strides(&self, rows: usize, cols: usize) -> (usize, usize) {
+        if self.transposed {
+            (1, rows)
+        } else {
+            (cols, 1)
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kernel {
     /// `out[i] = body(i)` for every index `i` of `dims`, row-major; and

@@ -198,8 +198,8 @@ pub(super) fn run_matmul(
         return;
     }
     // Element strides of A (m×k) and B (k×n) as stored.
-    let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
-    let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
+    let (a_rs, a_cs) = a.strides(m, k);
+    let (b_rs, b_cs) = b.strides(k, n);
     let (pa, pb, pc) = (
         ptrs[a.buf] as usize,
         ptrs[b.buf] as usize,
@@ -322,19 +322,37 @@ pub(super) fn run_matmul(
     }
 }
 
-/// `out = a · B` (or `out = alpha·out + a · B`) for one product against a B
-/// packed once for many (see [`small_gemm::Packed`]); with several threads
-/// and enough work, C's columns are split, each part reading its own
-/// panels.
-pub(super) fn run_packed(
+/// [`run_matmul`] for an f32 product whose B stays the same from one call
+/// to the next (a scan body's invariant), when packing B once pays
+/// (`small_gemm::packs`): packed into `cache` at the first call (or when B
+/// moved), then read from there. With several threads and enough work,
+/// C's columns are split, each part reading its own panels. Returns
+/// whether it ran the product (else the caller runs [`run_matmul`]).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_with_packed_b(
     ptrs: &[*mut u8],
     out: usize,
-    (m, k, n): (usize, usize, usize),
-    a: &MatOperand,
-    b: &small_gemm::Packed,
+    (bs, m, k, n): (usize, usize, usize, usize),
+    (a, b): (&MatOperand, &MatOperand),
+    summed: bool,
+    cache: &mut Option<small_gemm::Packed>,
     accumulate: Option<f32>,
-) {
-    let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
+) -> bool {
+    let (b_rs, b_cs) = b.strides(k, n);
+    let b_ref = MatRef {
+        ptr: ptrs[b.buf] as *const f32,
+        row_stride: b_rs as isize,
+        col_stride: b_cs as isize,
+    };
+    if bs != 1 || summed || !small_gemm::packs((m, k, n), &b_ref) {
+        return false;
+    }
+    if !cache.as_ref().is_some_and(|p| p.is(k, n, &b_ref)) {
+        // SAFETY: `packs` holds; B holds k·n elements.
+        *cache = Some(unsafe { small_gemm::Packed::new(k, n, &b_ref) });
+    }
+    let b = cache.as_ref().expect("packed above");
+    let (a_rs, a_cs) = a.strides(m, k);
     let (pa, pc) = (ptrs[a.buf] as usize, ptrs[out] as usize);
     let threads = rayon::current_num_threads();
     let parts = if m * k * n >= GEMM_PARALLEL_MIN {
@@ -361,4 +379,5 @@ pub(super) fn run_packed(
     } else {
         part(0);
     }
+    true
 }

@@ -179,8 +179,8 @@ impl Machine<'_> {
                     unreachable!()
                 };
                 let dt = self.dtype[*out];
-                let (a_rs, a_cs) = if a.transposed { (1, m) } else { (k, 1) };
-                let (b_rs, b_cs) = if b.transposed { (1, k) } else { (n, 1) };
+                let (a_rs, a_cs) = a.strides(m, k);
+                let (b_rs, b_cs) = b.strides(k, n);
                 // Summed: one m×n result, k running over the batch too.
                 let (zs, per_z) = if *summed { (1, bs) } else { (bs, 1) };
                 for z in 0..zs {

@@ -11,8 +11,7 @@
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
-use super::matmul::{run_matmul, run_packed, MatRef, GEMM_PARALLEL_MIN};
-use super::small_gemm;
+use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
 use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -332,32 +331,13 @@ impl Compiled {
                     ..
                 } => {
                     let acc = accumulate[s];
-                    let (bs, m, k, n) = bound.dims[s];
-                    let b_ref = MatRef {
-                        ptr: ptrs[b.buf] as *const f32,
-                        row_stride: if b.transposed { 1 } else { n as isize },
-                        col_stride: if b.transposed { k as isize } else { 1 },
+                    let dims = bound.dims[s];
+                    let packed = self.pack_b[s] && {
+                        let cache = &mut self.packed.borrow_mut()[s];
+                        run_with_packed_b(ptrs, *out, dims, (a, b), *summed, cache, acc)
                     };
-                    let a_ref = MatRef {
-                        ptr: ptrs[a.buf] as *const f32,
-                        row_stride: if a.transposed { 1 } else { k as isize },
-                        col_stride: if a.transposed { m as isize } else { 1 },
-                    };
-                    if self.pack_b[s]
-                        && bs == 1
-                        && !*summed
-                        && small_gemm::packs((m, k, n), &a_ref, &b_ref)
-                    {
-                        let mut packed = self.packed.borrow_mut();
-                        let fresh = packed[s].as_ref().is_some_and(|p| p.is(k, n, &b_ref));
-                        if !fresh {
-                            // SAFETY: `packs` holds; B holds k·n elements.
-                            packed[s] = Some(unsafe { small_gemm::Packed::new(k, n, &b_ref) });
-                        }
-                        let b = packed[s].as_ref().expect("packed above");
-                        run_packed(ptrs, *out, (m, k, n), a, b, acc);
-                    } else {
-                        run_matmul(ptrs, *out, bound.dims[s], (a, b), *dtype, acc, *summed);
+                    if !packed {
+                        run_matmul(ptrs, *out, dims, (a, b), *dtype, acc, *summed);
                     }
                     if let (Some(lp), None) = (epilogue, acc) {
                         run_loop(lp, extent, ptrs, &bound.syms, threads);

@@ -206,8 +206,7 @@ pub struct Packed {
 /// several row blocks, few rows, B in L2, whole 8-lane panels. A B read
 /// transposed (`dY·Wᵀ`) packs too, into the same row panels, so that it
 /// runs on [`by_rows`]'s blocks rather than on dot products.
-pub fn packs((m, k, n): (usize, usize, usize), a: &MatRef, b: &MatRef) -> bool {
-    let _ = a;
+pub fn packs((m, k, n): (usize, usize, usize), b: &MatRef) -> bool {
     super::gemv::available()
         && (7..=MAX_M).contains(&m)
         && k * n <= MAX_B
@@ -623,7 +622,7 @@ mod tests {
             };
             let cut = n / 16 / 2 * 16;
             for (br, alpha) in [(br, None), (br, Some(0.5)), (btr, None), (btr, Some(0.5))] {
-                assert!(packs((m, k, n), &ar, &br));
+                assert!(packs((m, k, n), &br));
                 // SAFETY: b holds k·n elements.
                 let packed = unsafe { Packed::new(k, n, &br) };
                 assert!(packed.is(k, n, &br));
