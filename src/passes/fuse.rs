@@ -15,11 +15,11 @@
 //!
 //! A contraction whose only reader is an elementwise kernel over the same
 //! shape reading it in place takes that kernel as its epilogue (bias add,
-//! activation), so its result is written once. Finally every loop nest is
-//! normalized: size-1 axes are dropped and adjacent axes that every access
-//! walks contiguously are merged, so the backends see few, long loops; and
-//! sibling elementwise loops over the same nest become one loop with
-//! several outputs (`fuse/merge.rs`).
+//! activation), so its result is written once. Sibling elementwise loops
+//! over the same shape then become one loop with several outputs
+//! (`fuse/merge.rs`). Finally every loop nest is normalized: size-1 axes
+//! are dropped and adjacent axes that every access walks contiguously are
+//! merged, so the backends see few, long loops.
 
 mod merge;
 mod scan;

@@ -521,10 +521,10 @@ fn join_pads(g: &mut Graph, p: Value, q: Value) -> Option<Value> {
             _ => parts.push(x),
         }
     }
-    let joined = g.concat(&parts, axis);
     let ty = g.ty(p).clone();
     let rank = ty.rank();
     let full = ty.shape.dims()[axis].fixed()?;
+    let joined = g.concat(&parts, axis);
     if lo == 0 && hi == full {
         return Some(joined);
     }

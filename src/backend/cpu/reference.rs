@@ -188,11 +188,11 @@ impl Machine<'_> {
                         for j in 0..n {
                             let mut s = 0.0;
                             for y in z * per_z..(z + 1) * per_z {
+                                let (za, zb) = (
+                                    if a.shared { 0 } else { y * m * k },
+                                    if b.shared { 0 } else { y * k * n },
+                                );
                                 for q in 0..k {
-                                    let (za, zb) = (
-                                        if a.shared { 0 } else { y * m * k },
-                                        if b.shared { 0 } else { y * k * n },
-                                    );
                                     s += self.read(a.buf, za + i * a_rs + q * a_cs)
                                         * self.read(b.buf, zb + q * b_rs + j * b_cs);
                                 }

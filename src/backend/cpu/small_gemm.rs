@@ -1,9 +1,11 @@
-//! Matrix products small enough that packing costs more than it saves, with
-//! AVX2+FMA and no packing. The recurrent cells' per-step products (32×128
-//! times 128×512, and its two gradients) run 32 times a step against the
-//! same weights, and `gemm` repacked the 256 KB weight matrix every time,
-//! reaching a third of the FMA peak. Here the operands are read where they
-//! are, which pays while B stays in L2.
+//! Matrix products too small for `gemm`'s full packing to pay, with AVX2+FMA.
+//! The recurrent cells' per-step products (32×128 times 128×512, and its
+//! two gradients) run 32 times a step against the same weights, and `gemm`
+//! repacked the 256 KB weight matrix every time, reaching a third of the
+//! FMA peak. Here A is read where it is; B is read in place when one row
+//! block passes it, its column panels are copied one at a time into L1
+//! when several do, and a B that stays the same from call to call (a scan
+//! invariant) is packed once for all of them ([`Packed`]).
 //!
 //! Two layouts of B are handled, the two a row-major graph produces:
 //! - B's rows contiguous (`h·W`, `Xᵀ·dY`): a 6×16 block of C in twelve

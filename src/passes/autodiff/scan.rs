@@ -11,7 +11,7 @@
 //!   starting from zero);
 //! - sequences: the saved `c_t` (every carry), the forward sequences `x_t`,
 //!   `ȳ_t` for each stacked result that has a cotangent, and the step's
-//!   saved products (see below);
+//!   saved values (see below);
 //! - invariants: the forward invariants `w`;
 //! - results: `c̄_0` (the gradient of the initial carries), `w̄`, and the
 //!   stacked `x̄` (the gradient of each differentiated sequence).
@@ -30,8 +30,7 @@
 //! memory for residuals is `T × (size(carries) + size(saved values))`
 //! rather than every intermediate of every step — about what cuDNN keeps
 //! for an LSTM (the gate activations). A scan inside the body is
-//! differentiated by
-//! the same code, recursively.
+//! differentiated by the same code, recursively.
 
 use super::{backprop, carries_gradient};
 use crate::ir::{Graph, Op, Role, Scan, Value};
@@ -65,7 +64,7 @@ pub(super) fn vjp(
     };
     let back = backward_body(&fwd, &parts);
     let stacked = save(h, y, &fwd, &back.saved);
-    let (residuals, products) = stacked.split_at(c);
+    let (residuals, saved) = stacked.split_at(c);
     let carried: Vec<usize> = parts
         .dinvs
         .iter()
@@ -91,12 +90,12 @@ pub(super) fn vjp(
             .iter()
             .map(|&k| cts[c + k].expect("has a cotangent")),
     );
-    operands.extend(products);
+    operands.extend(saved);
     operands.extend(&x[c + ns..]);
     let reverse = Scan {
         body: back.body,
         carries: parts.dcarries.len() + carried.len(),
-        sequences: c + ns + parts.dys.len() + products.len(),
+        sequences: c + ns + parts.dys.len() + saved.len(),
         axis: fwd.axis,
         reverse: !fwd.reverse,
     };
@@ -176,8 +175,8 @@ struct Hoist {
 /// The backward step and what its caller needs to run it.
 struct Backward {
     body: Graph,
-    /// Forward-body products to stack and read back (see
-    /// [`read_saved_products`]).
+    /// Forward-body values to stack and read back (see
+    /// [`read_saved_values`]).
     saved: Vec<Value>,
     /// Invariant gradients computed after the loop.
     hoisted: Vec<Hoist>,
@@ -218,9 +217,9 @@ fn save(h: &mut Graph, y: Value, fwd: &Scan, extra: &[Value]) -> Vec<Value> {
 }
 
 /// The backward step: a copy of the forward body (recomputing the step)
-/// followed by its reverse sweep, and the forward body's products that it
+/// followed by its reverse sweep, and the forward body's costly values that it
 /// reads from saved sequences instead of recomputing them (see
-/// [`read_saved_products`]). Inputs and outputs as in the module doc.
+/// [`read_saved_values`]). Inputs and outputs as in the module doc.
 fn backward_body(fwd: &Scan, p: &Parts) -> Backward {
     let b = &fwd.body;
     let (c, ns) = (fwd.carries, fwd.sequences);
@@ -328,7 +327,7 @@ fn backward_body(fwd: &Scan, p: &Parts) -> Backward {
             b: source(&mut rb, q),
         })
         .collect();
-    let (body, saved) = read_saved_products(b, rb, inv_in.len(), &dropped);
+    let (body, saved) = read_saved_values(b, rb, inv_in.len(), &dropped);
     Backward {
         body,
         saved,
@@ -365,12 +364,13 @@ fn is_saved(op: &Op) -> bool {
 }
 
 /// `rb` (the backward body, whose first `b.len()` nodes copy the forward
-/// body `b`) with every forward product the sweep reads turned into a new
+/// body `b`) with every costly forward value the sweep reads (see
+/// [`is_saved`]) turned into a new
 /// sequence input, placed before the `invariants` trailing inputs, and the
-/// inputs `dropped` (unused accumulators) removed; and those products as
-/// values of `b`, in input order. A product read only by another saved
-/// product is not saved (it is dead once that one is read back).
-fn read_saved_products(
+/// inputs `dropped` (unused accumulators) removed; and those values of
+/// `b`, in input order. A value read only by another saved value is not
+/// saved (it is dead once that one is read back).
+fn read_saved_values(
     b: &Graph,
     rb: Graph,
     invariants: usize,

@@ -49,8 +49,9 @@ fn placement(p: &KernelProgram, i: usize, j: usize) -> Option<usize> {
     if di != dj || !all_f32(p, ki) || !all_f32(p, kj) {
         return None;
     }
-    let roots = |bs: Vec<BufId>| -> Vec<BufId> { bs.into_iter().map(|b| p.root(b)).collect() };
-    let (wi, ri, rj) = (roots(ki.writes()), roots(ki.reads()), roots(kj.reads()));
+    let roots = |bs: &[BufId]| -> Vec<BufId> { bs.iter().map(|&b| p.root(b)).collect() };
+    let writes_i = ki.writes();
+    let (wi, ri, rj) = (roots(&writes_i), roots(&ki.reads()), roots(&kj.reads()));
     if !rj.iter().any(|b| wi.contains(b) || ri.contains(b)) {
         return None;
     }
@@ -59,20 +60,20 @@ fn placement(p: &KernelProgram, i: usize, j: usize) -> Option<usize> {
     let at_index = body
         .loads()
         .filter(|a| wi.contains(&p.root(a.buf)))
-        .all(|a| ki.writes().contains(&a.buf) && a.at_index(&rm));
+        .all(|a| writes_i.contains(&a.buf) && a.at_index(&rm));
     if !at_index {
         return None;
     }
     let between = &p.kernels[i + 1..j];
     if between
         .iter()
-        .all(|k| roots(k.reads()).iter().all(|b| !wi.contains(b)))
+        .all(|k| roots(&k.reads()).iter().all(|b| !wi.contains(b)))
     {
         return Some(j);
     }
-    let wj = roots(kj.writes());
+    let wj = roots(&kj.writes());
     if between.iter().all(|k| {
-        roots(k.writes())
+        roots(&k.writes())
             .iter()
             .all(|b| !rj.contains(b) && !wj.contains(b))
     }) {
