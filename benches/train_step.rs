@@ -2,24 +2,25 @@
 //! training step of `benches/workloads/mlp.dl` (or the file given as the
 //! first argument), feeds it seeded random inputs at batch 64 and 256, and
 //! prints one JSON object a line with samples/s, steps/s and compile time.
-//! Parameters and optimizer state are updated in place between steps
-//! (`Executable::run_update`), as training does; `dlc bench` does the same
-//! for one backend, batch and thread count.
+//! The executable owns the parameters and optimizer state and updates them
+//! in place between steps, as training does; `dlc bench` does the same for
+//! one backend, batch and thread count.
 //! Run with `cargo bench --bench train_step [-- FILE.dl]`; set
 //! `RAYON_NUM_THREADS` to choose the thread count. Timings live here, never
 //! in tests.
 
 use std::time::Instant;
 
-use dlc::backend::{by_name, Arg};
-use dlc::ir::{DType, Dim, Graph};
+use dlc::backend::{BackendKind, Executable};
+use dlc::ir::{DType, Dim, HyperValues, TensorType};
 use dlc::runtime::data::FileCatalog;
 use dlc::sema::{self, Limits};
 use dlc::tensor::Tensor;
 
-/// Inputs for `g` with the batch bound to `n`: floats in [-0.5, 0.5),
-/// integers (labels) in [0, 10), from a fixed splitmix64 stream.
-fn inputs(g: &Graph, n: usize) -> Vec<Tensor> {
+/// Seeded tensors of the types `tys` with the batch bound to `n`: floats
+/// in [-0.5, 0.5), integers (labels) in [0, 10), from a fixed splitmix64
+/// stream.
+fn random(tys: &[&TensorType], n: usize) -> Vec<Tensor> {
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -28,10 +29,8 @@ fn inputs(g: &Graph, n: usize) -> Vec<Tensor> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
     };
-    g.inputs
-        .iter()
-        .map(|&v| {
-            let ty = g.ty(v);
+    tys.iter()
+        .map(|ty| {
             let shape: Vec<usize> = ty
                 .shape
                 .dims()
@@ -42,11 +41,9 @@ fn inputs(g: &Graph, n: usize) -> Vec<Tensor> {
                 })
                 .collect();
             let count: usize = shape.iter().product();
-            let (name, _) = g.input_info(v);
             let values: Vec<f64> = (0..count)
                 .map(|_| match ty.dtype {
                     DType::I32 => (next() * 10.0).floor(),
-                    _ if name.contains("lr") => 0.01,
                     _ => next() - 0.5,
                 })
                 .collect();
@@ -68,36 +65,30 @@ fn main() {
     for batch in [64usize, 256] {
         for backend in ["interp", "cpu"] {
             let t0 = Instant::now();
-            let graph = dlc::training_step(train);
-            let mut exe = by_name(backend).unwrap().compile(&graph).expect("compiles");
+            let function = dlc::training_step(train);
+            let kind = BackendKind::by_name(backend).expect("a backend");
+            let mut exe: Box<dyn Executable> = kind.backend().compile(&function).expect("compiles");
             let compile_ms = t0.elapsed().as_secs_f64() * 1e3;
-            let mut data = inputs(&graph, batch);
-            // Parameters and momentum updated in place, as training does.
-            let updates: Vec<(usize, usize)> = graph
-                .inputs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, &v)| {
-                    let name = graph.input_info(v).0;
-                    Some((i, graph.outputs.iter().position(|o| o.name == name)?))
-                })
-                .collect();
-            let mut step = |data: &mut [Tensor]| {
-                let mut args: Vec<Arg> = data
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(i, t)| {
-                        if updates.iter().any(|&(k, _)| k == i) {
-                            Arg::Update(t)
-                        } else {
-                            Arg::In(t)
-                        }
-                    })
-                    .collect();
-                exe.run_update(&mut args, &updates).expect("runs");
+            let sig = function.signature();
+            let resident = sig.resident();
+            let tys: Vec<&TensorType> = resident.iter().map(|&i| &sig.inputs[i].ty).collect();
+            for (&i, t) in resident.iter().zip(random(&tys, batch)) {
+                exe.load(i, &t).expect("a value of the input's type");
+            }
+            let tys: Vec<&TensorType> = sig.data().iter().map(|&i| &sig.inputs[i].ty).collect();
+            let data = random(&tys, batch);
+            let data: Vec<&Tensor> = data.iter().collect();
+            let hyper = HyperValues {
+                lr: vec![0.01],
+                step: 1,
+                key: 1,
+            };
+            let loss: Vec<usize> = sig.loss().into_iter().collect();
+            let mut step = || {
+                exe.call(&data, &hyper, &loss).expect("runs");
             };
             for _ in 0..3 {
-                step(&mut data);
+                step();
             }
             // Best of 5 rounds of ~0.3 s each.
             let mut best = f64::INFINITY;
@@ -105,7 +96,7 @@ fn main() {
             for _ in 0..5 {
                 let t = Instant::now();
                 for _ in 0..steps {
-                    step(&mut data);
+                    step();
                 }
                 let s = t.elapsed().as_secs_f64() / steps as f64;
                 best = best.min(s);

@@ -4,14 +4,19 @@
 //!
 //! ```text
 //! source ─syntax::parse─▶ ast::File ─sema::check─▶ Program
-//!        ─passes::lower─▶ Graph (forward + loss)
-//!        ─passes::autodiff::grad─▶ Graph (+ gradients)
-//!        ─passes::optimizer::apply─▶ Graph (the training step)
-//!        ─passes::simplify─▶ Graph ─backend─▶ Executable ─runtime─▶ trained weights
+//!        ─passes::lower─▶ Function (forward, + loss)        lower(model, mode)
+//!        ─passes::autodiff─▶ Function (+ grad outputs)      differentiate(f, of, wrt)
+//!        ─passes::optimizer─▶ Function (the update step)    update(f, groups)
+//!        ─passes::simplify─▶ Function                       simplified(f)
+//!        ─backend─▶ Executable (owns its state) ─runtime─▶ trained weights
 //! ```
 //!
-//! The functions below are that pipeline, one line per stage; `cli` and the
-//! tests call them.
+//! Every stage returns a [`ir::Function`]: a verified graph with its typed
+//! [`ir::Signature`]. The general functions take a model and a recipe (the
+//! output to differentiate, the inputs to differentiate with respect to,
+//! the parameter groups and their optimizers), so a program may compile
+//! several; `training_step`, `evaluation` and friends are the declarative
+//! `train` block's recipe built from them. `cli` and the tests call these.
 
 pub mod backend;
 pub mod cli;
@@ -25,77 +30,111 @@ pub mod sema;
 pub mod syntax;
 pub mod tensor;
 
-use ir::{Graph, Role};
+use ir::{Function, Graph, Role};
 use passes::lower::Mode;
-use passes::optimizer::Optimizer;
-use sema::program::{OptimizerKind, OptimizerSpec, Train};
+use passes::optimizer::{Group, Optimizer};
+use sema::program::{Model, OptimizerKind, OptimizerSpec, Train};
 
-/// The forward graph of a train block's model, with its `loss` output, as
-/// the training step runs it (`Mode::Train`: dropout drops, batch norm
-/// updates its running statistics).
-pub fn forward(train: &Train) -> Graph {
-    verified("lower", passes::lower::lower(&train.model, Mode::Train))
+/// A model's forward function in `mode`: its outputs, and the `loss`
+/// output when the model comes from a train block. `Mode::Train` is how a
+/// training step runs it (dropout drops, batch norm updates its running
+/// statistics), `Mode::Eval` how evaluation and inference do.
+pub fn lower(model: &Model, mode: Mode) -> Function {
+    function("lower", passes::lower::lower(model, mode))
 }
 
-/// The forward graph as evaluation and inference run it (`Mode::Eval`).
-pub fn inference(train: &Train) -> Graph {
-    verified("lower", passes::lower::lower(&train.model, Mode::Eval))
+/// `f` plus the gradient of its scalar output `of` with respect to the
+/// inputs at positions `wrt` (parameters of chosen models, or data inputs),
+/// each a `grad(%input)` output.
+pub fn differentiate(f: &Function, of: &str, wrt: &[usize]) -> Function {
+    let g = f.graph();
+    let wrt: Vec<ir::Value> = wrt.iter().map(|&i| g.inputs[i]).collect();
+    function("autodiff", passes::autodiff::grad(g, of, &wrt))
 }
 
-/// The forward graph plus `grad.<param>` outputs.
-pub fn gradients(train: &Train) -> Graph {
+/// A gradient function turned into an update step: each group's
+/// parameters move by its optimizer, with its own learning rate input.
+pub fn update(f: &Function, groups: &[Group]) -> Function {
+    function(
+        "optimizer",
+        passes::optimizer::apply_groups(f.graph(), groups),
+    )
+}
+
+/// `f` simplified (folding, algebra, CSE, DCE): the form backends compile.
+pub fn simplified(f: &Function) -> Function {
+    function("simplify", passes::simplify::simplify(f.graph()))
+}
+
+/// The forward function of a train block's model with its `loss`, as the
+/// training step runs it (`Mode::Train`).
+pub fn forward(train: &Train) -> Function {
+    lower(&train.model, Mode::Train)
+}
+
+/// The forward function as evaluation and inference run it (`Mode::Eval`).
+pub fn inference(train: &Train) -> Function {
+    lower(&train.model, Mode::Eval)
+}
+
+/// A train block's forward function plus the gradient of the loss with
+/// respect to every parameter.
+pub fn gradients(train: &Train) -> Function {
     let fwd = forward(train);
-    let params = fwd.inputs_with_role(Role::Param);
-    verified("autodiff", passes::autodiff::grad(&fwd, "loss", &params))
+    let params = fwd.signature().inputs_with(Role::Param);
+    differentiate(&fwd, passes::lower::LOSS, &params)
 }
 
-/// The whole training step — forward, backward, update — as one graph.
-pub fn training_step(train: &Train) -> Graph {
+/// The whole training step of a train block — forward, backward, update —
+/// as one function.
+pub fn training_step(train: &Train) -> Function {
     training_step_observed(train, &mut |_| {})
 }
 
 /// [`training_step`], calling `done(stage)` as each stage (`lower`,
 /// `autodiff`, `optimizer`, `simplify`) finishes: how `dlc bench` times the
 /// stages while the core itself never reads a clock.
-pub fn training_step_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Graph {
+pub fn training_step_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Function {
     let fwd = forward(train);
     done("lower");
-    let params = fwd.inputs_with_role(Role::Param);
-    let grads = verified("autodiff", passes::autodiff::grad(&fwd, "loss", &params));
+    let params = fwd.signature().inputs_with(Role::Param);
+    let grads = differentiate(&fwd, passes::lower::LOSS, &params);
     done("autodiff");
-    let step = passes::optimizer::apply(&grads, &optimizer(&train.optimizer));
-    let step = verified("optimizer", step);
+    let group = Group {
+        params,
+        optimizer: optimizer(&train.optimizer),
+    };
+    let step = update(&grads, &[group]);
     done("optimizer");
-    let step = verified("simplify", passes::simplify::simplify(&step));
+    let step = simplified(&step);
     done("simplify");
     step
 }
 
-/// The evaluation graph: the model's outputs and the loss, no update, in
-/// eval mode.
-pub fn evaluation(train: &Train) -> Graph {
+/// The evaluation function: the model's outputs and the loss, no update,
+/// in eval mode.
+pub fn evaluation(train: &Train) -> Function {
     evaluation_observed(train, &mut |_| {})
 }
 
 /// [`evaluation`], calling `done(stage)` after `lower` and `simplify`.
-pub fn evaluation_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Graph {
+pub fn evaluation_observed(train: &Train, done: &mut dyn FnMut(&'static str)) -> Function {
     let fwd = inference(train);
     done("lower");
-    let g = verified("simplify", passes::simplify::simplify(&fwd));
+    let f = simplified(&fwd);
     done("simplify");
-    g
+    f
 }
 
-/// Runs the verifier on a pass's result. A failure is a bug in that pass,
-/// never a user error, so it panics (the CLI reports an internal error).
-fn verified(pass: &str, g: Graph) -> Graph {
-    if let Err(e) = ir::verify::verify(&g) {
-        panic!(
-            "internal: the {pass} pass produced an invalid graph @{}: {e}",
-            g.name
-        );
+/// Verifies a pass's result and reads its signature. A failure is a bug in
+/// that pass, never a user error, so it panics (the CLI reports an
+/// internal error).
+fn function(pass: &str, g: Graph) -> Function {
+    let name = g.name.clone();
+    match Function::new(g) {
+        Ok(f) => f,
+        Err(e) => panic!("internal: the {pass} pass produced an invalid graph @{name}: {e}"),
     }
-    g
 }
 
 /// The optimizer transform a checked optimizer setting asks for.

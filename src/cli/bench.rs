@@ -4,18 +4,17 @@
 //! per-step latency and the compile time of every stage, parse to machine
 //! code. Timings live here and in `benches/`, never in tests.
 //!
-//! The step is run the way training runs it: parameters and optimizer state
-//! are updated in place from one step to the next (outputs named like an
-//! input are that input's new value), so a bench measures what a training
-//! loop would see, allocation and all.
+//! The step is run the way training runs it: the executable owns the
+//! parameters and optimizer state (drawn as a run draws them) and updates
+//! them in place from one step to the next, so a bench measures what a
+//! training loop would see, allocation and all.
 
 use std::path::Path;
 use std::time::Instant;
 
 use super::{limits, read_source, Failure};
-use crate::backend::{self, Arg, Executable};
-use crate::ir::{DType, Dim, Graph, Role};
-use crate::runtime::init::init_tensor;
+use crate::backend::{self, BackendKind, CompileError, Executable, HostExecutable};
+use crate::ir::{DType, Dim, HyperValues, Signature};
 use crate::runtime::rng::{derive, Rng};
 use crate::sema::program::{LossKind, Train};
 use crate::tensor::Tensor;
@@ -24,7 +23,9 @@ use crate::{sema, syntax};
 /// What `dlc bench` was asked for.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
-    pub backend: String,
+    /// `None`: the default backend, falling back to the interpreter with a
+    /// note for a program it cannot run.
+    pub backend: Option<BackendKind>,
     /// Samples per step (default: the program's batch).
     pub batch: Option<usize>,
     /// Threads for rayon and the matrix multiplies (default: all cores).
@@ -64,12 +65,6 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
             .build_global()
             .map_err(|e| Failure::Message(format!("cannot start {n} threads: {e}")))?;
     }
-    let backend = backend::by_name(&o.backend).ok_or_else(|| {
-        Failure::Message(format!(
-            "unknown backend `{}`; the backends are: cpu, interp",
-            o.backend
-        ))
-    })?;
     let mut clock = Stopwatch::start();
     let (display, src) = read_source(path)?;
     let diagnostics = |diags| Failure::Diagnostics {
@@ -90,44 +85,65 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
             path.display()
         )));
     };
-    let graph = if o.inference {
+    let function = if o.inference {
         crate::evaluation_observed(train, &mut |s| clock.lap(s))
     } else {
         crate::training_step_observed(train, &mut |s| clock.lap(s))
     };
-    let mut exe: Box<dyn Executable> = if o.backend == "cpu" {
-        if let Some(op) = crate::passes::fuse::unsupported_op(&graph) {
-            return Err(Failure::Message(format!(
-                "the cpu backend does not run `{op}` yet; bench it with --backend interp"
-            )));
+    let mut kind = o.backend.unwrap_or(backend::DEFAULT);
+    if let (BackendKind::Cpu, Some(op)) =
+        (kind, crate::passes::fuse::unsupported_op(function.graph()))
+    {
+        let e = CompileError::Unsupported {
+            backend: kind,
+            op: op.to_string(),
+            graph: function.name().to_string(),
+        };
+        if o.backend.is_some() {
+            return Err(Failure::Message(e.to_string()));
         }
-        let mut p = crate::passes::fuse::fuse(&graph);
-        clock.lap("fuse");
-        crate::passes::plan_memory::plan_memory(&mut p);
-        clock.lap("plan");
-        crate::backend::cpu::compile_program(p).map_err(Failure::Message)?
-    } else {
-        backend.compile(&graph).map_err(Failure::Message)?
+        eprintln!("note: {e}; benching the interpreter instead");
+        kind = BackendKind::Interp;
+    }
+    let compiled = match kind {
+        // Fusion, planning and code generation timed apart.
+        BackendKind::Cpu => {
+            let mut p = crate::passes::fuse::fuse(function.graph());
+            clock.lap("fuse");
+            crate::passes::plan_memory::plan_memory(&mut p);
+            clock.lap("plan");
+            crate::backend::cpu::compile_program(p).map(|runner| {
+                Box::new(HostExecutable::new(function.signature().clone(), runner))
+                    as Box<dyn Executable>
+            })
+        }
+        _ => kind.backend().compile(&function),
     };
+    let mut exe = compiled.map_err(|e| Failure::Message(e.to_string()))?;
     clock.lap("codegen");
     let stages = clock.laps;
     let compile_ms: f64 = stages.iter().map(|(_, t)| t).sum();
 
     let batch = o.batch.unwrap_or(train.batch).max(1);
-    let mut inputs = random_inputs(&graph, train, batch, o.seed);
-    let updates = updated_inputs(&graph);
-    let mut step = |inputs: &mut [Tensor]| -> Result<f64, Failure> {
-        let outs = run_step(exe.as_mut(), inputs, &updates)?;
-        let loss = graph
-            .outputs
-            .iter()
-            .position(|out| out.name == "loss")
-            .and_then(|i| outs[i].as_ref())
-            .map_or(f64::NAN, Tensor::item);
-        Ok(loss)
+    crate::runtime::train::initialize(exe.as_mut(), &train.model, o.seed);
+    let data = random_data(exe.signature(), train, batch, o.seed);
+    let data: Vec<&Tensor> = data.iter().collect();
+    // The schedule's first learning rate; step and key stay at 1, so every
+    // timed step does the same work.
+    let hyper = HyperValues {
+        lr: vec![train.optimizer.lr],
+        step: 1,
+        key: 1,
+    };
+    let loss_at = exe.signature().loss().into_iter().collect::<Vec<_>>();
+    let mut step = || -> Result<f64, Failure> {
+        let outs = exe
+            .call(&data, &hyper, &loss_at)
+            .map_err(|e| Failure::Message(format!("the step failed: {}", e.0)))?;
+        Ok(outs.first().map_or(f64::NAN, Tensor::item))
     };
     for _ in 0..o.warmup {
-        step(&mut inputs)?;
+        step()?;
     }
     crate::backend::cpu::profile::enable(o.profile);
     let mut times = Vec::new();
@@ -135,7 +151,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
     let started = Instant::now();
     loop {
         let t = Instant::now();
-        loss = step(&mut inputs)?;
+        loss = step()?;
         times.push(t.elapsed().as_secs_f64());
         let enough = match o.steps {
             Some(n) => times.len() >= n,
@@ -181,7 +197,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
             "\"final_loss\":{loss},\"compile_ms\":{compile:.3},\"stages_ms\":{{{stages}}}}}"
         ),
         file = serde_json::Value::String(display.clone()),
-        backend = o.backend,
+        backend = kind.name(),
         mode = if o.inference { "inference" } else { "train" },
         batch = batch,
         threads = rayon::current_num_threads(),
@@ -248,50 +264,11 @@ impl Stopwatch {
     }
 }
 
-/// `(input, output)` index pairs: each parameter or optimizer-state input
-/// the step returns a new value for, under the same name.
-fn updated_inputs(g: &Graph) -> Vec<(usize, usize)> {
-    g.inputs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &v)| {
-            let (name, role) = g.input_info(v);
-            if !matches!(role, Role::Param | Role::State) {
-                return None;
-            }
-            let o = g.outputs.iter().position(|out| out.name == name)?;
-            Some((i, o))
-        })
-        .collect()
-}
-
-/// One step with parameters and state updated in place; the other outputs
-/// are returned (`None` where an output went into an input).
-fn run_step(
-    exe: &mut dyn Executable,
-    inputs: &mut [Tensor],
-    updates: &[(usize, usize)],
-) -> Result<Vec<Option<Tensor>>, Failure> {
-    let mut args: Vec<Arg> = inputs
-        .iter_mut()
-        .enumerate()
-        .map(|(i, t)| {
-            if updates.iter().any(|(k, _)| *k == i) {
-                Arg::Update(t)
-            } else {
-                Arg::In(t)
-            }
-        })
-        .collect();
-    exe.run_update(&mut args, updates)
-        .map_err(|e| Failure::Message(format!("the step failed: {}", e.0)))
-}
-
-/// Seeded inputs for `g` with every size symbol bound to `batch`:
-/// parameters drawn by their initializers, optimizer state zero, the
-/// learning rate the program's, class labels in range for a cross-entropy
-/// head, 0/1 targets for a binary one, other data uniform in [0, 1).
-fn random_inputs(g: &Graph, train: &Train, batch: usize, seed: u64) -> Vec<Tensor> {
+/// Seeded data inputs for `sig` with every size symbol bound to `batch`:
+/// class labels in range for a cross-entropy head, 0/1 targets for a
+/// binary one, other integer and boolean data 0/1, float data uniform in
+/// [0, 1).
+fn random_data(sig: &Signature, train: &Train, batch: usize, seed: u64) -> Vec<Tensor> {
     let head = train.head.as_ref();
     let classes = head.and_then(|h| {
         let (_, id) = train
@@ -301,11 +278,10 @@ fn random_inputs(g: &Graph, train: &Train, batch: usize, seed: u64) -> Vec<Tenso
             .find(|(n, _)| *n == h.prediction)?;
         train.model.nodes[*id].ty.shape.dims().last()?.fixed()
     });
-    g.inputs
-        .iter()
-        .map(|&v| {
-            let (name, role) = g.input_info(v);
-            let ty = g.ty(v);
+    sig.data()
+        .into_iter()
+        .map(|i| {
+            let (name, ty) = (&sig.inputs[i].name, &sig.inputs[i].ty);
             let shape: Vec<usize> = ty
                 .shape
                 .dims()
@@ -316,48 +292,20 @@ fn random_inputs(g: &Graph, train: &Train, batch: usize, seed: u64) -> Vec<Tenso
                 })
                 .collect();
             let mut rng = Rng::new(seed, derive(seed, name));
-            match role {
-                Role::Param => match train.model.params.iter().find(|p| p.path == name) {
-                    Some(p) => {
-                        init_tensor(&p.init, ty.dtype, &shape, p.fan_in, p.fan_out, &mut rng)
-                    }
-                    None => Tensor::full(ty.dtype, &shape, 0.0),
-                },
-                // Optimizer slots start at 0, running statistics at the
-                // value their layer declares (as a training run does).
-                Role::State => {
-                    let fill = train
-                        .model
-                        .states
-                        .iter()
-                        .find(|s| s.path == name)
-                        .map_or(0.0, |s| s.fill);
-                    Tensor::full(ty.dtype, &shape, fill)
-                }
-                Role::Hyper if name == "lr" => Tensor::scalar(ty.dtype, train.optimizer.lr),
-                Role::Hyper => Tensor::scalar(ty.dtype, 1.0),
-                Role::Data => {
-                    let n: usize = shape.iter().product();
-                    let target = head.filter(|h| h.target == name).map(|h| h.loss);
-                    let values = (0..n)
-                        .map(|_| match (target, classes) {
-                            (Some(LossKind::CrossEntropy), Some(c)) => rng.below(c) as f64,
-                            (
-                                Some(
-                                    LossKind::BinaryCrossEntropy
-                                    | LossKind::BinaryCrossEntropyLogits,
-                                ),
-                                _,
-                            ) => rng.below(2) as f64,
-                            _ if ty.dtype == DType::Bool || ty.dtype == DType::I32 => {
-                                rng.below(2) as f64
-                            }
-                            _ => rng.uniform(),
-                        })
-                        .collect();
-                    Tensor::from_f64(ty.dtype, &shape, values)
-                }
-            }
+            let n: usize = shape.iter().product();
+            let target = head.filter(|h| h.target == *name).map(|h| h.loss);
+            let values = (0..n)
+                .map(|_| match (target, classes) {
+                    (Some(LossKind::CrossEntropy), Some(c)) => rng.below(c) as f64,
+                    (
+                        Some(LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits),
+                        _,
+                    ) => rng.below(2) as f64,
+                    _ if ty.dtype == DType::Bool || ty.dtype == DType::I32 => rng.below(2) as f64,
+                    _ => rng.uniform(),
+                })
+                .collect();
+            Tensor::from_f64(ty.dtype, &shape, values)
         })
         .collect()
 }

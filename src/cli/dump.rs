@@ -28,13 +28,15 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         return Ok(print_program(&program));
     }
     let graphs: Vec<Graph> = match (&program.train, stage) {
-        (Some(t), Stage::Ir) => vec![crate::forward(t)],
-        (Some(t), Stage::Grad) => vec![crate::gradients(t)],
-        (Some(t), Stage::Opt | Stage::Kernels | Stage::Clif) => vec![crate::training_step(t)],
+        (Some(t), Stage::Ir) => vec![crate::forward(t).into_graph()],
+        (Some(t), Stage::Grad) => vec![crate::gradients(t).into_graph()],
+        (Some(t), Stage::Opt | Stage::Kernels | Stage::Clif) => {
+            vec![crate::training_step(t).into_graph()]
+        }
         (None, Stage::Ir | Stage::Kernels | Stage::Clif) => program
             .models
             .iter()
-            .map(|m| crate::passes::lower::lower(m, Mode::Eval))
+            .map(|m| crate::lower(m, Mode::Eval).into_graph())
             .collect(),
         (None, _) => {
             return Err(Failure::Message(format!(

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::backend::BackendKind;
 use crate::diag::{self, Code, Diagnostic};
 use crate::runtime::train::{Options, Session};
 use crate::sema::{self, Limits, Program};
@@ -42,8 +43,8 @@ pub enum Command {
         file: PathBuf,
         /// `cpu` (the default; programs with ops it cannot run yet fall back
         /// to `interp` with a note) or `interp`.
-        #[arg(long)]
-        backend: Option<String>,
+        #[arg(long, value_parser = backend_kind)]
+        backend: Option<BackendKind>,
         /// Seed for initialization and shuffling (overrides the program's).
         #[arg(long)]
         seed: Option<u64>,
@@ -70,8 +71,8 @@ pub enum Command {
         checkpoint: PathBuf,
         /// `cpu` (the default; programs with ops it cannot run yet fall back
         /// to `interp` with a note) or `interp`.
-        #[arg(long)]
-        backend: Option<String>,
+        #[arg(long, value_parser = backend_kind)]
+        backend: Option<BackendKind>,
         #[arg(long)]
         metrics: Option<PathBuf>,
     },
@@ -111,8 +112,10 @@ pub enum Command {
     /// data is loaded); print one JSON object.
     Bench {
         file: PathBuf,
-        #[arg(long, default_value = "cpu")]
-        backend: String,
+        /// `cpu` (the default; a program with ops it cannot run yet is
+        /// benched on `interp`, with a note) or `interp`.
+        #[arg(long, value_parser = backend_kind)]
+        backend: Option<BackendKind>,
         /// Samples per step (default: the program's batch).
         #[arg(long)]
         batch: Option<usize>,
@@ -142,6 +145,17 @@ pub enum Command {
         #[arg(long)]
         batch: Option<usize>,
     },
+}
+
+/// `--backend`'s parser: the names are [`BackendKind::ALL`]'s.
+fn backend_kind(s: &str) -> Result<BackendKind, String> {
+    BackendKind::by_name(s).ok_or_else(|| {
+        let names: Vec<&str> = BackendKind::ALL.iter().map(|k| k.name()).collect();
+        format!(
+            "unknown backend `{s}`; the backends are: {}",
+            names.join(", ")
+        )
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::{self, Backend};
+use crate::backend;
 use crate::runtime::checkpoint;
 use crate::runtime::data::Vocabulary;
 use crate::runtime::rng::{derive, Rng};
@@ -78,27 +78,28 @@ pub fn sample(file: &Path, o: &SampleOptions) -> Result<String, Failure> {
             Some(_) => {}
         }
     }
-    let graph = crate::evaluation(train);
-    let cpu = backend::by_name(backend::DEFAULT).expect("internal: the default backend exists");
-    let mut exe = match cpu.compile(&graph) {
-        Ok(e) => e,
-        Err(_) => backend::interp::Interpreter.compile(&graph).map_err(msg)?,
-    };
+    let function = crate::evaluation(train);
+    let (exes, note) = backend::compile_with(None, &[&function]).map_err(|e| msg(e.to_string()))?;
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+    let mut exe = exes
+        .into_iter()
+        .next()
+        .expect("internal: one function compiled");
     let seed = o.seed.unwrap_or(train.seed);
+    crate::runtime::train::initialize(exe.as_mut(), &train.model, seed);
+    let sig = function.signature();
+    for i in sig.resident() {
+        let spec = &sig.inputs[i];
+        // Parameters were checked above; running statistics the file
+        // lacks keep their declared start.
+        if let Some(t) = ck.tensor(&spec.name) {
+            exe.load(i, &t.cast(spec.ty.dtype))
+                .map_err(|e| msg(format!("{}: {}", o.checkpoint.display(), e.0)))?;
+        }
+    }
     let mut rng = Rng::new(seed, derive(seed, "sample/0"));
-    let param = |name: &str| ck.tensor(name).map(|t| t.cast(p_dtype(train, name)));
-    let g = generate(exe.as_mut(), &graph, &param, &spec, &vocab, &mut rng).map_err(msg)?;
+    let g = generate(exe.as_mut(), &spec, &vocab, &mut rng).map_err(msg)?;
     Ok(g.text)
-}
-
-/// The dtype the model declares for parameter `name` (a checkpoint may
-/// store another float width).
-fn p_dtype(train: &crate::sema::program::Train, name: &str) -> crate::ir::DType {
-    train
-        .model
-        .params
-        .iter()
-        .find(|p| p.path == name)
-        .map(|p| p.ty.dtype)
-        .unwrap_or(crate::ir::DType::F32)
 }

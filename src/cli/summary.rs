@@ -30,12 +30,13 @@ pub fn summary(program: &Program, batch: usize) -> String {
 /// outputs, which live outside the arena.
 fn planned(train: &Train, batch: usize) -> String {
     let step = crate::training_step(train);
-    if let Some(op) = fuse::unsupported_op(&step) {
+    if let Some(op) = fuse::unsupported_op(step.graph()) {
         return format!("planned step memory not available: the compiled backend has no kernel for `{op}` yet\n");
     }
-    let mut p = fuse::fuse(&step);
+    let mut p = fuse::fuse(step.graph());
     plan_memory(&mut p);
-    match planned_bytes(&p, batch) {
+    let updated: Vec<usize> = step.signature().updates().iter().map(|&(_, o)| o).collect();
+    match planned_bytes(&p, &updated, batch) {
         Some((arena, io)) => format!(
             "planned step memory {} at batch {batch}: arena {} ({} kernels, {} slots) + inputs and outputs {}\n",
             human(arena + io),
@@ -52,19 +53,20 @@ fn planned(train: &Train, batch: usize) -> String {
 }
 
 /// (arena, inputs + outputs) bytes with the batch symbol `N` bound to
-/// `batch`; `None` when another size symbol is left unbound.
-fn planned_bytes(p: &KernelProgram, batch: usize) -> Option<(u64, u64)> {
+/// `batch`; `None` when another size symbol is left unbound. The outputs at
+/// positions `updated` replace a resident input (a parameter or optimizer
+/// state) in place, so they cost nothing.
+fn planned_bytes(p: &KernelProgram, updated: &[usize], batch: usize) -> Option<(u64, u64)> {
     let bind = [("N".to_string(), batch)];
     let arena = p.plan.arena().eval(&bind)? as u64;
-    // An output named like an input (a parameter or optimizer state) is
-    // written over that input in place by the runtime, so it costs nothing.
-    let updated = |b: &usize| {
-        let name = &p.buffers[*b].name;
-        p.inputs.iter().any(|i| &p.buffers[*i].name == name)
-    };
     let mut io = 0u64;
     let mut seen = Vec::new();
-    let fresh_outputs = p.outputs.iter().map(|(_, b)| b).filter(|b| !updated(b));
+    let fresh_outputs = p
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(o, _)| !updated.contains(o))
+        .map(|(_, (_, b))| b);
     for b in p.inputs.iter().chain(fresh_outputs) {
         let root = p.root(*b);
         if !seen.contains(&root) {

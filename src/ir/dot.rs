@@ -91,7 +91,7 @@ fn role_color(role: Role) -> &'static str {
         Role::Data => "lightblue",
         Role::Param => "palegreen",
         Role::State => "khaki",
-        Role::Hyper => "pink",
+        Role::Hyper(_) => "pink",
     }
 }
 

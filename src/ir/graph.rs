@@ -7,7 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use super::op::{Op, Role};
+use super::op::{Op, OutputKind, Role};
 use super::types::TensorType;
 
 pub type Value = NodeIndex;
@@ -18,11 +18,13 @@ pub struct Node {
     pub ty: TensorType,
 }
 
-/// A named result of the graph (`logits`, `loss`, `grad.mlp.h.weight`).
+/// A named result of the graph (`logits`, `loss`, `grad.mlp.h.weight`) and
+/// what it is to the caller.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Output {
     pub name: String,
     pub value: Value,
+    pub kind: OutputKind,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -138,11 +140,23 @@ impl Graph {
         }
     }
 
+    /// Adds a model output ([`OutputKind::Value`]).
     pub fn output(&mut self, name: impl Into<String>, value: Value) {
+        self.output_kind(name, value, OutputKind::Value);
+    }
+
+    /// Adds an output of a given kind (loss, gradient, update, metric).
+    pub fn output_kind(&mut self, name: impl Into<String>, value: Value, kind: OutputKind) {
         self.outputs.push(Output {
             name: name.into(),
             value,
+            kind,
         });
+    }
+
+    /// The position in `inputs` of input node `v`.
+    pub fn input_position(&self, v: Value) -> Option<usize> {
+        self.inputs.iter().position(|&i| i == v)
     }
 
     pub fn find_output(&self, name: &str) -> Option<Value> {
@@ -219,10 +233,9 @@ impl PartialEq for Graph {
             map.insert(a, b);
             true
         }
-        self.outputs
-            .iter()
-            .zip(&other.outputs)
-            .all(|(x, y)| x.name == y.name && same(self, other, x.value, y.value, &mut map))
+        self.outputs.iter().zip(&other.outputs).all(|(x, y)| {
+            x.name == y.name && x.kind == y.kind && same(self, other, x.value, y.value, &mut map)
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod build;
 pub mod dot;
+mod function;
 mod graph;
 mod op;
 pub mod parse;
@@ -12,9 +13,11 @@ mod scan;
 mod types;
 pub mod verify;
 
+pub use function::{Function, HyperValues, InputSpec, OutputSpec, Signature};
 pub use graph::{Graph, Node, Output, Value};
 pub use op::{
-    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window,
+    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Hyper, Op, OutputKind, ReduceOp,
+    Role, UnaryOp, Window,
 };
 pub use scan::Scan;
 pub use types::{DType, Dim, Shape, TensorType};

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, Role, UnaryOp, Window};
+use super::op::{
+    BinaryOp, CmpOp, ConvAttrs, Dist, Hyper, Op, OutputKind, ReduceOp, Role, UnaryOp, Window,
+};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 
@@ -124,6 +126,82 @@ impl Parser {
         }
     }
 
+    /// An input's role: `data`, `param`, `state` or `hyper(KIND)` with
+    /// KIND one of `lr`, `lr=G`, `step`, `key`.
+    fn role(&mut self) -> Result<Role, ParseError> {
+        let rt = self.next();
+        let expected = "expected a role (data, param, state, hyper(lr|step|key))";
+        let Tok::Ident(s) = &rt.tok else {
+            return Err(self.error_at(&rt, format!("{expected}, found {}", rt.tok)));
+        };
+        match s.as_str() {
+            "data" => return Ok(Role::Data),
+            "param" => return Ok(Role::Param),
+            "state" => return Ok(Role::State),
+            "hyper" => {}
+            _ => return Err(self.error_at(&rt, format!("unknown role `{s}`; {expected}"))),
+        }
+        self.expect(Tok::LParen, "`(` after `hyper`")?;
+        let kt = self.next();
+        let hyper = match &kt.tok {
+            Tok::Ident(k) if k == "step" => Hyper::Step,
+            Tok::Ident(k) if k == "key" => Hyper::Key,
+            Tok::Ident(k) if k == "lr" => {
+                if self.eat(&Tok::Eq) {
+                    Hyper::Lr(self.int()?)
+                } else {
+                    Hyper::Lr(0)
+                }
+            }
+            other => {
+                return Err(self.error_at(
+                    &kt,
+                    format!("expected a hyperparameter kind (lr, lr=G, step, key), found {other}"),
+                ))
+            }
+        };
+        self.expect(Tok::RParen, "`)` after the hyperparameter kind")?;
+        Ok(Role::Hyper(hyper))
+    }
+
+    /// An output's kind after its type: nothing (a model output), `loss`,
+    /// `metric`, `grad(%input)` or `update(%input)`.
+    fn output_kind(
+        &mut self,
+        g: &Graph,
+        env: &HashMap<Key, Value>,
+    ) -> Result<OutputKind, ParseError> {
+        let t = self.peek();
+        let Tok::Ident(s) = &t.tok else {
+            return Ok(OutputKind::Value);
+        };
+        let s = s.clone();
+        self.next();
+        match s.as_str() {
+            "loss" => return Ok(OutputKind::Loss),
+            "metric" => return Ok(OutputKind::Metric),
+            "grad" | "update" => {}
+            _ => {
+                return Err(self.error_at(
+                    &t,
+                    format!("unknown output kind `{s}`; expected loss, metric, grad(%input) or update(%input)"),
+                ))
+            }
+        }
+        self.expect(Tok::LParen, &format!("`(` after `{s}`"))?;
+        let (key, kt) = self.value_ref()?;
+        self.expect(Tok::RParen, "`)` after the input")?;
+        let of = env
+            .get(&key)
+            .and_then(|&v| g.input_position(v))
+            .ok_or_else(|| self.error_at(&kt, format!("`{key}` is not an input of the graph")))?;
+        Ok(if s == "grad" {
+            OutputKind::Grad { of }
+        } else {
+            OutputKind::Update { of }
+        })
+    }
+
     fn int(&mut self) -> Result<usize, ParseError> {
         let t = self.next();
         match &t.tok {
@@ -180,21 +258,7 @@ impl Parser {
             let (key, t) = p.value_ref()?;
             p.expect(Tok::Colon, "`:` after the input name")?;
             let ty = p.ty()?;
-            let rt = p.next();
-            let role = match &rt.tok {
-                Tok::Ident(s) => Role::parse(s).ok_or_else(|| {
-                    p.error_at(
-                        &rt,
-                        format!("unknown role `{s}`, expected data, param, state or hyper"),
-                    )
-                })?,
-                other => {
-                    return Err(p.error_at(
-                        &rt,
-                        format!("expected a role (data, param, state, hyper), found {other}"),
-                    ))
-                }
-            };
+            let role = p.role()?;
             Ok((key, t, ty, role))
         })?;
         for (key, t, ty, role) in params {
@@ -210,10 +274,12 @@ impl Parser {
         let results = self.comma_list(Tok::RParen, |p| {
             let (key, t) = p.value_ref()?;
             p.expect(Tok::Colon, "`:` after the output name")?;
-            Ok((key, t, p.ty()?))
+            let ty = p.ty()?;
+            let kind = p.output_kind(&g, &env)?;
+            Ok((key, t, ty, kind))
         })?;
-        for (i, (key, t, _)) in results.iter().enumerate() {
-            if results[..i].iter().any(|(k, _, _)| k == key) {
+        for (i, (key, t, _, _)) in results.iter().enumerate() {
+            if results[..i].iter().any(|(k, _, _, _)| k == key) {
                 return Err(self.error_at(t, format!("output `{key}` is declared twice")));
             }
         }
@@ -250,7 +316,7 @@ impl Parser {
                 ),
             ));
         }
-        for ((name, t, value, vt), (hname, _, hty)) in rets.into_iter().zip(&results) {
+        for ((name, t, value, vt), (hname, _, hty, kind)) in rets.into_iter().zip(&results) {
             if name != *hname {
                 return Err(self.error_at(
                     &t,
@@ -269,7 +335,7 @@ impl Parser {
                     ),
                 ));
             }
-            g.output(name.text(), v);
+            g.output_kind(name.text(), v, *kind);
         }
         Ok(g)
     }

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use super::graph::{Graph, Value};
-use super::op::Op;
+use super::op::{Op, OutputKind};
 
 /// Headers with more inputs (or outputs) than this put one per line.
 const INLINE_LIST_MAX: usize = 3;
@@ -40,7 +40,14 @@ fn write_graph(out: &mut String, g: &Graph, indent: &str) {
     let outputs: Vec<String> = g
         .outputs
         .iter()
-        .map(|o| format!("%{}: {}", fmt_name(&o.name), g.ty(o.value)))
+        .map(|o| {
+            format!(
+                "%{}: {}{}",
+                fmt_name(&o.name),
+                g.ty(o.value),
+                output_kind_text(g, o.kind)
+            )
+        })
         .collect();
     let _ = writeln!(
         out,
@@ -89,6 +96,27 @@ fn write_graph(out: &mut String, g: &Graph, indent: &str) {
         let _ = writeln!(out, "{indent}  return {}", rets.join(", "));
     }
     let _ = writeln!(out, "{indent}}}");
+}
+
+/// An output's kind as written after its type in the header: nothing for a
+/// model output, ` loss`, ` metric`, ` grad(%w)` or ` update(%w)` (naming
+/// the input the gradient is of, or the input the new value replaces).
+fn output_kind_text(g: &Graph, kind: OutputKind) -> String {
+    let input = |i: usize| {
+        let name = g
+            .inputs
+            .get(i)
+            .map_or("?", |&v| g.input_info(v).0)
+            .to_string();
+        format!("%{}", fmt_name(&name))
+    };
+    match kind {
+        OutputKind::Value => String::new(),
+        OutputKind::Loss => " loss".into(),
+        OutputKind::Metric => " metric".into(),
+        OutputKind::Grad { of } => format!(" grad({})", input(of)),
+        OutputKind::Update { of } => format!(" update({})", input(of)),
+    }
 }
 
 /// A node's type as written after `:`. A scan's own type is a placeholder,

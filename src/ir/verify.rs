@@ -23,6 +23,10 @@
 //!    operands (checked by `result_type`, as in 1).
 //! 10. A `get` reads a multi-result node (a scan), its index is in range,
 //!     and its type is that result's type.
+//! 11. The calling convention holds: an `update(%p)` output replaces a
+//!     parameter or state input of its own type, and no input is updated
+//!     twice; a `grad(%x)` output has its input's type; a `loss` is a
+//!     scalar.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -31,7 +35,7 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use super::graph::Graph;
-use super::op::Op;
+use super::op::{Op, OutputKind};
 use super::print::fmt_name;
 use super::types::{Dim, TensorType};
 
@@ -158,6 +162,52 @@ pub fn verify(g: &Graph) -> Result<(), VerifyError> {
                 fmt_name(&o.name),
                 o.value.index()
             ));
+        }
+    }
+
+    // 11: the calling convention.
+    for (k, o) in g.outputs.iter().enumerate() {
+        if o.value.index() >= n {
+            continue;
+        }
+        let name = fmt_name(&o.name);
+        match o.kind {
+            OutputKind::Update { of } | OutputKind::Grad { of } => {
+                let Some(&input) = g.inputs.get(of).filter(|v| v.index() < n) else {
+                    problems.push(format!("output `%{name}` refers to missing input {of}"));
+                    continue;
+                };
+                if g.ty(input) != g.ty(o.value) {
+                    problems.push(format!(
+                        "output `%{name}` is {} but the input it belongs to is {}",
+                        g.ty(o.value),
+                        g.ty(input)
+                    ));
+                }
+                let updated = matches!(o.kind, OutputKind::Update { .. });
+                if updated {
+                    if let Op::Input { role, .. } = g.op(input) {
+                        if !role.is_resident() {
+                            problems.push(format!(
+                                "output `%{name}` updates a {} input; only parameters and state are updated",
+                                role.name()
+                            ));
+                        }
+                    }
+                    if g.outputs[..k].iter().any(|p| p.kind == o.kind) {
+                        problems.push(format!(
+                            "output `%{name}` updates an input another output already updates"
+                        ));
+                    }
+                }
+            }
+            OutputKind::Loss if g.ty(o.value).rank() != 0 => {
+                problems.push(format!(
+                    "loss output `%{name}` is {}, not a scalar",
+                    g.ty(o.value)
+                ));
+            }
+            _ => {}
         }
     }
 

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 mod scan;
 mod windowed;
 
-use crate::ir::{dilated, BinaryOp, CmpOp, Dim, Graph, Op, ReduceOp, Shape, UnaryOp, Value};
+use crate::ir::{
+    dilated, BinaryOp, CmpOp, Dim, Graph, Op, OutputKind, ReduceOp, Shape, UnaryOp, Value,
+};
 
 /// Whether gradients flow through an op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,7 +78,8 @@ pub fn rule(op: &Op) -> Differentiability {
 
 /// Returns a new graph: `g` with the same inputs, all of its outputs, and
 /// then one output `grad.<name>` per input in `wrt` (in that order) holding
-/// d`loss`/d input, typed like the input. An input the loss does not depend
+/// d`loss`/d input (an [`OutputKind::Grad`] of that input; any input may be
+/// chosen: parameters, or data for a gradient with respect to the input), typed like the input. An input the loss does not depend
 /// on gets a zero gradient. A differentiated scan gains extra results (the
 /// carries it saves for the backward scan); its other results are unchanged.
 pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
@@ -110,7 +113,8 @@ pub fn grad(g: &Graph, loss: &str, wrt: &[Value]) -> Graph {
             Some(d) => d,
             None => h.constant(0.0, g.ty(w).clone()),
         };
-        h.output(name, d);
+        let of = g.input_position(w).expect("internal: checked above");
+        h.output_kind(name, d, OutputKind::Grad { of });
     }
     h
 }

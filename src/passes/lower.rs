@@ -19,7 +19,8 @@
 //! gradients (by `autodiff`) are finite for any finite input.
 
 use crate::ir::{
-    BinaryOp, CmpOp, DType, Dist, Graph, Op, ReduceOp, Role, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dist, Graph, Hyper, Op, OutputKind, ReduceOp, Role, Shape, TensorType,
+    UnaryOp, Value,
 };
 use crate::passes::recurrent;
 use crate::sema::program::{Activation, ArithOp, Layer, LossKind, Model};
@@ -31,8 +32,11 @@ pub use attention::MASKED_LOGIT;
 /// The probability clamp for binary cross-entropy.
 pub const BCE_EPSILON: f64 = 1e-7;
 
-/// The name of the `hyper` input holding the step's random key.
+/// The name of the input holding the step's random key ([`Hyper::Key`]).
 pub const KEY: &str = "key";
+
+/// The name of the [`OutputKind::Loss`] output.
+pub const LOSS: &str = "loss";
 
 /// Which graph [`lower`] builds: the forward pass of a training step, or the
 /// graph evaluation and inference run.
@@ -82,7 +86,7 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
         .iter()
         .any(|n| matches!(n.layer, Layer::Dropout { rate, .. } if rate > 0.0));
     let key = (mode == Mode::Train && has_dropout)
-        .then(|| g.input(KEY, Role::Hyper, TensorType::scalar(DType::I32)));
+        .then(|| g.input(KEY, Role::Hyper(Hyper::Key), TensorType::scalar(DType::I32)));
     // The updated state tensors, by index into `model.states`.
     let mut new_states: Vec<Option<Value>> = vec![None; states.len()];
     let mut vals: Vec<Value> = Vec::with_capacity(model.nodes.len());
@@ -269,9 +273,13 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
     for (name, id) in &model.outputs {
         g.output(name, vals[*id]);
     }
-    for (s, v) in model.states.iter().zip(new_states) {
+    if let Some(id) = model.loss {
+        g.output_kind(LOSS, vals[id], OutputKind::Loss);
+    }
+    for ((s, v), input) in model.states.iter().zip(new_states).zip(states) {
         if let Some(v) = v {
-            g.output(&s.path, v);
+            let of = g.input_position(input).expect("internal: a state input");
+            g.output_kind(&s.path, v, OutputKind::Update { of });
         }
     }
     g

@@ -6,7 +6,7 @@
 //! exactly (their documented algorithms, without `maximize`, `amsgrad` or
 //! SGD's `dampening`).
 
-use crate::ir::{BinaryOp, DType, Graph, Role, TensorType, UnaryOp, Value};
+use crate::ir::{BinaryOp, DType, Graph, Hyper, OutputKind, Role, TensorType, UnaryOp, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Optimizer {
@@ -110,146 +110,212 @@ impl Optimizer {
     }
 }
 
-/// Turns the output of `autodiff::grad` (which has a `grad.<p>` output for
-/// every `Role::Param` input `p`) into the training step.
-///
-/// Inputs: those of `g`, then a `Role::State` input `<p>/<slot>` per param
-/// per slot (typed like `p`), then the `Role::Hyper` scalars `lr` and `step`
-/// (the 1-based number of this update) in the params' dtype. Outputs: `g`'s
-/// outputs other than the params' gradients, then each param's new value
-/// named `p`, then each new state `<p>/<slot>`.
-pub fn apply(g: &Graph, opt: &Optimizer) -> Graph {
-    let params = g.inputs_with_role(Role::Param);
-    let dtype = params_dtype(g, &params);
-    let grad_names: Vec<String> = params
-        .iter()
-        .map(|&p| format!("grad.{}", g.input_info(p).0))
-        .collect();
-    let grads: Vec<Value> = grad_names
-        .iter()
-        .map(|n| match g.find_output(n) {
-            Some(v) => v,
-            None => panic!("internal: graph @{} has no gradient output `{n}`", g.name),
-        })
-        .collect();
+/// Parameters updated by one optimizer, with a learning rate of their own
+/// (the `hyper(lr=G)` input of group `G`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// Positions in the graph's inputs of the parameters this group owns.
+    pub params: Vec<usize>,
+    pub optimizer: Optimizer,
+}
 
+impl Group {
+    /// One group of every `Role::Param` input of `g`: the declarative
+    /// `train` block's recipe.
+    pub fn all(g: &Graph, optimizer: Optimizer) -> Group {
+        let params = g
+            .inputs_with_role(Role::Param)
+            .into_iter()
+            .map(|p| g.input_position(p).expect("internal: an input"))
+            .collect();
+        Group { params, optimizer }
+    }
+}
+
+/// [`apply_groups`] with one group of every parameter: the declarative
+/// `train` block's step.
+pub fn apply(g: &Graph, opt: &Optimizer) -> Graph {
+    apply_groups(g, &[Group::all(g, opt.clone())])
+}
+
+/// Turns a gradient graph (which has a [`OutputKind::Grad`] output for
+/// every parameter of every group, as `autodiff::grad` adds them) into the
+/// training step.
+///
+/// Inputs: those of `g`, then per group, per param, per slot a
+/// `Role::State` input `<p>/<slot>` (typed like `p`), then each group's
+/// learning rate `hyper(lr=G)` (named `lr` for the first group, `lr.G`
+/// after it) and one `hyper(step)` (the 1-based number of this update), in
+/// the params' dtype. Outputs: `g`'s outputs other than the groups'
+/// gradients, then each param's new value named `p`, then each new state
+/// `<p>/<slot>`, every one an [`OutputKind::Update`] of its input.
+pub fn apply_groups(g: &Graph, groups: &[Group]) -> Graph {
     let mut h = g.clone();
-    h.outputs.retain(|o| !grad_names.contains(&o.name));
-    let slots = opt.state_slots();
-    let states: Vec<Vec<Value>> = params
+    let all: Vec<usize> = groups.iter().flat_map(|gr| gr.params.clone()).collect();
+    let dtype = params_dtype(g, &all);
+    let grad_of = |of: usize| match g
+        .outputs
         .iter()
-        .map(|&p| {
-            let name = g.input_info(p).0.to_string();
-            let ty = g.ty(p).clone();
-            slots
+        .position(|o| o.kind == OutputKind::Grad { of })
+    {
+        Some(k) => k,
+        None => panic!("internal: graph @{} has no gradient of input {of}", g.name),
+    };
+    let consumed: Vec<usize> = all.iter().map(|&p| grad_of(p)).collect();
+    h.outputs = g
+        .outputs
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| !consumed.contains(k))
+        .map(|(_, o)| o.clone())
+        .collect();
+    let states: Vec<Vec<Vec<Value>>> = groups
+        .iter()
+        .map(|group| {
+            let slots = group.optimizer.state_slots();
+            group
+                .params
                 .iter()
-                .map(|s| h.input(format!("{name}/{s}"), Role::State, ty.clone()))
+                .map(|&p| {
+                    let (name, ty) = (g.input_info(g.inputs[p]).0, g.ty(g.inputs[p]).clone());
+                    slots
+                        .iter()
+                        .map(|s| h.input(format!("{name}/{s}"), Role::State, ty.clone()))
+                        .collect()
+                })
                 .collect()
         })
         .collect();
-    let lr = h.input("lr", Role::Hyper, TensorType::scalar(dtype));
-    let step = h.input("step", Role::Hyper, TensorType::scalar(dtype));
-    let bias = match opt {
-        Optimizer::Adam { beta1, beta2, .. } => Some((
-            bias_correction(&mut h, *beta1, step),
-            bias_correction(&mut h, *beta2, step),
-        )),
-        _ => None,
-    };
-
+    let lrs: Vec<Value> = (0..groups.len())
+        .map(|i| {
+            let name = if i == 0 {
+                "lr".to_string()
+            } else {
+                format!("lr.{i}")
+            };
+            h.input(name, Role::Hyper(Hyper::Lr(i)), TensorType::scalar(dtype))
+        })
+        .collect();
+    let step = h.input("step", Role::Hyper(Hyper::Step), TensorType::scalar(dtype));
     let mut new_states = Vec::new();
-    for ((&p, &gr), state) in params.iter().zip(&grads).zip(&states) {
-        let mut u = Update { h: &mut h, p };
-        let lr = u.splat(lr);
-        let (new_p, new_s) = match *opt {
-            Optimizer::Sgd {
-                momentum,
-                nesterov,
-                weight_decay,
-            } => {
-                let d = u.decayed(gr, weight_decay);
-                let (d, s) = if momentum != 0.0 {
-                    let b = u.axpby(momentum, state[0], 1.0, d);
-                    let d = if nesterov {
-                        u.axpby(1.0, d, momentum, b)
-                    } else {
-                        b
-                    };
-                    (d, vec![b])
-                } else {
-                    (d, vec![])
-                };
-                (u.descend(p, lr, d), s)
-            }
-            Optimizer::Adam {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                decoupled,
-            } => {
-                let (base, d) = if decoupled && weight_decay != 0.0 {
-                    // p <- p * (1 - lr * wd), before the Adam step
-                    let lw = u.h.scale(lr, weight_decay);
-                    let one = u.h.constant_like(1.0, p);
-                    let keep = u.h.sub(one, lw);
-                    (u.h.mul(p, keep), gr)
-                } else {
-                    (p, u.decayed(gr, weight_decay))
-                };
-                let m = u.axpby(beta1, state[0], 1.0 - beta1, d);
-                let dd = u.h.mul(d, d);
-                let v = u.axpby(beta2, state[1], 1.0 - beta2, dd);
-                let (bc1, bc2) = bias.expect("adam has bias corrections");
-                let (bc1, bc2) = (u.splat(bc1), u.splat(bc2));
-                let m_hat = u.h.div(m, bc1);
-                let v_hat = u.h.div(v, bc2);
-                let dir = u.over_root(m_hat, v_hat, eps);
-                (u.descend(base, lr, dir), vec![m, v])
-            }
-            Optimizer::RmsProp {
-                alpha,
-                eps,
-                momentum,
-                weight_decay,
-                centered,
-            } => {
-                let d = u.decayed(gr, weight_decay);
-                let dd = u.h.mul(d, d);
-                let sq = u.axpby(alpha, state[0], 1.0 - alpha, dd);
-                let mut s = vec![sq];
-                let mut avg = sq;
-                if centered {
-                    let ga = u.axpby(alpha, state[1], 1.0 - alpha, d);
-                    let ga2 = u.h.mul(ga, ga);
-                    avg = u.h.sub(sq, ga2);
-                    s.push(ga);
-                }
-                let dir = u.over_root(d, avg, eps);
-                if momentum != 0.0 {
-                    let b = u.axpby(momentum, state[s.len()], 1.0, dir);
-                    s.push(b);
-                    (u.descend(p, lr, b), s)
-                } else {
-                    (u.descend(p, lr, dir), s)
-                }
-            }
+    for ((group, states), &lr) in groups.iter().zip(&states).zip(&lrs) {
+        let bias = match group.optimizer {
+            Optimizer::Adam { beta1, beta2, .. } => Some((
+                bias_correction(&mut h, beta1, step),
+                bias_correction(&mut h, beta2, step),
+            )),
+            _ => None,
         };
-        h.output(g.input_info(p).0, new_p);
-        new_states.push(new_s);
+        for (&p, state) in group.params.iter().zip(states) {
+            let gr = g.outputs[grad_of(p)].value;
+            let (new_p, new_s) = update(&mut h, &group.optimizer, g.inputs[p], gr, state, lr, bias);
+            let name = g.input_info(g.inputs[p]).0;
+            h.output_kind(name, new_p, OutputKind::Update { of: p });
+            new_states.push((name, group.optimizer.state_slots(), state.clone(), new_s));
+        }
     }
-    for (&p, news) in params.iter().zip(&new_states) {
-        let name = g.input_info(p).0;
-        for (slot, &v) in slots.iter().zip(news) {
-            h.output(format!("{name}/{slot}"), v);
+    for (name, slots, inputs, news) in new_states {
+        for ((slot, &input), &v) in slots.iter().zip(&inputs).zip(&news) {
+            let of = h.input_position(input).expect("internal: a state input");
+            h.output_kind(format!("{name}/{slot}"), v, OutputKind::Update { of });
         }
     }
     h
 }
 
+/// The new value of parameter `p` and of its optimizer state after one
+/// step along gradient `gr`.
+fn update(
+    h: &mut Graph,
+    opt: &Optimizer,
+    p: Value,
+    gr: Value,
+    state: &[Value],
+    lr: Value,
+    bias: Option<(Value, Value)>,
+) -> (Value, Vec<Value>) {
+    let mut u = Update { h, p };
+    let lr = u.splat(lr);
+    match *opt {
+        Optimizer::Sgd {
+            momentum,
+            nesterov,
+            weight_decay,
+        } => {
+            let d = u.decayed(gr, weight_decay);
+            let (d, s) = if momentum != 0.0 {
+                let b = u.axpby(momentum, state[0], 1.0, d);
+                let d = if nesterov {
+                    u.axpby(1.0, d, momentum, b)
+                } else {
+                    b
+                };
+                (d, vec![b])
+            } else {
+                (d, vec![])
+            };
+            (u.descend(p, lr, d), s)
+        }
+        Optimizer::Adam {
+            beta1,
+            beta2,
+            eps,
+            weight_decay,
+            decoupled,
+        } => {
+            let (base, d) = if decoupled && weight_decay != 0.0 {
+                // p <- p * (1 - lr * wd), before the Adam step
+                let lw = u.h.scale(lr, weight_decay);
+                let one = u.h.constant_like(1.0, p);
+                let keep = u.h.sub(one, lw);
+                (u.h.mul(p, keep), gr)
+            } else {
+                (p, u.decayed(gr, weight_decay))
+            };
+            let m = u.axpby(beta1, state[0], 1.0 - beta1, d);
+            let dd = u.h.mul(d, d);
+            let v = u.axpby(beta2, state[1], 1.0 - beta2, dd);
+            let (bc1, bc2) = bias.expect("internal: adam has bias corrections");
+            let (bc1, bc2) = (u.splat(bc1), u.splat(bc2));
+            let m_hat = u.h.div(m, bc1);
+            let v_hat = u.h.div(v, bc2);
+            let dir = u.over_root(m_hat, v_hat, eps);
+            (u.descend(base, lr, dir), vec![m, v])
+        }
+        Optimizer::RmsProp {
+            alpha,
+            eps,
+            momentum,
+            weight_decay,
+            centered,
+        } => {
+            let d = u.decayed(gr, weight_decay);
+            let dd = u.h.mul(d, d);
+            let sq = u.axpby(alpha, state[0], 1.0 - alpha, dd);
+            let mut s = vec![sq];
+            let mut avg = sq;
+            if centered {
+                let ga = u.axpby(alpha, state[1], 1.0 - alpha, d);
+                let ga2 = u.h.mul(ga, ga);
+                avg = u.h.sub(sq, ga2);
+                s.push(ga);
+            }
+            let dir = u.over_root(d, avg, eps);
+            if momentum != 0.0 {
+                let b = u.axpby(momentum, state[s.len()], 1.0, dir);
+                s.push(b);
+                (u.descend(p, lr, b), s)
+            } else {
+                (u.descend(p, lr, dir), s)
+            }
+        }
+    }
+}
+
 /// The params' common float dtype (f32 when there are none).
-fn params_dtype(g: &Graph, params: &[Value]) -> DType {
-    let mut dtypes: Vec<DType> = params.iter().map(|&p| g.ty(p).dtype).collect();
+fn params_dtype(g: &Graph, params: &[usize]) -> DType {
+    let mut dtypes: Vec<DType> = params.iter().map(|&p| g.ty(g.inputs[p]).dtype).collect();
+    dtypes.sort_by_key(|d| d.name());
     dtypes.dedup();
     match dtypes.as_slice() {
         [] => DType::F32,

@@ -129,7 +129,7 @@ fn rebuild(
         };
     }
     for o in &g.outputs {
-        new.output(o.name.clone(), mapped(&map, o.value));
+        new.output_kind(o.name.clone(), mapped(&map, o.value), o.kind);
     }
     new
 }

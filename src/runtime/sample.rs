@@ -12,7 +12,8 @@
 //! nearest the prediction. With no prime, the first window is all padding.
 
 use crate::backend::Executable;
-use crate::ir::{DType, Graph, Role};
+use crate::ir::{DType, HyperValues};
+use crate::sema::inspect::sample_io;
 use crate::sema::program::Sample;
 use crate::tensor::Tensor;
 
@@ -31,14 +32,12 @@ pub struct Generated {
     pub text: String,
 }
 
-/// Generates `spec.length` tokens after `spec.prime`. `exe` runs `graph`
-/// (the evaluation graph of the model); `param` gives each parameter by
-/// name. Any other data input (a loss's target) is fed zeros. `Err` names
-/// a prime token the vocabulary lacks, or a failed run.
+/// Generates `spec.length` tokens after `spec.prime`. `exe` runs the
+/// model's evaluation function, its parameters loaded; any data input but
+/// the window (a loss's target) is fed zeros. `Err` names a prime token the
+/// vocabulary lacks, or a failed run.
 pub fn generate(
     exe: &mut dyn Executable,
-    graph: &Graph,
-    param: &dyn Fn(&str) -> Option<Tensor>,
     spec: &Sample,
     vocab: &Vocabulary,
     rng: &mut Rng,
@@ -47,31 +46,26 @@ pub fn generate(
         .encode(&spec.prime)
         .map_err(|e| format!("cannot sample from the prime {:?}: {e}", spec.prime))?;
     let t = spec.context;
-    let out = graph
-        .outputs
-        .iter()
-        .position(|o| o.name == spec.output)
-        .ok_or_else(|| format!("internal: the graph has no output `{}`", spec.output))?;
-    // Every input but the window is the same at each step.
-    let mut fixed: Vec<Option<Tensor>> = Vec::with_capacity(graph.inputs.len());
+    let sig = exe.signature().clone();
+    let out = sig
+        .output(&spec.output)
+        .ok_or_else(|| format!("internal: the function has no output `{}`", spec.output))?;
+    // Every data input but the window is the same at each step.
+    let mut fixed: Vec<Option<Tensor>> = Vec::new();
     let mut window_at = None;
-    for (i, &v) in graph.inputs.iter().enumerate() {
-        let (name, role) = graph.input_info(v);
-        let ty = graph.ty(v);
-        fixed.push(match role {
-            Role::Data if name == spec.input => {
-                window_at = Some(i);
-                None
-            }
-            Role::Data => {
-                let shape = ty
-                    .shape
-                    .bind(&[("N".to_string(), 1)])
-                    .ok_or_else(|| format!("internal: input `{name}` is not [N, ...]"))?;
-                Some(Tensor::zeros(ty, &shape))
-            }
-            _ => Some(param(name).ok_or_else(|| format!("no parameter `{name}`"))?),
-        });
+    for (k, i) in sig.data().into_iter().enumerate() {
+        let input = &sig.inputs[i];
+        if input.name == spec.input {
+            window_at = Some(k);
+            fixed.push(None);
+        } else {
+            let shape = input
+                .ty
+                .shape
+                .bind(&[("N".to_string(), 1)])
+                .ok_or_else(|| format!("internal: input `{}` is not [N, ...]", input.name))?;
+            fixed.push(Some(Tensor::zeros(&input.ty, &shape)));
+        }
     }
     let window_at = window_at.ok_or_else(|| format!("internal: no input `{}`", spec.input))?;
     let mut history = prime.clone();
@@ -96,8 +90,13 @@ pub fn generate(
                 }
             })
             .collect();
-        let outputs = exe.run(&inputs).map_err(|e| e.0)?;
-        let logits = outputs[out].to_f64_vec();
+        let hyper = HyperValues {
+            lr: Vec::new(),
+            step: 0,
+            key: 0,
+        };
+        let outputs = exe.call(&inputs, &hyper, &[out]).map_err(|e| e.0)?;
+        let logits = outputs[0].to_f64_vec();
         let v = vocab.len();
         if logits.len() != t * v {
             return Err(format!(
@@ -147,7 +146,6 @@ pub fn spec_for(
     prime: String,
     temperature: f64,
 ) -> Result<Sample, String> {
-    use crate::ir::Dim;
     if let Some(s) = train.samples.first() {
         return Ok(Sample {
             length,
@@ -157,47 +155,15 @@ pub fn spec_for(
         });
     }
     let model = &train.model;
-    let own = &model.inputs[..model.inputs.len() - train.targets.len()];
-    let [(input, ity)] = own else {
-        return Err(format!(
-            "model `{}` has {} inputs; sampling feeds one token sequence",
-            model.name,
-            own.len()
-        ));
-    };
-    let context = match ity.shape.dims() {
-        [_, Dim::Fixed(t)] if ity.dtype == DType::I32 => *t,
-        _ => {
-            return Err(format!(
-                "sampling feeds token ids i32[N, T] to input `{input}`, which is {ity}"
-            ))
-        }
-    };
-    let outputs: Vec<&(String, usize)> =
-        model.outputs.iter().filter(|(n, _)| n != "loss").collect();
-    let output = match (&train.head, outputs.as_slice()) {
-        (Some(h), _) => h.prediction.clone(),
-        (None, [(n, _)]) => n.clone(),
-        _ => return Err("the model has several outputs and no single loss".into()),
-    };
-    let oty = model
-        .outputs
-        .iter()
-        .find(|(n, _)| *n == output)
-        .map(|(_, id)| &model.nodes[*id].ty)
-        .expect("internal: the output exists");
-    let fits = matches!(oty.shape.dims(), [_, Dim::Fixed(t), Dim::Fixed(v)] if *t == context && *v == vocab);
-    if !fits {
-        return Err(format!(
-            "sampling reads logits [N, {context}, {vocab}] from output `{output}`, which is {oty}"
-        ));
-    }
+    let own = model.inputs.len() - train.targets.len();
+    let prediction = train.head.as_ref().map(|h| h.prediction.as_str());
+    let io = sample_io(model, own, prediction, vocab).map_err(|m| m.to_string())?;
     Ok(Sample {
         length,
         prime,
         temperature,
-        input: input.clone(),
-        output,
-        context,
+        input: io.input,
+        output: io.output,
+        context: io.context,
     })
 }

@@ -1,22 +1,20 @@
 //! The training driver: loads the data, compiles the training step and the
-//! evaluation graph once, then loops over epochs and batches on the host,
-//! feeding parameters, optimizer state, the batch and the learning rate to
-//! the compiled step. Evaluates, logs metrics, saves and resumes checkpoints.
+//! evaluation function once, then loops over epochs and batches on the
+//! host, feeding each batch and the step's hyperparameters to the compiled
+//! step, which keeps the parameters and optimizer state resident.
+//! Evaluates, logs metrics; `state.rs` initializes, saves and resumes the
+//! resident state, `targets.rs` loads and checks the data.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::backend::{self, Arg, Executable};
-use crate::ir::{DType, Graph, Role};
-use crate::passes::lower::KEY;
-use crate::sema::program::{DataRef, LossKind, Metric, Program, Train};
+use crate::backend::{self, Executable};
+use crate::ir::HyperValues;
+use crate::sema::program::{DataRef, Metric, Program, Train};
 use crate::tensor::Tensor;
 
 use super::bigram::Bigram;
-use super::checkpoint;
-use super::data::{self, Dataset, Table};
-use super::init::init_tensor;
+use super::data::{Dataset, Table};
 use super::metrics::{Accumulator, MetricsFile, Record};
 use super::nearest::Neighbours;
 use super::progress::Progress;
@@ -25,13 +23,19 @@ use super::sample::Generated;
 use super::schedule::learning_rate;
 
 mod inspect;
+mod state;
+
+pub use state::initialize;
+mod targets;
+
+use targets::{load_data, part, split_name, train_metrics, validate_targets};
 
 /// What the command line can change about a run.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The backend by name; `None` is the default, `cpu`, which hands a
-    /// program using ops it cannot run yet to the interpreter, with a note.
-    pub backend: Option<String>,
+    /// The backend; `None` is the default, `cpu`, which hands a program
+    /// using ops it cannot run yet to the interpreter, with a note.
+    pub backend: Option<backend::BackendKind>,
     pub seed: Option<u64>,
     pub epochs: Option<usize>,
     /// Stop after this many optimizer steps.
@@ -112,161 +116,17 @@ pub fn vocab_path(checkpoint: &Path) -> PathBuf {
 pub fn step_key(seed: u64, step: usize) -> i32 {
     (derive(seed, "key") as u32).wrapping_add(step as u32) as i32
 }
-
-/// Parameters and optimizer state, in the order of the graphs' inputs.
-struct State {
-    params: Vec<(String, Tensor)>,
-    slots: Vec<(String, Tensor)>,
-}
-
-impl State {
-    fn get(&self, name: &str) -> Option<&Tensor> {
-        self.params
-            .iter()
-            .chain(&self.slots)
-            .find(|(n, _)| n == name)
-            .map(|(_, t)| t)
-    }
-    fn set(&mut self, name: &str, t: Tensor) -> bool {
-        match self
-            .params
-            .iter_mut()
-            .chain(self.slots.iter_mut())
-            .find(|(n, _)| n == name)
-        {
-            Some(slot) => {
-                slot.1 = t;
-                true
-            }
-            None => false,
-        }
-    }
-    /// A fingerprint of every tensor's name and type, stored in checkpoints
-    /// so a run never resumes from another program's weights.
-    fn signature(&self) -> String {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for (n, t) in self.params.iter().chain(&self.slots) {
-            for b in format!("{n}:{:?}{:?};", t.dtype(), t.shape()).bytes() {
-                h = (h ^ b as u64).wrapping_mul(0x100000001b3);
-            }
-        }
-        format!("{h:016x}")
-    }
-}
-
-/// Loads every data set a train block uses.
-fn load_data(program: &Program, train: &Train, base: &Path) -> Result<Vec<Option<Dataset>>> {
-    let mut loaded: Vec<Option<Dataset>> = vec![None; program.datasets.len()];
-    let used = std::iter::once(&train.data).chain(train.evaluate.iter().map(|e| &e.data));
-    for r in used {
-        if loaded[r.dataset].is_none() {
-            let d = data::load(&program.datasets[r.dataset], base)
-                .map_err(|e| RunFailure(e.message))?;
-            loaded[r.dataset] = Some(d);
-        }
-    }
-    Ok(loaded)
-}
-
-fn part<'d>(data: &'d [Option<Dataset>], r: &DataRef) -> &'d Table {
-    let d = data[r.dataset].as_ref().expect("internal: data set loaded");
-    d.part(r.part.as_deref().unwrap_or("all"))
-        .expect("internal: sema checked the part exists")
-}
-
-/// Checks that targets fit the loss before any training: class labels
-/// within the prediction's classes (an out-of-range label would silently
-/// contribute nothing to cross-entropy), binary targets within [0, 1].
-fn validate_targets(program: &Program, train: &Train, data: &[Option<Dataset>]) -> Result<()> {
-    let Some(head) = &train.head else {
-        return Ok(());
-    };
-    let pred = train
-        .model
-        .outputs
-        .iter()
-        .find(|(n, _)| *n == head.prediction)
-        .map(|(_, id)| &train.model.nodes[*id].ty)
-        .expect("internal: the head names an output");
-    let refs = std::iter::once(&train.data).chain(train.evaluate.iter().map(|e| &e.data));
-    for r in refs {
-        let Some(values) = part(data, r).field(&head.target).map(Tensor::to_f64_vec) else {
-            continue;
-        };
-        let (lo, hi, what) = match head.loss {
-            LossKind::CrossEntropy => {
-                let classes = pred
-                    .shape
-                    .dims()
-                    .last()
-                    .and_then(|d| d.fixed())
-                    .unwrap_or(0);
-                (
-                    0.0,
-                    classes as f64 - 1.0,
-                    format!(
-                        "one of the {classes} classes of `{}` (0 to {})",
-                        head.prediction,
-                        classes.saturating_sub(1)
-                    ),
-                )
-            }
-            LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits => {
-                (0.0, 1.0, "a binary target between 0 and 1".to_string())
-            }
-            LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => continue,
-        };
-        if let Some((i, v)) = values
-            .iter()
-            .enumerate()
-            .find(|(_, &v)| !(lo..=hi).contains(&v))
-        {
-            return fail(format!(
-                "data set `{}`, part `{}`: `{}` of sample {i} is {v}, which is not {what}",
-                program.datasets[r.dataset].name,
-                split_name(program, r),
-                head.target
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The metrics reported for the training split: the loss, plus accuracy
-/// (classification) or MAE (regression) when the loss has a head. They are
-/// averaged over the epoch's batches, with the weights as they were at each
-/// batch, as Keras reports them.
-fn train_metrics(train: &Train) -> Vec<Metric> {
-    match train.head.as_ref().map(|h| h.loss) {
-        Some(
-            LossKind::CrossEntropy
-            | LossKind::BinaryCrossEntropy
-            | LossKind::BinaryCrossEntropyLogits,
-        ) => {
-            vec![Metric::Loss, Metric::Accuracy]
-        }
-        Some(LossKind::MeanSquaredError | LossKind::MeanAbsoluteError) => {
-            vec![Metric::Loss, Metric::Mae]
-        }
-        None => vec![Metric::Loss],
-    }
-}
-
-fn split_name(program: &Program, r: &DataRef) -> String {
-    r.part
-        .clone()
-        .unwrap_or_else(|| program.datasets[r.dataset].name.clone())
-}
-
-/// The compiled training and evaluation functions of a train block.
+/// The compiled training and evaluation functions of a train block. The
+/// step's executable owns the parameters and state (optimizer slots,
+/// running statistics); evaluation's is loaded from it before it runs.
 pub struct Session<'p> {
     program: &'p Program,
     train: &'p Train,
-    step_graph: Graph,
-    eval_graph: Graph,
     step: Box<dyn Executable>,
     eval: Box<dyn Executable>,
-    state: State,
+    /// The step outputs each call asks for: the loss, then the head's
+    /// prediction when there is one (for the training metrics).
+    step_wants: Vec<usize>,
     data: Vec<Option<Dataset>>,
     seed: u64,
     /// The `bigram_loss` baseline, fitted on the training part when first
@@ -275,83 +135,43 @@ pub struct Session<'p> {
 }
 
 impl<'p> Session<'p> {
-    /// Loads the data, compiles both graphs and draws the initial
+    /// Loads the data, compiles both functions and draws the initial
     /// parameters (or reads them from `--init`).
     pub fn new(program: &'p Program, opts: &Options) -> Result<Session<'p>> {
         let Some(train) = program.train.as_ref() else {
             return fail("the program has no train block");
         };
-        let name = opts.backend.as_deref().unwrap_or(backend::DEFAULT);
-        let chosen = backend::by_name(name).ok_or_else(|| {
-            RunFailure(format!(
-                "unknown backend `{name}`; the backends are: cpu, interp"
-            ))
-        })?;
         let data = load_data(program, train, &opts.base)?;
         validate_targets(program, train, &data)?;
-        let step_graph = crate::training_step(train);
-        let eval_graph = crate::evaluation(train);
-        let compile = |b: &dyn backend::Backend| -> std::result::Result<_, String> {
-            Ok((b.compile(&step_graph)?, b.compile(&eval_graph)?))
-        };
-        let (step, eval) = match (compile(chosen.as_ref()), &opts.backend) {
-            (Ok(pair), _) => pair,
-            (Err(e), None) => {
-                eprintln!("note: {e}; training on the interpreter instead");
-                compile(&backend::interp::Interpreter).map_err(RunFailure)?
-            }
-            (Err(e), Some(_)) => return fail(e),
-        };
+        let step_fn = crate::training_step(train);
+        let eval_fn = crate::evaluation(train);
+        let (exes, note) = backend::compile_with(opts.backend, &[&step_fn, &eval_fn])
+            .map_err(|e| RunFailure(e.to_string()))?;
+        if let Some(note) = note {
+            eprintln!("note: {note}");
+        }
+        let [step, eval]: [Box<dyn Executable>; 2] = exes
+            .try_into()
+            .unwrap_or_else(|_| panic!("internal: two functions compiled"));
+        let sig = step.signature();
+        let loss = sig.loss().expect("internal: a training step has a loss");
+        let head = train.head.as_ref().map(|h| {
+            sig.output(&h.prediction)
+                .expect("internal: the head is an output")
+        });
+        let step_wants = std::iter::once(loss).chain(head).collect();
         let seed = opts.seed.unwrap_or(train.seed);
-        let params = train
-            .model
-            .params
-            .iter()
-            .map(|p| {
-                let shape =
-                    p.ty.shape
-                        .bind(&[])
-                        .expect("internal: parameters have fixed shapes");
-                let mut rng = Rng::new(seed, derive(seed, &p.path));
-                (
-                    p.path.clone(),
-                    init_tensor(&p.init, p.ty.dtype, &shape, p.fan_in, p.fan_out, &mut rng),
-                )
-            })
-            .collect();
-        // Optimizer slots start at 0; a layer's state (running statistics)
-        // at the value it declares.
-        let slots = step_graph
-            .inputs_with_role(Role::State)
-            .into_iter()
-            .map(|v| {
-                let ty = step_graph.ty(v);
-                let shape = ty
-                    .shape
-                    .bind(&[])
-                    .expect("internal: state has fixed shapes");
-                let name = step_graph.input_info(v).0;
-                let fill = train
-                    .model
-                    .states
-                    .iter()
-                    .find(|s| s.path == name)
-                    .map_or(0.0, |s| s.fill);
-                (name.to_string(), Tensor::full(ty.dtype, &shape, fill))
-            })
-            .collect();
         let mut session = Session {
             program,
             train,
-            step_graph,
-            eval_graph,
             step,
             eval,
-            state: State { params, slots },
+            step_wants,
             data,
             seed,
             bigram: None,
         };
+        session.initialize();
         session.check_prompts()?;
         if let Some(path) = &opts.init {
             session.load_params(path)?;
@@ -359,151 +179,58 @@ impl<'p> Session<'p> {
         Ok(session)
     }
 
-    /// Replaces parameters by those of the same path in a safetensors file,
-    /// and the model's state tensors (running statistics) by those the file
-    /// has.
-    pub fn load_params(&mut self, path: &Path) -> Result<()> {
-        let ck = checkpoint::load(path).map_err(RunFailure)?;
-        let states = self.train.model.states.iter().map(|s| s.path.as_str());
-        let wanted: Vec<(String, Tensor)> = self
-            .state
-            .params
-            .iter()
-            .cloned()
-            .chain(states.filter_map(|n| self.state.get(n).map(|t| (n.to_string(), t.clone()))))
-            .collect();
-        let required = self.state.params.len();
-        for (i, (name, t)) in wanted.iter().enumerate() {
-            let Some((_, found)) = ck.tensors.iter().find(|(n, _)| n == name) else {
-                if i >= required {
-                    continue;
-                }
-                return fail(format!("{} has no tensor `{name}`", path.display()));
-            };
-            if found.shape() != t.shape() {
-                return fail(format!(
-                    "{}: `{name}` has shape {:?}, but the model needs {:?}",
-                    path.display(),
-                    found.shape(),
-                    t.shape()
-                ));
-            }
-            self.state.set(name, found.cast(t.dtype()));
-        }
-        Ok(())
-    }
-
-    /// The current parameters, by path.
-    pub fn params(&self) -> &[(String, Tensor)] {
-        &self.state.params
-    }
-
     /// Runs one optimizer step on `batch`; returns the batch's loss and,
     /// when the program has a head, the prediction (for training metrics).
     fn step(&mut self, batch: &Table, lr: f64, step: usize) -> Result<(f64, Option<Tensor>)> {
-        let dtype = self
-            .train
-            .model
-            .params
-            .first()
-            .map(|p| p.ty.dtype)
-            .unwrap_or(DType::F32);
-        let hyper_lr = Tensor::scalar(dtype, lr);
-        let hyper_step = Tensor::scalar(dtype, step as f64);
-        let hyper_key = Tensor::scalar(DType::I32, f64::from(step_key(self.seed, step)));
-        // Parameters and optimizer state are updated in place by the step:
-        // each is passed as an update, paired with its same-named output.
-        let mut state: Vec<(&str, &mut Tensor)> = self
-            .state
-            .params
-            .iter_mut()
-            .chain(self.state.slots.iter_mut())
-            .map(|(n, t)| (n.as_str(), t))
-            .collect();
-        let g = &self.step_graph;
-        let mut args: Vec<Arg> = Vec::with_capacity(g.inputs.len());
-        let mut updates = Vec::new();
-        for (i, &v) in g.inputs.iter().enumerate() {
-            let (name, role) = g.input_info(v);
-            let arg = match role {
-                Role::Data => Arg::In(
-                    batch
-                        .field(name)
-                        .expect("internal: sema bound inputs to fields"),
-                ),
-                Role::Param | Role::State => {
-                    let k = state
-                        .iter()
-                        .position(|(n, _)| *n == name)
-                        .expect("internal: state for every input");
-                    if let Some(o) = g.outputs.iter().position(|out| out.name == name) {
-                        updates.push((i, o));
-                    }
-                    Arg::Update(state.swap_remove(k).1)
-                }
-                Role::Hyper if name == "lr" => Arg::In(&hyper_lr),
-                Role::Hyper if name == KEY => Arg::In(&hyper_key),
-                Role::Hyper => Arg::In(&hyper_step),
-            };
-            args.push(arg);
-        }
-        let outputs = self
+        let data = data_inputs(self.step.as_ref(), batch);
+        let hyper = HyperValues {
+            lr: vec![lr],
+            step,
+            key: step_key(self.seed, step),
+        };
+        let mut outs = self
             .step
-            .run_update(&mut args, &updates)
-            .map_err(|e| RunFailure(e.0))?;
-        drop(args);
-        let mut loss = f64::NAN;
-        let mut prediction = None;
-        let head = self.train.head.as_ref().map(|h| h.prediction.as_str());
-        for (out, t) in g.outputs.iter().zip(outputs) {
-            let Some(t) = t else { continue };
-            if out.name == "loss" {
-                loss = t.item();
-            } else if Some(out.name.as_str()) == head {
-                prediction = Some(t);
-            } else {
-                self.state.set(&out.name, t);
-            }
-        }
-        Ok((loss, prediction))
+            .call(&data, &hyper, &self.step_wants)
+            .map_err(|e| RunFailure(e.0))?
+            .into_iter();
+        let loss = outs.next().map_or(f64::NAN, |t| t.item());
+        Ok((loss, outs.next()))
     }
 
     /// Evaluates the model on a split.
     pub fn evaluate(&mut self, r: &DataRef, metrics: &[Metric]) -> Result<Vec<(Metric, f64)>> {
+        self.load_eval();
         let table = part(&self.data, r);
         let mut acc = Accumulator::default();
         let head = self.train.head.clone();
+        let sig = self.eval.signature();
+        let loss = sig.loss().expect("internal: eval has a loss");
+        let prediction = head
+            .as_ref()
+            .map(|h| sig.output(&h.prediction).expect("internal: head output"));
+        let wants: Vec<usize> = std::iter::once(loss).chain(prediction).collect();
+        let hyper = HyperValues {
+            lr: Vec::new(),
+            step: 0,
+            key: 0,
+        };
         let batch = self.train.batch.max(256);
         for start in (0..table.samples).step_by(batch) {
             let idx: Vec<usize> = (start..(start + batch).min(table.samples)).collect();
             let b = table.gather(&idx);
-            let mut inputs: Vec<&Tensor> = Vec::new();
-            for &v in &self.eval_graph.inputs {
-                let (name, role) = self.eval_graph.input_info(v);
-                inputs.push(match role {
-                    Role::Data => b.field(name).expect("internal: fields bound"),
-                    _ => self.state.get(name).expect("internal: params bound"),
-                });
-            }
-            let outputs = self.eval.run(&inputs).map_err(|e| RunFailure(e.0))?;
-            let find = |name: &str| {
-                self.eval_graph
-                    .outputs
-                    .iter()
-                    .position(|o| o.name == name)
-                    .map(|i| &outputs[i])
-            };
-            let loss = find("loss")
-                .expect("internal: eval graph has a loss")
-                .item();
+            let data = data_inputs(self.eval.as_ref(), &b);
+            let outputs = self
+                .eval
+                .call(&data, &hyper, &wants)
+                .map_err(|e| RunFailure(e.0))?;
             let head_values = head.as_ref().map(|h| {
                 (
                     h.loss,
-                    find(&h.prediction).expect("internal: head output"),
+                    &outputs[1],
                     b.field(&h.target).expect("internal: head target"),
                 )
             });
-            acc.add(idx.len(), loss, head_values);
+            acc.add(idx.len(), outputs[0].item(), head_values);
             if metrics.contains(&Metric::PersistenceMse) {
                 // The checker allows the metric only on `windows` data,
                 // whose fields are `x` and `y`.
@@ -525,27 +252,6 @@ impl<'p> Session<'p> {
             .collect())
     }
 
-    /// Saves parameters, optimizer state and the position: `epoch` epochs
-    /// done plus `batch` batches of the next one.
-    fn save(&self, path: &Path, epoch: usize, batch: usize, step: usize) -> Result<()> {
-        let tensors: Vec<(String, &Tensor)> = self
-            .state
-            .params
-            .iter()
-            .chain(&self.state.slots)
-            .map(|(n, t)| (n.clone(), t))
-            .collect();
-        let mut meta = BTreeMap::new();
-        meta.insert("format".to_string(), "dlc-checkpoint-1".to_string());
-        meta.insert("model".to_string(), self.train.model.name.clone());
-        meta.insert("signature".to_string(), self.state.signature());
-        meta.insert("epoch".to_string(), epoch.to_string());
-        meta.insert("batch".to_string(), batch.to_string());
-        meta.insert("step".to_string(), step.to_string());
-        meta.insert("seed".to_string(), self.seed.to_string());
-        checkpoint::save(path, &tensors, &meta).map_err(RunFailure)
-    }
-
     /// Writes the training data's vocabulary (if it has one) beside the
     /// checkpoint at `checkpoint`, atomically; it never changes during a
     /// run, so it is written before the run's first checkpoint.
@@ -557,31 +263,6 @@ impl<'p> Session<'p> {
             Some(v) => v.save(&vocab_path(checkpoint)).map_err(RunFailure),
             None => Ok(()),
         }
-    }
-
-    /// Restores parameters, optimizer state and position from a checkpoint
-    /// this program wrote; returns `(epochs done, batches done in the next
-    /// epoch, steps done)`.
-    fn resume(&mut self, path: &Path) -> Result<(usize, usize, usize)> {
-        if !path.exists() {
-            return fail(format!(
-                "cannot resume: there is no checkpoint at {}",
-                path.display()
-            ));
-        }
-        let ck = checkpoint::load(path).map_err(RunFailure)?;
-        let sig = ck.metadata.get("signature").cloned().unwrap_or_default();
-        if sig != self.state.signature() {
-            return fail(format!(
-                "cannot resume from {}: it was written by a different model or optimizer",
-                path.display()
-            ));
-        }
-        for (name, t) in ck.tensors {
-            self.state.set(&name, t);
-        }
-        let num = |k: &str| ck.metadata.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok((num("epoch"), num("batch"), num("step")))
     }
 
     /// Runs the whole training loop.
@@ -724,4 +405,18 @@ impl<'p> Session<'p> {
         self.inspect(&mut report, opts.verbose)?;
         Ok(report)
     }
+}
+
+/// The batch's fields for `exe`'s data inputs, in calling order (sema
+/// bound every data input to a field of the same name).
+fn data_inputs<'t>(exe: &dyn Executable, batch: &'t Table) -> Vec<&'t Tensor> {
+    let sig = exe.signature();
+    sig.data()
+        .into_iter()
+        .map(|i| {
+            batch
+                .field(&sig.inputs[i].name)
+                .expect("internal: sema bound inputs to fields")
+        })
+        .collect()
 }

@@ -41,6 +41,7 @@ impl Builder {
                 states: Vec::new(),
                 nodes: Vec::new(),
                 outputs: Vec::new(),
+                loss: None,
             },
             limits,
         }

@@ -13,7 +13,7 @@ use crate::syntax::ast::{self, ExprKind};
 use super::args::bind;
 use super::data::{DatasetSpec, FileFormat, TextLevel, TextOptions};
 use super::model::{Elaborator, Frame};
-use super::program::{Head, Nearest, Sample};
+use super::program::{Head, Model, Nearest, Sample};
 use super::value::{Spanned, Val};
 
 /// The training data's text options, vocabulary size and tokens, or why a
@@ -121,47 +121,128 @@ pub(super) fn sample(
             s
         }
     };
-    // The model: token ids `i32[N, T]` in, logits `[N, T, vocab]` out.
-    let model = &el.builder.model;
-    let own = &model.inputs[..model_inputs];
-    let [(input, ity)] = own else {
-        return Err(Diagnostic::new(
-            Code::UnboundInput,
-            format!(
-                "`sample` feeds one token sequence to the model, but `{}` has {} inputs",
-                model.name,
-                own.len()
+    let io = sample_io(&el.builder.model, model_inputs, head.map(|h| h.prediction.as_str()), vocab)
+        .map_err(|m| {
+            let d = Diagnostic::new(m.code(), m.to_string());
+            match m {
+                SampleMismatch::Inputs { .. } => d
+                    .at(span, "needs a model with one input")
+                    .help("sample from a model with `input x: i32[N, T]`"),
+                SampleMismatch::InputType { .. } => d
+                    .at(span, "needs token sequences")
+                    .help("train on `sequences(length: T)` data, whose `x` is i32[T] per sample"),
+                SampleMismatch::AmbiguousOutput => d.at(span, "ambiguous").help(
+                    "use a single loss such as `cross_entropy(logits, y)`, whose prediction is the logits",
+                ),
+                SampleMismatch::Logits { .. } => d.at(span, "needs per-position logits"),
+            }
+        })?;
+    Ok(Sample {
+        length,
+        prime,
+        temperature,
+        input: io.input,
+        output: io.output,
+        context: io.context,
+    })
+}
+
+/// The model side of sampling: which input takes the token window, which
+/// output holds the logits, and the window's length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleIo {
+    pub input: String,
+    pub output: String,
+    pub context: usize,
+}
+
+/// Why a model cannot be sampled from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SampleMismatch {
+    /// The model has `count` inputs of its own, not one.
+    Inputs { model: String, count: usize },
+    /// The one input is not `i32[N, T]`.
+    InputType { input: String, ty: String },
+    /// Several outputs and no loss to say which one holds the logits.
+    AmbiguousOutput,
+    /// The output is not float `[N, T, vocab]`.
+    Logits {
+        output: String,
+        ty: String,
+        context: usize,
+        vocab: usize,
+    },
+}
+
+impl SampleMismatch {
+    pub fn code(&self) -> Code {
+        match self {
+            SampleMismatch::Inputs { .. } => Code::UnboundInput,
+            SampleMismatch::AmbiguousOutput => Code::NoOutput,
+            SampleMismatch::InputType { .. } | SampleMismatch::Logits { .. } => Code::ShapeMismatch,
+        }
+    }
+}
+
+impl std::fmt::Display for SampleMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SampleMismatch::Inputs { model, count } => write!(
+                f,
+                "`sample` feeds one token sequence to the model, but `{model}` has {count} inputs"
             ),
-        )
-        .at(span, "needs a model with one input")
-        .help("sample from a model with `input x: i32[N, T]`"));
+            SampleMismatch::InputType { input, ty } => write!(
+                f,
+                "`sample` feeds token ids i32[N, T] to input `{input}`, which is {ty}"
+            ),
+            SampleMismatch::AmbiguousOutput => {
+                f.write_str("`sample` needs to know which output holds the logits")
+            }
+            SampleMismatch::Logits {
+                output,
+                ty,
+                context,
+                vocab,
+            } => write!(
+                f,
+                "`sample` reads logits [N, {context}, {vocab}] (one score per token of the vocabulary at each position), but output `{output}` is {ty}"
+            ),
+        }
+    }
+}
+
+/// Checks that `model` maps token ids `i32[N, T]` (its one input among the
+/// first `own_inputs`; the rest are a loss's targets) to float logits `[N,
+/// T, vocab]` (the loss's `prediction`, or the one output): the one
+/// statement of the rule, for the `sample` statement and `dlc sample`.
+pub fn sample_io(
+    model: &Model,
+    own_inputs: usize,
+    prediction: Option<&str>,
+    vocab: usize,
+) -> Result<SampleIo, SampleMismatch> {
+    let own = &model.inputs[..own_inputs];
+    let [(input, ity)] = own else {
+        return Err(SampleMismatch::Inputs {
+            model: model.name.clone(),
+            count: own.len(),
+        });
     };
     let context = match ity.shape.dims() {
         [_, Dim::Fixed(t)] if ity.dtype == DType::I32 => *t,
         _ => {
-            return Err(Diagnostic::new(
-                Code::ShapeMismatch,
-                format!("`sample` feeds token ids i32[N, T] to input `{input}`, which is {ity}"),
-            )
-            .at(span, "needs token sequences")
-            .help("train on `sequences(length: T)` data, whose `x` is i32[T] per sample"))
+            return Err(SampleMismatch::InputType {
+                input: input.clone(),
+                ty: ity.to_string(),
+            })
         }
     };
-    let outputs: Vec<&(String, usize)> =
-        model.outputs.iter().filter(|(n, _)| n != "loss").collect();
-    let output = match (head, outputs.as_slice()) {
-        (Some(h), _) => h.prediction.clone(),
+    let output = match (prediction, model.outputs.as_slice()) {
+        (Some(p), _) => p.to_string(),
         (None, [(n, _)]) => n.clone(),
-        _ => return Err(Diagnostic::new(
-            Code::NoOutput,
-            "`sample` needs to know which output holds the logits",
-        )
-        .at(span, "ambiguous")
-        .help(
-            "use a single loss such as `cross_entropy(logits, y)`, whose prediction is the logits",
-        )),
+        _ => return Err(SampleMismatch::AmbiguousOutput),
     };
-    let oty = &model
+    let oty = model
         .outputs
         .iter()
         .find(|(n, _)| *n == output)
@@ -170,18 +251,14 @@ pub(super) fn sample(
     let fits = oty.dtype.is_float()
         && matches!(oty.shape.dims(), [_, Dim::Fixed(t), Dim::Fixed(v)] if *t == context && *v == vocab);
     if !fits {
-        return Err(Diagnostic::new(
-            Code::ShapeMismatch,
-            format!(
-                "`sample` reads logits [N, {context}, {vocab}] (one score per token of the vocabulary at each position), but output `{output}` is {oty}"
-            ),
-        )
-        .at(span, "needs per-position logits"));
+        return Err(SampleMismatch::Logits {
+            output,
+            ty: oty.to_string(),
+            context,
+            vocab,
+        });
     }
-    Ok(Sample {
-        length,
-        prime,
-        temperature,
+    Ok(SampleIo {
         input: input.clone(),
         output,
         context,

@@ -9,7 +9,7 @@ mod builder;
 pub mod data;
 mod dataset;
 pub mod init;
-mod inspect;
+pub mod inspect;
 mod layers;
 mod modal;
 mod model;

@@ -281,6 +281,9 @@ fn model(out: &mut String, m: &Model, kind: &str) {
     for (name, id) in &m.outputs {
         let _ = writeln!(out, "  output {name} = #{id}");
     }
+    if let Some(id) = m.loss {
+        let _ = writeln!(out, "  output loss = #{id}");
+    }
     out.push_str("}\n");
 }
 

@@ -34,6 +34,9 @@ pub struct Model {
     pub states: Vec<StateVar>,
     pub nodes: Vec<LayerNode>,
     pub outputs: Vec<(String, NodeId)>,
+    /// The scalar a train block minimizes, lowered as the output `loss`
+    /// after the model's own outputs.
+    pub loss: Option<NodeId>,
 }
 
 /// A trained tensor, named by its binding path (`mlp.h.weight`).

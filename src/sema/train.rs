@@ -142,7 +142,7 @@ pub fn check_train(
     }
     let head = head_of(&el, loss_id, &outputs);
     el.builder.model.outputs = outputs.clone();
-    el.builder.model.outputs.push(("loss".into(), loss_id));
+    el.builder.model.loss = Some(loss_id);
 
     // The optimizer and schedule.
     let optimizer = match decl.settings.iter().find_map(|s| match s {

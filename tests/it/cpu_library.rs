@@ -364,8 +364,8 @@ fn an_index_outside_the_table_is_an_error_on_cpu() {
     let i = g.input("i", Role::Data, ty(DType::I32, &["2"]));
     let y = g.gather(t, i);
     g.output("y", y);
-    let backend = dlc::backend::by_name("cpu").unwrap();
-    let mut exe = backend.compile(&g).unwrap();
+    let backend = dlc::backend::BackendKind::Cpu.backend();
+    let mut exe = backend.compile_graph(&g).unwrap();
     let table = Tensor::from_f64(DType::F32, &[3, 2], vec![0.0; 6]);
     let bad = Tensor::from_f64(DType::I32, &[2], vec![1.0, 3.0]);
     let e = exe.run(&[&table, &bad]).unwrap_err();
@@ -388,8 +388,8 @@ fn random_draws_are_the_interpreters_bit_for_bit() {
         for key in [0, 1, -7, i32::MAX] {
             let kt = Tensor::from_f64(DType::I32, &[], vec![key as f64]);
             let want = interp::eval(&g, &[&kt]).unwrap();
-            let backend = dlc::backend::by_name("cpu").unwrap();
-            let got = backend.compile(&g).unwrap().run(&[&kt]).unwrap();
+            let backend = dlc::backend::BackendKind::Cpu.backend();
+            let got = backend.compile_graph(&g).unwrap().run(&[&kt]).unwrap();
             assert_eq!(want, got, "{dist:?} {dt} {shape:?} key {key}");
         }
     }

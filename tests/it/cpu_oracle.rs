@@ -27,8 +27,10 @@ fn reference_run(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError>
 }
 
 fn cpu_run(g: &Graph, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
-    let backend = dlc::backend::by_name("cpu").expect("the cpu backend is registered");
-    let mut exe = backend.compile(g).map_err(RunError)?;
+    let backend = dlc::backend::BackendKind::Cpu.backend();
+    let mut exe = backend
+        .compile_graph(g)
+        .map_err(|e| RunError(e.to_string()))?;
     exe.run(inputs)
 }
 
@@ -473,7 +475,7 @@ fn train_steps(name: &str, backend: &str, steps: usize) -> Vec<(String, Tensor)>
         t.save = Some(dir.join(backend).display().to_string());
     }
     let opts = Options {
-        backend: Some(backend.into()),
+        backend: dlc::backend::BackendKind::by_name(backend),
         base: ".".into(),
         steps: Some(steps),
         ..Options::default()
@@ -505,7 +507,7 @@ fn examples_train_alike_on_cpu_and_interp() {
         let src = crate::common::example(&name);
         let program = crate::common::check_files(&src).unwrap();
         let step = dlc::training_step(program.train.as_ref().unwrap());
-        if let Some(op) = dlc::passes::fuse::unsupported_op(&step) {
+        if let Some(op) = dlc::passes::fuse::unsupported_op(step.graph()) {
             refused.push((name, op));
             continue;
         }

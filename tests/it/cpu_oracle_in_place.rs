@@ -9,9 +9,9 @@
 //! `cpu_oracle`.
 
 use dlc::backend::cpu::{in_place, kernel_program, InPlace};
-use dlc::backend::{by_name, Arg, Executable};
+use dlc::backend::{Arg, BackendKind, Runner};
 use dlc::ir::parse::parse;
-use dlc::ir::Graph;
+use dlc::ir::{Graph, Signature};
 use dlc::tensor::Tensor;
 
 use crate::cpu_oracle::close_within;
@@ -19,20 +19,17 @@ use crate::filetests::agreement::seeded_inputs;
 
 /// `(input, output)` pairs of the inputs with a same-named output.
 fn pairs(g: &Graph) -> Vec<(usize, usize)> {
-    g.inputs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, &v)| {
-            let name = g.input_info(v).0;
-            Some((i, g.outputs.iter().position(|o| o.name == name)?))
-        })
-        .collect()
+    Signature::of(g).updates()
 }
 
 /// Runs `steps` updating steps; after each, the inputs and the outputs
 /// that were not written into an input.
 fn run_steps(g: &Graph, backend: &str, steps: usize) -> Vec<(Vec<Tensor>, Vec<Option<Tensor>>)> {
-    let mut exe: Box<dyn Executable> = by_name(backend).unwrap().compile(g).unwrap();
+    let mut exe: Box<dyn Runner> = BackendKind::by_name(backend)
+        .unwrap()
+        .backend()
+        .compile_graph(g)
+        .unwrap();
     let updates = pairs(g);
     let mut inputs = seeded_inputs(g, 7);
     let mut history = Vec::new();
@@ -93,7 +90,7 @@ fn agree_in_place(text: &str, want_plan: &[&str]) {
 #[test]
 fn sgd_momentum_updates_in_place_with_gemm_accumulating() {
     agree_in_place(
-        "graph @step(%x: f32[N,5] data, %g: f32[N,3] data, %w: f32[5,3] param, %m: f32[5,3] state, %b: f32[3] param, %lr: f32[] hyper) -> (%loss: f32[], %w: f32[5,3], %m: f32[5,3], %b: f32[3]) {
+        "graph @step(%x: f32[N,5] data, %g: f32[N,3] data, %w: f32[5,3] param, %m: f32[5,3] state, %b: f32[3] param, %lr: f32[] hyper(lr)) -> (%loss: f32[], %w: f32[5,3] update(%w), %m: f32[5,3] update(%m), %b: f32[3] update(%b)) {
   %y = matmul %x, %w : f32[N,3]
   %loss = reduce_sum %y axes=[0,1] : f32[]
   %xt = transpose %x perm=[1,0] : f32[5,N]
@@ -116,7 +113,7 @@ fn sgd_momentum_updates_in_place_with_gemm_accumulating() {
 fn momentum_of_a_one_row_contraction_accumulates_in_place() {
     // m = 1: the row-times-matrix path, accumulating into the slot.
     agree_in_place(
-        "graph @row(%u: f32[1,N] data, %g: f32[N,70] data, %m: f32[1,70] state) -> (%m: f32[1,70]) {
+        "graph @row(%u: f32[1,N] data, %g: f32[N,70] data, %m: f32[1,70] state) -> (%m: f32[1,70] update(%m)) {
   %gw = matmul %u, %g : f32[1,70]
   %c = const 0.9 : f32[1,70]
   %mm = mul %c, %m : f32[1,70]
@@ -132,7 +129,7 @@ fn momentum_of_contractions_split_over_threads_accumulates_in_place() {
     // Above GEMM_PARALLEL_MIN multiply-adds: C split by rows (160×130) and
     // by columns (130×160) over the pool, each block accumulating.
     agree_in_place(
-        "graph @big(%x: f32[128,160] data, %g: f32[128,130] data, %m: f32[160,130] state, %v: f32[130,160] state) -> (%m: f32[160,130], %v: f32[130,160]) {
+        "graph @big(%x: f32[128,160] data, %g: f32[128,130] data, %m: f32[160,130] state, %v: f32[130,160] state) -> (%m: f32[160,130] update(%m), %v: f32[130,160] update(%v)) {
   %xt = transpose %x perm=[1,0] : f32[160,128]
   %gx = matmul %xt, %g : f32[160,130]
   %c = const 0.9 : f32[160,130]
@@ -153,7 +150,7 @@ fn momentum_of_contractions_split_over_threads_accumulates_in_place() {
 fn an_input_read_after_its_update_falls_back_to_fresh_storage() {
     // The sum is a kernel of its own, after the update's.
     agree_in_place(
-        "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[]) {
+        "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4] update(%w), %y: f32[]) {
   %w2 = add %w, %x : f32[4]
   %p = mul %w, %w2 : f32[4]
   %y = reduce_sum %p axes=[0] : f32[]
@@ -168,7 +165,7 @@ fn an_input_read_by_a_sibling_merged_into_its_update_loop_is_updated_in_place() 
     // `y` joins the update's loop, which loads `w` once per element
     // before storing either output.
     agree_in_place(
-        "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4], %y: f32[4]) {
+        "graph @u(%w: f32[4] param, %x: f32[4] data) -> (%w: f32[4] update(%w), %y: f32[4]) {
   %w2 = add %w, %x : f32[4]
   %y = mul %w, %w2 : f32[4]
   return %w = %w2, %y = %y
@@ -180,7 +177,7 @@ fn an_input_read_by_a_sibling_merged_into_its_update_loop_is_updated_in_place() 
 #[test]
 fn an_input_read_transposed_or_by_its_own_matmul_is_not_updated_in_place() {
     agree_in_place(
-        "graph @t(%w: f32[3,3] param, %v: f32[3,3] param) -> (%w: f32[3,3], %v: f32[3,3]) {
+        "graph @t(%w: f32[3,3] param, %v: f32[3,3] param) -> (%w: f32[3,3] update(%w), %v: f32[3,3] update(%v)) {
   %wt = transpose %w perm=[1,0] : f32[3,3]
   %one = const 1 : f32[3,3]
   %w2 = add %wt, %one : f32[3,3]
@@ -195,7 +192,7 @@ fn an_input_read_transposed_or_by_its_own_matmul_is_not_updated_in_place() {
 #[test]
 fn an_output_that_is_its_input_stays_put() {
     agree_in_place(
-        "graph @k(%w: f32[2] param, %x: f32[2] data) -> (%w: f32[2], %y: f32[2]) {
+        "graph @k(%w: f32[2] param, %x: f32[2] data) -> (%w: f32[2] update(%w), %y: f32[2]) {
   %y = add %w, %x : f32[2]
   return %w = %w, %y = %y
 }",
@@ -211,7 +208,7 @@ fn the_mlp_training_step_updates_every_parameter_and_slot_in_place() {
     .unwrap();
     let program = crate::common::check_files(&src)
         .unwrap_or_else(|d| panic!("{}", crate::common::show(&src, &d)));
-    let g = dlc::training_step(program.train.as_ref().unwrap());
+    let g = dlc::training_step(program.train.as_ref().unwrap()).into_graph();
     let p = kernel_program(&g);
     let updates = pairs(&g);
     assert_eq!(updates.len(), 12, "6 parameters and 6 momentum slots");

@@ -11,7 +11,7 @@ fn train(name: &str) -> Report {
     let program = check_files(&src).unwrap_or_else(|d| panic!("{}", show(&src, &d)));
     let dir = std::env::temp_dir().join(format!("dlc-example-{name}-{}", std::process::id()));
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         ..Options::default()
     };

@@ -13,7 +13,8 @@ use dlc::ir::parse::parse;
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, Scan, Shape, TensorType, UnaryOp, Value,
+    BinaryOp, CmpOp, DType, Dim, Graph, Hyper, Op, ReduceOp, Role, Scan, Shape, TensorType,
+    UnaryOp, Value,
 };
 use dlc::passes::simplify::{dce, simplify, PASSES};
 use ndarray::{ArrayD, Axis, Ix2, IxDyn};
@@ -65,7 +66,7 @@ fn build(steps: &[Step], outputs: &[usize], f64_only: bool) -> Graph {
         g.input("x", Role::Data, f64_ty(vec![sym("N"), 3.into()])),
         g.input("w", Role::Param, f64_ty(vec![3.into(), 4.into()])),
         g.input("b", Role::Param, f64_ty(vec![4.into()])),
-        g.input("lr", Role::Hyper, f64_ty(vec![])),
+        g.input("lr", Role::Hyper(Hyper::Lr(0)), f64_ty(vec![])),
         g.input("m", Role::State, f64_ty(vec![2.into(), 3.into(), 3.into()])),
     ];
     let mut bools: Vec<Value> = Vec::new();

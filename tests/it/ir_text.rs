@@ -7,7 +7,7 @@ use dlc::ir::parse::{op_names, parse};
 use dlc::ir::print::print;
 use dlc::ir::verify::verify;
 use dlc::ir::{
-    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Scan, Shape,
+    BinaryOp, CmpOp, ConvAttrs, DType, Dim, Dist, Graph, Hyper, Op, ReduceOp, Role, Scan, Shape,
     TensorType, UnaryOp, Window,
 };
 
@@ -30,7 +30,7 @@ fn every_op() -> Graph {
     let w = g.input("mlp.h.weight", Role::Param, ty(f32_, &["3", "4"]));
     let b = g.input("mlp.h.bias", Role::Param, ty(f32_, &["4"]));
     let m = g.input("mlp.h.weight/m", Role::State, ty(f32_, &["3", "4"]));
-    let lr = g.input("lr", Role::Hyper, ty(f32_, &[]));
+    let lr = g.input("lr", Role::Hyper(Hyper::Lr(0)), ty(f32_, &[]));
     let label = g.input("label", Role::Data, ty(DType::I32, &["N"]));
 
     let h = g.matmul(x, w);
@@ -279,7 +279,7 @@ fn odd_names_are_quoted() {
         Role::State,
         ty(DType::F32, &["2"]),
     );
-    let d = g.input("", Role::Hyper, ty(DType::F32, &["2"]));
+    let d = g.input("", Role::Hyper(Hyper::Step), ty(DType::F32, &["2"]));
     let s = g.add(a, b);
     let s = g.add(s, c);
     let s = g.add(s, d);

@@ -3,7 +3,7 @@
 //! snapshot of the messages.
 
 use dlc::ir::verify::verify;
-use dlc::ir::{BinaryOp, DType, Dim, Graph, Node, Op, Output, Role, Shape, TensorType};
+use dlc::ir::{BinaryOp, DType, Dim, Graph, Node, Op, Output, OutputKind, Role, Shape, TensorType};
 use petgraph::graph::NodeIndex;
 
 fn f32s(dims: &[usize]) -> TensorType {
@@ -86,6 +86,7 @@ fn cases() -> Vec<(&'static str, Graph, &'static str)> {
     g.outputs.push(Output {
         name: "y".into(),
         value: NodeIndex::new(99),
+        kind: OutputKind::Value,
     });
     cases.push(("missing output node", g, "refers to missing node 99"));
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use dlc::backend::interp::Interpreter;
 use dlc::backend::Backend;
-use dlc::ir::{DType, Graph, Role, Shape, TensorType};
+use dlc::ir::{DType, Graph, Hyper, Role, Shape, TensorType};
 use dlc::passes::autodiff::grad;
 use dlc::passes::optimizer::{apply, Optimizer};
 use dlc::tensor::Tensor;
@@ -77,7 +77,7 @@ struct Trace {
 
 fn run_graph(opt: &Optimizer, lrs: &[f64]) -> Trace {
     let g = step_graph(opt, DType::F64);
-    let mut exe = Interpreter.compile(&g).expect("step graph compiles");
+    let mut exe = Interpreter.compile_graph(&g).expect("step graph compiles");
     let f = |shape: &[usize], v: &[f64]| Tensor::from_f64(DType::F64, shape, v.to_vec());
     let (a, t) = (f(&[3], &A), f(&[3], &T));
     let (mut w, mut u) = (f(&[3], &W0), f(&[2, 2], &U0));
@@ -351,8 +351,8 @@ fn the_step_graph_has_state_and_hyper_inputs_and_named_outputs() {
         ("m.u/square_avg", Role::State, "f32[2,2]"),
         ("m.u/grad_avg", Role::State, "f32[2,2]"),
         ("m.u/momentum", Role::State, "f32[2,2]"),
-        ("lr", Role::Hyper, "f32[]"),
-        ("step", Role::Hyper, "f32[]"),
+        ("lr", Role::Hyper(Hyper::Lr(0)), "f32[]"),
+        ("step", Role::Hyper(Hyper::Step), "f32[]"),
     ];
     let want: Vec<(String, Role, String)> = want
         .iter()
@@ -378,7 +378,7 @@ fn the_step_graph_has_state_and_hyper_inputs_and_named_outputs() {
             ("m.u/momentum", "f32[2,2]".into()),
         ]
     );
-    assert!(Interpreter.compile(&g).is_ok());
+    assert!(Interpreter.compile_graph(&g).is_ok());
 }
 
 #[test]

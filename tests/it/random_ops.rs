@@ -8,7 +8,7 @@
 
 use dlc::backend::interp::{eval, Interpreter};
 use dlc::backend::Backend;
-use dlc::ir::{DType, Dim, Dist, Graph, Op, Role, Shape, TensorType};
+use dlc::ir::{DType, Dim, Dist, Graph, Hyper, Op, Role, Shape, TensorType};
 use dlc::runtime::rng::{philox4x32_10, Rng};
 use dlc::tensor::Tensor;
 
@@ -19,7 +19,7 @@ fn ty(dtype: DType, dims: &[usize]) -> TensorType {
 /// `random_* %key stream=stream : dtype[shape]` for a given key.
 fn draw(dist: Dist, dtype: DType, shape: &[usize], key: i32, stream: u64) -> Vec<f64> {
     let mut g = Graph::new("r");
-    let k = g.input("key", Role::Hyper, ty(DType::I32, &[]));
+    let k = g.input("key", Role::Hyper(Hyper::Key), ty(DType::I32, &[]));
     let r = g.random(dist, k, stream, ty(dtype, shape));
     g.output("r", r);
     let kv = Tensor::scalar(DType::I32, key as f64);
@@ -132,7 +132,7 @@ fn normal_numbers_have_the_right_moments() {
 fn a_key_from_the_step_gives_fresh_numbers_each_step_from_one_compiled_graph() {
     // The dropout pattern: key = cast(step), mask = uniform >= p.
     let mut g = Graph::new("dropout");
-    let step = g.input("step", Role::Hyper, ty(DType::F32, &[]));
+    let step = g.input("step", Role::Hyper(Hyper::Step), ty(DType::F32, &[]));
     let x = g.input(
         "x",
         Role::Data,
@@ -149,7 +149,7 @@ fn a_key_from_the_step_gives_fresh_numbers_each_step_from_one_compiled_graph() {
     let zero = g.constant_like(0.0, x);
     let y = g.select(keep, x, zero);
     g.output("y", y);
-    let mut exe = Interpreter.compile(&g).unwrap();
+    let mut exe = Interpreter.compile_graph(&g).unwrap();
     let xv = Tensor::full(DType::F32, &[4, 16], 1.0);
     let mut run = |s: f64| {
         exe.run(&[&Tensor::scalar(DType::F32, s), &xv])

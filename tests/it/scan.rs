@@ -227,7 +227,7 @@ fn an_empty_sequence_returns_the_initial_carries() {
 #[test]
 fn one_compiled_scan_runs_every_length_and_batch() {
     let g = scan_graph(scan1(linear_body("N", 1), 1), "T");
-    let mut exe = Interpreter.compile(&g).unwrap();
+    let mut exe = Interpreter.compile_graph(&g).unwrap();
     for (n, t) in [(1, 1), (2, 5), (3, 2)] {
         let h0 = Tensor::full(DType::F64, &[n, 1], 0.0);
         let x = Tensor::full(DType::F64, &[n, t, 1], 1.0);
@@ -490,7 +490,7 @@ fn the_verifier_checks_bodies_and_gets() {
         "{e}"
     );
     // The interpreter refuses both as well.
-    assert!(Interpreter.compile(&g).is_err());
+    assert!(Interpreter.compile_graph(&g).is_err());
 }
 
 #[test]
@@ -583,7 +583,9 @@ fn the_cpu_backend_runs_scans_and_refuses_nothing_in_their_bodies() {
     // `cpu_scan.rs`).
     for g in [rnn_graph(), scan_graph(scan1(nested_body(), 1), "T")] {
         assert_eq!(dlc::passes::fuse::unsupported_op(&g), None);
-        let mut exe = dlc::backend::cpu::CpuBackend.compile(&g).expect("compiles");
+        let mut exe = dlc::backend::cpu::CpuBackend
+            .compile_graph(&g)
+            .expect("compiles");
         let inputs = crate::filetests::agreement::seeded_inputs(&g, 0);
         let refs: Vec<&Tensor> = inputs.iter().collect();
         let want = eval(&g, &refs).unwrap();

@@ -61,9 +61,8 @@ fn digits_example_checks_with_paths_shapes_and_settings() {
     assert_eq!((t.epochs, t.batch, t.shuffle), (20, 32, true));
     assert_eq!(t.schedule, Schedule::Constant);
     assert_eq!(t.save.as_deref(), Some("runs/digits"));
-    let (loss_name, loss_id) = t.model.outputs.last().unwrap();
-    assert_eq!(loss_name, "loss");
-    assert_eq!(t.model.nodes[*loss_id].ty, TensorType::scalar(DType::F32));
+    let loss_id = t.model.loss.expect("a train block's model has a loss");
+    assert_eq!(t.model.nodes[loss_id].ty, TensorType::scalar(DType::F32));
 }
 
 const CATALOG_SRC: &str = "dataset d = load(x: csv(\"x.csv\"), y: csv(\"y.csv\"))\n";

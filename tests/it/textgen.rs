@@ -85,7 +85,7 @@ fn run_chars(seed: u64, save: Option<&std::path::Path>) -> Report {
     let src = CHARS.replace("SAVE", &save);
     let program = check_files(&src).unwrap_or_else(|d| panic!("{}", show(&src, &d)));
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         seed: Some(seed),
         ..Options::default()
@@ -267,7 +267,7 @@ train words(vocab: hamlet.vocab) on hamlet {
 "#;
     let program = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         ..Options::default()
     };

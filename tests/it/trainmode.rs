@@ -50,7 +50,7 @@ fn scratch(name: &str) -> PathBuf {
 
 fn opts() -> Options {
     Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: PathBuf::from("."),
         ..Options::default()
     }
@@ -145,7 +145,7 @@ fn dumps_name_the_lowering_mode() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("dlc runs");
-    match dlc::passes::fuse::unsupported_op(&step) {
+    match dlc::passes::fuse::unsupported_op(step.graph()) {
         Some(op) => {
             assert_eq!(out.status.code(), Some(1));
             let err = String::from_utf8_lossy(&out.stderr);
@@ -180,10 +180,10 @@ train mlp() on digits.train {
 "#;
     let program = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
     let step = dlc::training_step(program.train.as_ref().unwrap());
-    assert_eq!(dlc::passes::fuse::unsupported_op(&step), None);
+    assert_eq!(dlc::passes::fuse::unsupported_op(step.graph()), None);
     let run = |backend: &str| {
         let opts = Options {
-            backend: Some(backend.into()),
+            backend: dlc::backend::BackendKind::by_name(backend),
             steps: Some(20),
             ..opts()
         };

@@ -37,7 +37,7 @@ pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
-use super::{Backend, Executable};
+use super::{Backend, BackendKind, CompileError, Runner};
 use crate::ir::{DType, Graph, ReduceOp};
 use crate::kernel::{row_major, Access, Expr, Inst, Kernel, KernelProgram, MatOperand, Size};
 use crate::passes::{fuse::fuse, plan_memory::plan_memory};
@@ -54,16 +54,17 @@ pub fn kernel_program(g: &Graph) -> KernelProgram {
 pub struct CpuBackend;
 
 impl Backend for CpuBackend {
-    fn name(&self) -> &'static str {
-        "cpu"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
     }
-    fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, String> {
-        crate::ir::verify::verify(graph).map_err(|e| e.to_string())?;
+    fn compile_graph(&self, graph: &Graph) -> Result<Box<dyn Runner>, CompileError> {
+        crate::ir::verify::verify(graph).map_err(|e| CompileError::Internal(e.to_string()))?;
         if let Some(op) = crate::passes::fuse::unsupported_op(graph) {
-            return Err(format!(
-                "the cpu backend does not run `{op}` yet (graph @{}); use --backend interp",
-                graph.name
-            ));
+            return Err(CompileError::Unsupported {
+                backend: BackendKind::Cpu,
+                op: op.to_string(),
+                graph: graph.name.clone(),
+            });
         }
         compile_program(kernel_program(graph))
     }
@@ -72,8 +73,8 @@ impl Backend for CpuBackend {
 /// Compiles a fused, memory-planned kernel program to machine code: the
 /// last stage of [`CpuBackend::compile`], on its own so that `dlc bench`
 /// can time fusion, planning and code generation apart.
-pub fn compile_program(p: KernelProgram) -> Result<Box<dyn Executable>, String> {
-    Ok(Box::new(Compiled::new(p)?))
+pub fn compile_program(p: KernelProgram) -> Result<Box<dyn Runner>, CompileError> {
+    Ok(Box::new(Compiled::new(p).map_err(CompileError::Internal)?))
 }
 
 /// The CLIF of every loop nest of `g`'s kernel program, in kernel order

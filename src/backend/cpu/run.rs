@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
 use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
-use crate::backend::{check_updates, Arg, Executable, RunError};
+use crate::backend::{check_updates, Arg, RunError, Runner};
 use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
 use crate::tensor::Tensor;
@@ -44,7 +44,7 @@ pub(super) struct Bound {
     parallel: bool,
 }
 
-impl Executable for Compiled {
+impl Runner for Compiled {
     fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
         let mut args: Vec<Arg> = inputs.iter().map(|t| Arg::In(t)).collect();
         let outs = self.execute(&mut args, &[])?;

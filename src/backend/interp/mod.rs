@@ -16,7 +16,7 @@ mod window;
 
 use ndarray::ArrayD;
 
-use super::{Backend, Executable, RunError};
+use super::{Backend, BackendKind, CompileError, RunError, Runner};
 use crate::ir::{DType, Dim, Graph, Op, Value};
 use crate::tensor::Tensor;
 
@@ -25,11 +25,11 @@ use crate::tensor::Tensor;
 pub struct Interpreter;
 
 impl Backend for Interpreter {
-    fn name(&self) -> &'static str {
-        "interp"
+    fn kind(&self) -> BackendKind {
+        BackendKind::Interp
     }
-    fn compile(&self, graph: &Graph) -> Result<Box<dyn Executable>, String> {
-        check_types(graph)?;
+    fn compile_graph(&self, graph: &Graph) -> Result<Box<dyn Runner>, CompileError> {
+        check_types(graph).map_err(CompileError::Internal)?;
         let plan = Plan::new(graph);
         Ok(Box::new(Compiled {
             graph: graph.clone(),
@@ -43,7 +43,7 @@ struct Compiled {
     plan: Plan,
 }
 
-impl Executable for Compiled {
+impl Runner for Compiled {
     fn run(&mut self, inputs: &[&Tensor]) -> Result<Vec<Tensor>, RunError> {
         run(&self.graph, &self.plan, inputs)
     }

@@ -435,7 +435,7 @@ fn read_saved_values(
     }
     for o in &rb.outputs {
         let v = map[o.value.index()].expect("internal: outputs are live");
-        new.output(o.name.clone(), v);
+        new.output_kind(o.name.clone(), v, o.kind);
     }
     (new, saved)
 }

@@ -47,30 +47,22 @@ impl Session<'_> {
         };
         for n in &self.train.nearest {
             let table = self
-                .state
-                .get(&n.param)
+                .resident(&n.param)
                 .expect("internal: sema checked the parameter");
             for w in &n.words {
-                let found = nearest(table, &vocab, w, n.count).map_err(RunFailure)?;
+                let found = nearest(&table, &vocab, w, n.count).map_err(RunFailure)?;
                 if verbose {
                     println!("{}", found.to_text());
                 }
                 report.neighbours.push(found);
             }
         }
+        if !self.train.samples.is_empty() {
+            self.load_eval();
+        }
         for (i, s) in self.train.samples.iter().enumerate() {
             let mut rng = Rng::new(self.seed, derive(self.seed, &format!("sample/{i}")));
-            let state = &self.state;
-            let param = |name: &str| state.get(name).cloned();
-            let g = generate(
-                self.eval.as_mut(),
-                &self.eval_graph,
-                &param,
-                s,
-                &vocab,
-                &mut rng,
-            )
-            .map_err(RunFailure)?;
+            let g = generate(self.eval.as_mut(), s, &vocab, &mut rng).map_err(RunFailure)?;
             if verbose {
                 println!(
                     "sample ({} tokens, temperature {}):\n{}",

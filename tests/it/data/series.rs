@@ -167,7 +167,7 @@ train forecast() on sun.train {
         .collect();
     assert_eq!(fields, ["x: f32[8, 1] x 301", "y: f32[1] x 301"]);
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         ..Options::default()
     };
@@ -225,7 +225,7 @@ train m() on sun.train {
 "#;
     let p = check_files(src).unwrap_or_else(|d| panic!("{}", show(src, &d)));
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         ..Options::default()
     };

@@ -462,7 +462,7 @@ train m(vocab: words.vocab) on words.train {{
         .unwrap();
     assert_eq!(format!("{}", w.ty), "f32[3,1972]");
     let opts = Options {
-        backend: Some("interp".into()),
+        backend: Some(dlc::backend::BackendKind::Interp),
         base: ".".into(),
         ..Options::default()
     };

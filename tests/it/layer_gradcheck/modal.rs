@@ -7,7 +7,7 @@
 //! case and the adjoint identity `<convT(x), y> = <x, conv(y)>`.
 
 use dlc::backend::interp::eval;
-use dlc::ir::{ConvAttrs, DType, Graph, Role, Shape, TensorType};
+use dlc::ir::{ConvAttrs, DType, Graph, Hyper, Role, Shape, TensorType};
 use dlc::passes::lower::{Mode, KEY as KEY_INPUT};
 use dlc::runtime::train::step_key;
 use dlc::tensor::Tensor;
@@ -80,7 +80,7 @@ fn dropout_model(rate: f64) -> Graph {
     b.output("z", z);
     let g = lowered_in(&b.model, Mode::Train);
     let k = g.find_input(KEY_INPUT).expect("a key input in train mode");
-    assert_eq!(g.input_info(k).1, Role::Hyper);
+    assert_eq!(g.input_info(k).1, Role::Hyper(Hyper::Key));
     g
 }
 

@@ -40,6 +40,7 @@ impl ModelBuilder {
                 states: vec![],
                 nodes: vec![],
                 outputs: vec![],
+                loss: None,
             },
             bindings: vec![],
         }

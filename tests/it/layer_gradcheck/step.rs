@@ -103,7 +103,7 @@ fn simplifying_the_training_step_does_not_change_the_updates() {
                 Role::Data | Role::Param => {
                     Tensor::from_f64(DType::F64, &shape, sample(&mut rng, Domain::Any, k))
                 }
-                Role::State | Role::Hyper => Tensor::full(DType::F64, &shape, 0.0),
+                Role::State | Role::Hyper(_) => Tensor::full(DType::F64, &shape, 0.0),
             };
             values.insert(input.to_string(), t);
         }
