@@ -11,9 +11,10 @@
 //! `784`); the planned peak is a polynomial in the batch symbols.
 //!
 //! Inputs are the caller's tensors and outputs are handed back to it, so
-//! neither lives in the arena. (Updating parameters and optimizer state in
-//! place would need the caller to donate its tensors, which the `Executable`
-//! interface does not do yet.)
+//! neither lives in the arena. Parameters and optimizer state are updated
+//! in place all the same: an executable owns them and passes each as an
+//! update of the output that replaces it, which the backend writes straight
+//! into the input where `in_place` proves it safe.
 
 use crate::kernel::{row_major, BufId, BufKind, Kernel, KernelProgram, Size};
 

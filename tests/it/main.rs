@@ -30,5 +30,6 @@ mod stages;
 mod syntax;
 mod syntax_fuzz;
 mod textgen;
+mod tidy;
 mod trainmode;
 mod ui;

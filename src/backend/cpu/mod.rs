@@ -1,7 +1,8 @@
 //! The CPU backend: a graph is fused and memory-planned into a kernel
 //! program, every loop nest is compiled to machine code with Cranelift
 //! (`codegen`), contractions go to the `gemm` crate's micro-kernels (called
-//! as Cᵀ = Bᵀ·Aᵀ, its fast orientation, see `TOOLCHAIN.md` §3) or, for a
+//! as Cᵀ = Bᵀ·Aᵀ: for a row-major C, gemm's column-major-first kernels run
+//! about twice as fast that way round) or, for a
 //! single row, to a streaming row-times-matrix (`gemv`), and rayon splits
 //! big loops across cores (`run`). Convolution, pooling, movement,
 //! indexing and random ops are library routines (`library`, `conv`: im2col
