@@ -50,7 +50,7 @@ const STAGES: [&str; 9] = [
     "optimizer",
     "simplify",
     "fuse",
-    "plan",
+    "plan_memory",
     "codegen",
 ];
 
@@ -111,7 +111,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
             let mut p = crate::passes::fuse::fuse(function.graph());
             clock.lap("fuse");
             crate::passes::plan_memory::plan_memory(&mut p);
-            clock.lap("plan");
+            clock.lap("plan_memory");
             crate::backend::cpu::compile_program(p).map(|runner| {
                 Box::new(HostExecutable::new(function.signature().clone(), runner))
                     as Box<dyn Executable>

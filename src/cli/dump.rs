@@ -5,6 +5,7 @@ use std::path::Path;
 use super::{load_program, read_source, Failure, Format, Stage};
 use crate::ir::{self, Graph};
 use crate::passes::lower::{has_modal_layers, Mode};
+use crate::passes::optimizer::Group;
 use crate::sema::print::print_program;
 use crate::syntax;
 
@@ -28,26 +29,31 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
         return Ok(print_program(&program));
     }
     let graphs: Vec<Graph> = match (&program.train, stage) {
-        (Some(t), Stage::Ir) => vec![crate::forward(t).into_graph()],
-        (Some(t), Stage::Grad) => vec![crate::gradients(t).into_graph()],
-        (Some(t), Stage::Opt | Stage::Kernels | Stage::Clif) => {
+        (Some(t), Stage::Lower) => vec![crate::forward(t).into_graph()],
+        (Some(t), Stage::Autodiff) => vec![crate::gradients(t).into_graph()],
+        (Some(t), Stage::Optimizer) => {
+            let grads = crate::gradients(t);
+            let group = Group::all(grads.graph(), crate::optimizer(&t.optimizer));
+            vec![crate::update(&grads, &[group]).into_graph()]
+        }
+        (Some(t), Stage::Simplify | Stage::Fuse | Stage::PlanMemory | Stage::Codegen) => {
             vec![crate::training_step(t).into_graph()]
         }
-        (None, Stage::Ir | Stage::Kernels | Stage::Clif) => program
+        (None, Stage::Lower | Stage::Fuse | Stage::PlanMemory | Stage::Codegen) => program
             .models
             .iter()
             .map(|m| crate::lower(m, Mode::Eval).into_graph())
             .collect(),
         (None, _) => {
             return Err(Failure::Message(format!(
-                "{} has no train block, so it has no {} stage; `--stage ir` shows its models",
+                "{} has no train block, so it has no {} stage; `--stage lower` shows its models",
                 path.display(),
-                if stage == Stage::Grad { "grad" } else { "opt" }
+                stage.name()
             )))
         }
         (_, Stage::Ast | Stage::Checked) => unreachable!("handled above"),
     };
-    if matches!(stage, Stage::Kernels | Stage::Clif) {
+    if matches!(stage, Stage::Fuse | Stage::PlanMemory | Stage::Codegen) {
         // A user-facing refusal, as `dlc train --backend cpu` gives, not
         // the internal error fusing an unsupported op would be.
         if let Some((g, op)) = graphs
@@ -55,24 +61,32 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
             .find_map(|g| crate::passes::fuse::unsupported_op(g).map(|op| (g, op)))
         {
             return Err(Failure::Message(format!(
-                "the cpu backend does not run `{op}` yet (graph @{}), so {} has no {} stage; `--stage opt` shows the training step",
+                "the cpu backend does not run `{op}` yet (graph @{}), so {} has no {} stage; `--stage simplify` shows the training step",
                 g.name,
                 path.display(),
-                if stage == Stage::Kernels { "kernels" } else { "clif" }
+                stage.name()
             )));
         }
     }
-    if stage == Stage::Kernels {
+    if matches!(stage, Stage::Fuse | Stage::PlanMemory) {
         let progs: Vec<String> = graphs
             .iter()
-            .map(|g| crate::kernel::print::print(&crate::backend::cpu::kernel_program(g)))
+            .map(|g| {
+                let mut p = crate::passes::fuse::fuse(g);
+                if stage == Stage::PlanMemory {
+                    crate::passes::plan_memory::plan_memory(&mut p);
+                }
+                crate::kernel::print::print(&p)
+            })
             .collect();
         return Ok(progs.join("\n"));
     }
-    if stage == Stage::Clif {
+    if stage == Stage::Codegen {
         let mut out = Vec::new();
         for g in &graphs {
-            out.push(crate::backend::cpu::clif_text(g).map_err(Failure::Message)?);
+            out.push(
+                crate::backend::cpu::clif_text(g).map_err(|e| Failure::Message(e.to_string()))?,
+            );
         }
         return Ok(out.join("\n"));
     }

@@ -158,17 +158,50 @@ fn backend_kind(s: &str) -> Result<BackendKind, String> {
     })
 }
 
+/// A stage of the pipeline, named like the module that produces it (and
+/// like its bench lap and filetest folder); the earlier names are aliases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Stage {
+    /// The syntax tree.
     Ast,
+    /// The checked program.
     Checked,
-    Ir,
-    Grad,
-    Opt,
-    /// The fused kernel program with its memory plan (training step).
-    Kernels,
-    /// The Cranelift IR of every loop nest of the kernel program.
-    Clif,
+    /// The lowered graph of primitives (alias `ir`).
+    #[value(alias = "ir")]
+    Lower,
+    /// The graph with the loss's gradients (alias `grad`).
+    #[value(alias = "grad")]
+    Autodiff,
+    /// The training step: forward, backward and update, before simplify.
+    Optimizer,
+    /// The simplified training step, as backends compile it (alias `opt`).
+    #[value(alias = "opt")]
+    Simplify,
+    /// The fused kernel program, before memory planning.
+    Fuse,
+    /// The kernel program with its memory plan (alias `kernels`).
+    #[value(name = "plan_memory", alias = "kernels")]
+    PlanMemory,
+    /// The Cranelift IR of every loop nest of the kernel program (alias `clif`).
+    #[value(alias = "clif")]
+    Codegen,
+}
+
+impl Stage {
+    /// The stage's name, as `--stage` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Ast => "ast",
+            Stage::Checked => "checked",
+            Stage::Lower => "lower",
+            Stage::Autodiff => "autodiff",
+            Stage::Optimizer => "optimizer",
+            Stage::Simplify => "simplify",
+            Stage::Fuse => "fuse",
+            Stage::PlanMemory => "plan_memory",
+            Stage::Codegen => "codegen",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -84,7 +84,16 @@ fn explain_prints_a_code_and_refuses_unknown_ones() {
 
 #[test]
 fn dump_stages_print_parseable_ir_and_dot() {
-    for stage in ["ir", "grad", "opt"] {
+    // The stages by their pass names, and by their earlier names.
+    for stage in [
+        "lower",
+        "autodiff",
+        "optimizer",
+        "simplify",
+        "ir",
+        "grad",
+        "opt",
+    ] {
         let out = dlc(&["dump", "examples/xor.dl", "--stage", stage]);
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let ir = text(&out.stdout);
@@ -297,7 +306,7 @@ fn bench_prints_one_json_object_with_throughput_and_stage_times() {
         "optimizer",
         "simplify",
         "fuse",
-        "plan",
+        "plan_memory",
         "codegen",
     ] {
         assert!(stages[s].as_f64().is_some_and(|x| x >= 0.0), "{s} in {v}");

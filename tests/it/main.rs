@@ -26,6 +26,7 @@ mod recurrent;
 mod rng;
 mod scan;
 mod sema;
+mod stage_filetests;
 mod stages;
 mod syntax;
 mod syntax_fuzz;

@@ -26,13 +26,16 @@ fn every_example_at_every_stage() {
             dlc::sema::print::print_program(&program)
         );
         let train = program.train.as_ref().expect("examples train");
-        insta::assert_snapshot!(format!("{name}.ir"), roundtrip(dlc::forward(train).graph()));
         insta::assert_snapshot!(
-            format!("{name}.grad"),
+            format!("{name}.lower"),
+            roundtrip(dlc::forward(train).graph())
+        );
+        insta::assert_snapshot!(
+            format!("{name}.autodiff"),
             roundtrip(dlc::gradients(train).graph())
         );
         insta::assert_snapshot!(
-            format!("{name}.opt"),
+            format!("{name}.simplify"),
             roundtrip(dlc::training_step(train).graph())
         );
     }

@@ -111,7 +111,10 @@ fn the_code_map_names_only_what_exists() {
             }
         }
     }
-    assert!(rows >= 10, "the code map has {rows} rows; did its format change?");
+    assert!(
+        rows >= 10,
+        "the code map has {rows} rows; did its format change?"
+    );
     assert!(
         problems.is_empty(),
         "ARCHITECTURE.md's code map is out of date:\n{}",

@@ -123,7 +123,7 @@ fn dumps_name_the_lowering_mode() {
         assert_eq!(out.status.code(), Some(0));
         String::from_utf8(out.stdout).unwrap()
     };
-    for stage in ["ir", "grad", "opt"] {
+    for stage in ["lower", "autodiff", "simplify"] {
         let text = dump("examples/digits_regularized.dl", stage);
         assert!(text.starts_with("# train mode:"), "{stage}: {text}");
         dlc::ir::parse::parse(&text).unwrap_or_else(|e| panic!("{stage}: {e}"));
