@@ -101,10 +101,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
                 "the cpu backend does not run `{op}` yet; bench it with --backend interp"
             )));
         }
-        let mut p = crate::passes::fuse::fuse(&graph);
-        clock.lap("fuse");
-        crate::passes::plan_memory::plan_memory(&mut p);
-        clock.lap("plan");
+        let p = crate::kernel::kernel_program_observed(&graph, &mut |s| clock.lap(s));
         crate::backend::cpu::compile_program(p).map_err(Failure::Message)?
     } else {
         backend.compile(&graph).map_err(Failure::Message)?

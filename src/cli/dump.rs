@@ -63,7 +63,7 @@ pub fn dump(path: &Path, stage: Stage, format: Format, spans: bool) -> Result<St
     if stage == Stage::Kernels {
         let progs: Vec<String> = graphs
             .iter()
-            .map(|g| crate::kernel::print::print(&crate::backend::cpu::kernel_program(g)))
+            .map(|g| crate::kernel::print::print(&crate::kernel::kernel_program(g)))
             .collect();
         return Ok(progs.join("\n"));
     }

@@ -27,14 +27,38 @@
 //! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at
 //! run time, so one compiled program serves every batch size.
 
+mod in_place;
+mod layout;
 pub mod print;
+pub mod reference;
 mod scan;
 mod size;
 
+pub use in_place::{in_place, InPlace};
+pub use layout::{bind, Layout};
 pub use scan::ScanKernel;
 pub use size::{Poly, Size};
 
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, Op, ReduceOp, Role, TensorType, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, Op, ReduceOp, Role, TensorType, UnaryOp};
+use crate::passes::{fuse, plan_memory::plan_memory};
+
+/// The fused, memory-planned kernel program of a verified graph that
+/// [`fuse::unsupported_op`] accepts: what `dlc dump --stage kernels`
+/// prints, what `dlc summary` sizes and what every compiled backend runs.
+pub fn kernel_program(g: &Graph) -> KernelProgram {
+    kernel_program_observed(g, &mut |_| {})
+}
+
+/// [`kernel_program`], calling `done(stage)` as each stage (`fuse`, `plan`)
+/// finishes: how `dlc bench` times them apart while this module never reads
+/// a clock.
+pub fn kernel_program_observed(g: &Graph, done: &mut dyn FnMut(&'static str)) -> KernelProgram {
+    let mut p = fuse::fuse(g);
+    done("fuse");
+    plan_memory(&mut p);
+    done("plan");
+    p
+}
 
 /// Index of a buffer in [`KernelProgram::buffers`].
 pub type BufId = usize;

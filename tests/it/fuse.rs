@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use dlc::backend::cpu::kernel_program;
 use dlc::ir::parse::parse;
+use dlc::kernel::kernel_program;
 use dlc::kernel::print::print;
 
 #[test]

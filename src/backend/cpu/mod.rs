@@ -21,34 +21,22 @@ mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_kgrad;
 mod gemv;
-mod in_place;
-mod layout;
 mod library;
 mod matmul;
 pub mod profile;
-pub mod reference;
 mod run;
 mod scan;
 mod small_gemm;
 
-pub use in_place::{in_place, InPlace};
-pub use layout::{bind, Layout};
 pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
 use super::{Backend, Executable};
 use crate::ir::{DType, Graph, ReduceOp};
-use crate::kernel::{row_major, Access, Expr, Inst, Kernel, KernelProgram, MatOperand, Size};
-use crate::passes::{fuse::fuse, plan_memory::plan_memory};
-
-/// The fused, memory-planned kernel program of a verified graph: what
-/// `dlc dump --stage kernels` prints and what every compiled backend runs.
-pub fn kernel_program(g: &Graph) -> KernelProgram {
-    let mut p = fuse(g);
-    plan_memory(&mut p);
-    p
-}
+use crate::kernel::{
+    kernel_program, row_major, Access, Expr, InPlace, Inst, Kernel, KernelProgram, MatOperand, Size,
+};
 
 /// The default backend: Cranelift-compiled kernels.
 pub struct CpuBackend;

@@ -10,12 +10,11 @@
 
 use rayon::prelude::*;
 
-use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
-use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{library, profile, Align64, Compiled, KernelFn, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
-use crate::kernel::{BufKind, Size};
+use crate::kernel::{bind, in_place, BufKind, InPlace, Layout, Size};
 use crate::tensor::Tensor;
 
 /// Loops with less work than this (elements weighted by their body's cost,

@@ -8,10 +8,11 @@
 //! (convolution, pooling, movement, indexing, random) call the
 //! interpreter's definition of their op.
 
-use super::layout::{bind, Layout};
 use crate::backend::RunError;
 use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
-use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, ScanKernel, Size};
+use crate::kernel::{
+    bind, extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Layout, ScanKernel, Size,
+};
 use crate::tensor::Tensor;
 
 /// Runs `p` on `inputs` (in graph-input order); results in output order.
