@@ -235,7 +235,7 @@ enum Step {
     /// A library routine (`library.rs`).
     Library {
         out: usize,
-        op: crate::ir::Op,
+        routine: crate::kernel::Routine,
         args: Vec<usize>,
     },
     /// A loop over time around a compiled body (`scan.rs`).
@@ -317,9 +317,9 @@ impl Compiled {
                     dtype: prog.buffers[*out].ty.dtype,
                     epilogue: lp,
                 },
-                Kernel::Library { out, op, args } => Step::Library {
+                Kernel::Library { out, routine, args } => Step::Library {
                     out: *out,
-                    op: op.clone(),
+                    routine: routine.clone(),
                     args: args.clone(),
                 },
                 Kernel::Scan(s) => Step::Scan(Box::new(scan::ScanStep::new(s)?)),

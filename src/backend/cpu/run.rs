@@ -8,6 +8,8 @@
 //! step takes microseconds: sizes, strides and output shapes are evaluated
 //! once per binding, not per call.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rayon::prelude::*;
 
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
@@ -153,8 +155,8 @@ impl Compiled {
             .map(|b| b.ty.shape.bind(bindings).expect("internal: bound shape"))
             .collect();
         let library_parallel = self.steps.iter().any(|s| match s {
-            Step::Library { out, op, .. } => {
-                library::parallel(op, out_shapes[*out].iter().product())
+            Step::Library { out, routine, .. } => {
+                library::parallel(routine, out_shapes[*out].iter().product())
             }
             // A scan's body may split its loops: run it from the pool.
             Step::Scan(_) => true,
@@ -284,7 +286,12 @@ impl Compiled {
             let fresh = outputs.iter().position(|(ob, _)| ob == b);
             results.push(Some(match fresh.map(|i| outputs.swap_remove(i).1) {
                 Some(t) => t,
-                None => read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b]),
+                // SAFETY: `ptrs[b]` is the output's live storage (an input
+                // or the arena) sized for these bindings, and the steps
+                // that wrote it have finished.
+                None => unsafe {
+                    read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b])
+                },
             }));
         }
         // (An output named twice is copied the second time from the first
@@ -342,12 +349,12 @@ impl Compiled {
                         run_loop(lp, extent, ptrs, &bound.syms, threads);
                     }
                 }
-                Step::Library { out, op, args } => {
+                Step::Library { out, routine, args } => {
                     let args: Vec<library::Buf> = args.iter().map(|&a| buf(a)).collect();
                     // SAFETY: every buffer is sized for these bindings,
                     // and fusion gave the routine an output of its own.
-                    unsafe { library::run(op, buf(*out), &args, threads) }.map_err(|e| {
-                        RunError(format!("{} (`{}`, graph @{})", e.0, op.name(), p.name))
+                    unsafe { library::run(routine, buf(*out), &args, threads) }.map_err(|e| {
+                        RunError(format!("{} (`{}`, graph @{})", e.0, routine.name(), p.name))
                     })?;
                 }
                 Step::Scan(sc) => {
@@ -385,14 +392,20 @@ struct Shared(*const *mut u8, *const i64);
 // SAFETY: the pointed-to arrays outlive the parallel loop, and the kernels
 // called on different row ranges write disjoint elements.
 unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: workers only read the two arrays, and the kernels
+// they call write disjoint rows.
 unsafe impl Sync for Shared {}
 
 impl Shared {
     /// Runs `f` on rows `lo..hi`.
     ///
     /// # Safety
-    /// The arrays are live and sized for the bindings `f` reads.
+    /// The arrays are live: a base address per buffer of the program `f`
+    /// was compiled for, each sized for the bound symbols; `lo..hi` lies
+    /// in the outer extent, and no other call writes those rows meanwhile.
     unsafe fn call(&self, f: KernelFn, lo: usize, hi: usize) {
+        // SAFETY: the caller's contract is what the kernel reads and
+        // writes (see `codegen`'s module doc for its arguments).
         unsafe { f(self.0, self.1, lo as i64, hi as i64) }
     }
 }
@@ -462,10 +475,14 @@ fn standard(t: &Tensor) -> bool {
 }
 
 /// A copy of the elements at `p` as a tensor of `dtype` and `shape`.
-pub(super) fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
+///
+/// # Safety
+/// `p` points at a live buffer holding at least `shape`'s element count of
+/// `dtype`, aligned for it, that nothing writes while it is copied.
+pub(super) unsafe fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
     let sh = ndarray::IxDyn(shape);
-    // SAFETY: `p` points at a live buffer of at least `n` elements of `dtype`.
+    // SAFETY: the caller's contract.
     unsafe {
         match dtype {
             DType::F32 => Tensor::F32(
