@@ -11,6 +11,8 @@
 //! Every staging buffer is kept across steps and runs, grown only when the
 //! batch grows.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::RefCell;
 
 use super::{Align64, Compiled};
