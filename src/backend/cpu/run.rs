@@ -222,8 +222,11 @@ impl Compiled {
             .iter_mut()
             .enumerate()
             .map(|(i, a)| match (copied(i), a) {
-                (Some(t), _) => tensor_ptr(t),
-                (None, Arg::In(t)) => tensor_ptr(t),
+                // Read only: no kernel writes an input buffer, and an
+                // output goes into an input only when it is an updated one
+                // that was not copied (`into_input` below).
+                (Some(t), _) => tensor_ptr(t).cast_mut(),
+                (None, Arg::In(t)) => tensor_ptr(t).cast_mut(),
                 (None, Arg::Update(t)) => tensor_mut_ptr(t),
             })
             .collect();
@@ -250,8 +253,10 @@ impl Compiled {
                 (BufKind::Input { index, .. }, _) => input_ptr[*index],
                 (BufKind::Output, Some(i)) => input_ptr[i],
                 (BufKind::Output, None) => {
-                    let t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
-                    let ptr = tensor_ptr(&t);
+                    let mut t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
+                    // Written by the kernels: taken from `&mut`. Moving the
+                    // tensor into `outputs` leaves its heap storage put.
+                    let ptr = tensor_mut_ptr(&mut t);
                     outputs.push((b, t));
                     ptr
                 }
@@ -437,15 +442,17 @@ fn run_loop(
     }
 }
 
-pub(super) fn tensor_ptr(t: &Tensor) -> *mut u8 {
+/// Where a tensor's elements start, to read them.
+pub(super) fn tensor_ptr(t: &Tensor) -> *const u8 {
     match t {
-        Tensor::F32(a) => a.as_ptr() as *mut u8,
-        Tensor::F64(a) => a.as_ptr() as *mut u8,
-        Tensor::I32(a) => a.as_ptr() as *mut u8,
-        Tensor::Bool(a) => a.as_ptr() as *mut u8,
+        Tensor::F32(a) => a.as_ptr() as *const u8,
+        Tensor::F64(a) => a.as_ptr() as *const u8,
+        Tensor::I32(a) => a.as_ptr() as *const u8,
+        Tensor::Bool(a) => a.as_ptr() as *const u8,
     }
 }
 
+/// Where a tensor's elements start, to write them.
 fn tensor_mut_ptr(t: &mut Tensor) -> *mut u8 {
     match t {
         Tensor::F32(a) => a.as_mut_ptr() as *mut u8,
