@@ -1,20 +1,20 @@
 //! The CPU backend: a graph is fused and memory-planned into a kernel
-//! program, every loop nest is compiled to machine code with Cranelift
+//! program (`kernel::kernel_program`), every loop nest is compiled to machine code with Cranelift
 //! (`codegen`), contractions go to the `gemm` crate's micro-kernels (called
 //! as Cᵀ = Bᵀ·Aᵀ, its fast orientation, see `TOOLCHAIN.md` §3) or, for a
 //! single row, to a streaming row-times-matrix (`gemv`), and rayon splits
 //! big loops across cores (`run`). Convolution, pooling, movement,
 //! indexing and random ops are library routines (`library`, `conv`: im2col
-//! into the same gemm). `reference` runs the same kernel program
-//! with plain loops, to test fusion apart from code generation.
+//! into the same gemm), one arm per `kernel::Routine`; the dtypes without
+//! code of their own run the routine's definition in `kernel::reference`.
 //!
 //! A run binds the size symbols from the inputs' shapes, lays the arena out
 //! for them (once per distinct batch size), points every buffer at the
 //! caller's inputs, fresh outputs or the arena, and calls the kernels in
 //! order. Kernels are compiled once per graph, never per batch size. With
 //! `run_update`, outputs that replace an input (new parameters, optimizer
-//! state) are written straight into it where `in_place` proves it safe, so
-//! a training step allocates nothing.
+//! state) are written straight into it where `kernel::in_place` proves it
+//! safe, so a training step allocates nothing.
 
 mod codegen;
 mod conv;
