@@ -14,6 +14,11 @@ use super::LoopNest;
 use crate::ir::{BinaryOp, DType, ReduceOp};
 use crate::kernel::{Inst, Size};
 
+/// Flags of every load and store of a buffer, a size or a base address:
+/// `trusted` (aligned, cannot trap). The memory plan and the runner make
+/// that true: each access stays inside a buffer sized for the bound
+/// symbols, at a multiple of its element size from a base that the arena
+/// (64-byte slots) or the tensor's own allocation aligns.
 pub(super) fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
@@ -30,6 +35,7 @@ pub(super) enum Width {
     X4,
 }
 
+/// The CLIF type of a value of `dt` held at width `w`.
 pub(super) fn clif_type(dt: DType, w: Width) -> Type {
     match (dt, w) {
         (DType::F32, Width::Scalar) => types::F32,
@@ -49,6 +55,9 @@ pub(super) fn mem_type(dt: DType) -> Type {
     }
 }
 
+/// The state of building one nest's function: the builder, and the values
+/// of the entry block and of the loops entered so far that the body's
+/// instructions read.
 pub(super) struct Gen<'a, 'b> {
     pub(super) b: FunctionBuilder<'b>,
     pub(super) n: &'a LoopNest<'a>,
