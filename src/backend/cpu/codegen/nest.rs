@@ -15,10 +15,13 @@ use crate::ir::{BinaryOp, DType, ReduceOp};
 use crate::kernel::{Inst, Size};
 
 /// Flags of every load and store of a buffer, a size or a base address:
-/// `trusted` (aligned, cannot trap). The memory plan and the runner make
-/// that true: each access stays inside a buffer sized for the bound
-/// symbols, at a multiple of its element size from a base that the arena
-/// (64-byte slots) or the tensor's own allocation aligns.
+/// `trusted`, that is non-trapping and aligned. Non-trapping holds because
+/// each access stays inside a buffer sized for the bound symbols. Aligned
+/// holds for scalars (each sits a multiple of its size from a base that
+/// the arena's 64-byte slots or the tensor's allocation aligns), but a
+/// four-lane access is only aligned to its element: the x64 backend then
+/// relies on the host's AVX (VEX) encodings, which take unaligned memory
+/// operands, where SSE encodings would fault.
 pub(super) fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
