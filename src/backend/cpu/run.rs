@@ -268,7 +268,12 @@ impl Compiled {
             ptrs[b] = ptrs[p.root(b)];
         }
         let threads = rayon::current_num_threads();
-        let run_steps = || self.run_steps(&ptrs, &accumulate, threads);
+        // SAFETY: `ptrs`, set up just above, points every buffer at live
+        // storage sized for `bound`: the caller's inputs (or their
+        // row-major copies), fresh outputs, an updated input where the
+        // in-place plan allows it, or the arena laid out for `bound`; all of
+        // it outlives the steps, and `args` stays borrowed meanwhile.
+        let run_steps = || unsafe { self.run_steps(&ptrs, &accumulate, threads) };
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
             // is split by work stealing, so when the OS delays the other
@@ -314,7 +319,16 @@ impl Compiled {
 
     /// Runs every step with the buffers at `ptrs` (bound by `self.bound`);
     /// `accumulate` marks contractions that add into their output.
-    pub(super) fn run_steps(
+    ///
+    /// # Safety
+    /// `ptrs[b]` is, for every buffer `b` of the program, the base of live
+    /// storage aligned for its dtype and holding its elements under
+    /// `self.bound`'s bindings (a view's being its root's); storages
+    /// overlap only as the program plans (views, arena slots reused after
+    /// their last reader, outputs written over inputs where
+    /// `kernel::in_place` allows it), and nothing else reads or writes
+    /// them until this returns.
+    pub(super) unsafe fn run_steps(
         &self,
         ptrs: &[*mut u8],
         accumulate: &[Option<f32>],
@@ -331,7 +345,8 @@ impl Compiled {
             let extent = bound.loops[s];
             let t0 = profile::start();
             match step {
-                Step::Loop(lp) => run_loop(lp, extent, ptrs, &bound.syms, threads),
+                // SAFETY: this function's contract, for the nest's buffers.
+                Step::Loop(lp) => unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) },
                 Step::MatMul {
                     out,
                     a,
@@ -351,13 +366,16 @@ impl Compiled {
                         run_matmul(ptrs, *out, dims, (a, b), *dtype, acc, *summed);
                     }
                     if let (Some(lp), None) = (epilogue, acc) {
-                        run_loop(lp, extent, ptrs, &bound.syms, threads);
+                        // SAFETY: this function's contract, for the
+                        // epilogue's buffers.
+                        unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) };
                     }
                 }
                 Step::Library { out, routine, args } => {
                     let args: Vec<library::Buf> = args.iter().map(|&a| buf(a)).collect();
-                    // SAFETY: every buffer is sized for these bindings,
-                    // and fusion gave the routine an output of its own.
+                    // SAFETY: every buffer is live and sized for these
+                    // bindings (this function's contract), and fusion gave
+                    // the routine an output of its own.
                     unsafe { library::run(routine, buf(*out), &args, threads) }.map_err(|e| {
                         RunError(format!("{} (`{}`, graph @{})", e.0, routine.name(), p.name))
                     })?;
@@ -369,7 +387,8 @@ impl Compiled {
                         .zip(&bound.syms)
                         .map(|(k, &v)| (k.clone(), v as usize))
                         .collect();
-                    // SAFETY: every buffer is sized for these bindings.
+                    // SAFETY: every buffer is live and sized for these
+                    // bindings (this function's contract).
                     unsafe { sc.run(ptrs, &bound.out_shapes, &bindings, threads) }?;
                 }
             }
@@ -417,7 +436,13 @@ impl Shared {
 
 /// Runs a loop nest over its outer extent `d0` (`work` elements in all),
 /// split into row ranges over the pool when it is big enough.
-fn run_loop(
+///
+/// # Safety
+/// `ptrs` holds the base address of every buffer of the program `lp` was
+/// compiled in, each live and sized for the bindings `syms` holds (in the
+/// program's symbol order), and nothing else touches the buffers the nest
+/// writes meanwhile.
+unsafe fn run_loop(
     lp: &Loop,
     extent: Option<(usize, usize)>,
     ptrs: &[*mut u8],
@@ -432,8 +457,8 @@ fn run_loop(
         (0..parts).into_par_iter().for_each(|c| {
             let lo = d0 * c / parts;
             let hi = d0 * (c + 1) / parts;
-            // SAFETY: see `Shared`; the kernel reads and writes inside the
-            // buffers the layout sized for these bindings.
+            // SAFETY: this function's contract; the parts write disjoint
+            // rows of the output (`splittable`), see `Shared`.
             unsafe { sh.call(lp.f, lo, hi) };
         });
     } else {
