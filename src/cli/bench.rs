@@ -108,10 +108,7 @@ pub fn bench(path: &Path, o: &BenchOptions) -> Result<String, Failure> {
     let compiled = match kind {
         // Fusion, planning and code generation timed apart.
         BackendKind::Cpu => {
-            let mut p = crate::passes::fuse::fuse(function.graph());
-            clock.lap("fuse");
-            crate::passes::plan_memory::plan_memory(&mut p);
-            clock.lap("plan_memory");
+            let p = crate::kernel::kernel_program_observed(function.graph(), &mut |s| clock.lap(s));
             crate::backend::cpu::compile_program(p).map(|runner| {
                 Box::new(HostExecutable::new(function.signature().clone(), runner))
                     as Box<dyn Executable>

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::ir::{Dim, TensorType};
 use crate::kernel::KernelProgram;
-use crate::passes::{fuse, plan_memory::plan_memory};
+use crate::passes::fuse;
 use crate::sema::program::{Activation, Layer, LossKind, Model, Program, Train};
 
 /// The summary table of the program's trained model (or of each model that
@@ -33,8 +33,7 @@ fn planned(train: &Train, batch: usize) -> String {
     if let Some(op) = fuse::unsupported_op(step.graph()) {
         return format!("planned step memory not available: the compiled backend has no kernel for `{op}` yet\n");
     }
-    let mut p = fuse::fuse(step.graph());
-    plan_memory(&mut p);
+    let p = crate::kernel::kernel_program(step.graph());
     let updated: Vec<usize> = step.signature().updates().iter().map(|&(_, o)| o).collect();
     match planned_bytes(&p, &updated, batch) {
         Some((arena, io)) => format!(

@@ -13,12 +13,13 @@
 //!   expression that feeds it fused in as a prologue.
 //! - `MatMul`: a batched contraction with transposes as flags and a fused
 //!   elementwise epilogue (bias add, activation) applied to its result.
-//! - `Library`: one op run as a library routine over whole buffers —
-//!   convolution, pooling, the movement ops (slice, pad, concat, reverse),
+//! - `Library`: one [`Routine`] over whole buffers — convolution,
+//!   pooling, the movement ops (slice, pad, concat, reverse),
 //!   gather/scatter_add and the random draws — whose operands and result
 //!   are materialized. Their index maps are not affine loads of one loop
 //!   nest (padding, windows, data-dependent rows), so a backend implements
-//!   each op once rather than generating it.
+//!   each routine once rather than generating it; the set is closed
+//!   (`routine.rs`).
 //! - `Scan`: a loop over time whose step is a kernel program of its own
 //!   (the scan's body, fused and planned once); the one kernel that writes
 //!   several buffers (its `get`s').
@@ -26,15 +27,48 @@
 //! Reshapes are views: a buffer that aliases another's storage with another
 //! shape. Sizes may be symbolic in the batch (`N`); a backend binds them at
 //! run time, so one compiled program serves every batch size.
+//!
+//! What every backend shares lives here too: [`kernel_program`] (fuse,
+//! then plan memory), the binding of sizes and the arena layout for one
+//! call (`layout.rs`), which outputs may be written over the inputs they
+//! replace (`in_place.rs`), and `reference`, a plain-loop runner of the
+//! kernel program that defines each kernel's meaning, library routines
+//! included, and that compiled backends are tested against.
 
+mod in_place;
+mod layout;
 pub mod print;
+pub mod reference;
+mod routine;
 mod scan;
 mod size;
 
+pub use in_place::{in_place, InPlace};
+pub use layout::{bind, Layout};
+pub use routine::Routine;
 pub use scan::ScanKernel;
 pub use size::{Poly, Size};
 
-use crate::ir::{BinaryOp, CmpOp, DType, Dim, Op, ReduceOp, Role, TensorType, UnaryOp};
+use crate::ir::{BinaryOp, CmpOp, DType, Dim, Graph, ReduceOp, Role, TensorType, UnaryOp};
+use crate::passes::{fuse, plan_memory::plan_memory};
+
+/// The fused, memory-planned kernel program of a verified graph that
+/// [`fuse::unsupported_op`] accepts: what `dlc dump --stage kernels`
+/// prints, what `dlc summary` sizes and what every compiled backend runs.
+pub fn kernel_program(g: &Graph) -> KernelProgram {
+    kernel_program_observed(g, &mut |_| {})
+}
+
+/// [`kernel_program`], calling `done(stage)` as each stage (`fuse`, `plan_memory`)
+/// finishes: how `dlc bench` times them apart while this module never reads
+/// a clock.
+pub fn kernel_program_observed(g: &Graph, done: &mut dyn FnMut(&'static str)) -> KernelProgram {
+    let mut p = fuse::fuse(g);
+    done("fuse");
+    plan_memory(&mut p);
+    done("plan_memory");
+    p
+}
 
 /// Index of a buffer in [`KernelProgram::buffers`].
 pub type BufId = usize;
@@ -215,12 +249,11 @@ pub enum Kernel {
         b: MatOperand,
         epilogue: Option<(Vec<Size>, Expr)>,
     },
-    /// `out = op(args...)`, the op's own semantics (the interpreter's) over
-    /// whole row-major buffers. `op` is one of those [`Kernel::library_op`]
-    /// accepts.
+    /// `out = routine(args...)` over whole row-major buffers, as the
+    /// reference runner defines the routine.
     Library {
         out: BufId,
-        op: Op,
+        routine: Routine,
         args: Vec<BufId>,
     },
     /// A loop over time running a kernel program per step (`scan.rs`);
@@ -267,21 +300,6 @@ impl Kernel {
             Kernel::Library { args, .. } => args.clone(),
             Kernel::Scan(s) => s.operands.clone(),
         }
-    }
-    /// Whether `op` runs as a [`Kernel::Library`] routine.
-    pub fn library_op(op: &Op) -> bool {
-        matches!(
-            op,
-            Op::Slice { .. }
-                | Op::Pad { .. }
-                | Op::Concat { .. }
-                | Op::Reverse { .. }
-                | Op::Gather
-                | Op::ScatterAdd
-                | Op::Conv(_)
-                | Op::ReduceWindow { .. }
-                | Op::Random { .. }
-        )
     }
 }
 

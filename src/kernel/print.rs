@@ -130,10 +130,10 @@ fn kernel_text(p: &KernelProgram, k: &Kernel) -> String {
             }
             s
         }
-        Kernel::Library { op, args, .. } => {
+        Kernel::Library { routine, args, .. } => {
             let names: Vec<String> = args.iter().map(|&a| buf_name(p, a)).collect();
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            format!("{out} = {}", op_text(op, &refs))
+            format!("{out} = {}", op_text(&routine.op(), &refs))
         }
         Kernel::Scan(s) => scan_text(p, s),
     }

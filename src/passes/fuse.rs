@@ -29,7 +29,7 @@ use std::collections::HashMap;
 use crate::ir::{DType, Dim, Graph, Op, ReduceOp, Value};
 use crate::kernel::{
     extents, row_major, Access, BufId, BufKind, Buffer, Expr, Inst, Kernel, KernelProgram,
-    MatOperand, MemoryPlan, Size,
+    MatOperand, MemoryPlan, Routine, Size,
 };
 
 /// The first op of `g` (or of a scan body in it) that the kernel program
@@ -74,7 +74,7 @@ pub fn fuse(g: &Graph) -> KernelProgram {
             // A slice of a buffer is a load at an offset (its own buffer
             // only if something else makes it one).
             Op::Slice { .. } if slice_offset(g, v).is_some() => mat[ops[0].index()] = true,
-            op if Kernel::library_op(op) => {
+            op if Routine::of(op).is_some() => {
                 // A library routine reads and writes whole buffers.
                 mat[v.index()] = true;
                 for &o in &ops {
@@ -225,9 +225,9 @@ pub fn fuse(g: &Graph) -> KernelProgram {
                 }
             }
             Op::MatMul => matmul_kernel(g, v, out, &buf_of, false),
-            op if Kernel::library_op(op) => Kernel::Library {
+            op if Routine::of(op).is_some() => Kernel::Library {
                 out,
-                op: op.clone(),
+                routine: Routine::of(op).expect("internal: a library op"),
                 args: g
                     .operands(v)
                     .iter()
@@ -593,7 +593,7 @@ impl<'a> ExprBuilder<'a> {
                     v.index()
                 )
             }
-            op if Kernel::library_op(op) => {
+            op if Routine::of(op).is_some() => {
                 panic!(
                     "internal: `{}` node %{} has no buffer",
                     op.name(),

@@ -5,7 +5,9 @@
 //! gradient graph (the VJPs are convolutions with input dilation, pads with
 //! interior padding, slices, scatter_adds), on the kernel-program reference
 //! runner and on the compiled backend, against the interpreter
-//! (`cpu_oracle::agree_all_within`).
+//! (`cpu_oracle::agree_all_within`). Every `kernel::Routine` names its
+//! test here (`tested_by`), so the reference runner, which defines the
+//! routines, is checked on each.
 //!
 //! Tolerance: f32 to 1e-4 relative where a convolution or window sums
 //! many products in another order than the interpreter's; the random draws
@@ -16,6 +18,7 @@ use dlc::ir::print::print;
 use dlc::ir::{
     ConvAttrs, DType, Dim, Dist, Graph, Op, ReduceOp, Role, Shape, TensorType, Value, Window,
 };
+use dlc::kernel::{kernel_program, reference, Kernel, Routine};
 use dlc::passes::autodiff::grad;
 use dlc::tensor::Tensor;
 
@@ -268,6 +271,16 @@ fn slices_pads_concats_and_reverses_with_gradients() {
     forward_and_grad(&[("x", f(&["6"]))], 1e-5, |g, v| {
         Some(g.slice(v[0], vec![1], vec![fix(6)], vec![2]))
     });
+    // An offset of two size terms (`2·N + 1`) is no load offset: the
+    // slice routine.
+    forward_and_grad(&[("x", f(&["3", "N", "2"]))], 1e-5, |g, v| {
+        Some(g.slice(
+            v[0],
+            vec![1, 0, 1],
+            vec![fix(3), sym(), fix(2)],
+            vec![2, 1, 1],
+        ))
+    });
     // Pads: low/high/interior, a value, a scalar-free size-1 axis.
     forward_and_grad(&[("x", f(&["N", "3", "1"]))], 1e-5, |g, v| {
         Some(g.pad(v[0], vec![0, 1, 2], vec![0, 2, 0], vec![0, 1, 0], -1.5))
@@ -326,13 +339,16 @@ fn slices_pads_concats_and_reverses_with_gradients() {
 #[test]
 fn gather_and_scatter_add_with_gradients() {
     // Seeded i32 inputs lie in [-3, 3]: their absolute values are rows.
-    for (table, idx) in [
-        (&["7", "3"][..], &["N", "2"][..]),
-        (&["4"][..], &["N"][..]),
-        (&["4", "1", "2"][..], &["3"][..]),
+    for (table, idx, dt) in [
+        (&["7", "3"][..], &["N", "2"][..], DType::F32),
+        (&["4"][..], &["N"][..], DType::F32),
+        (&["4", "1", "2"][..], &["3"][..], DType::F32),
+        // Tables the cpu backend has no code of its own for.
+        (&["5", "2"][..], &["N"][..], DType::I32),
+        (&["4", "3"][..], &["2", "N"][..], DType::F64),
     ] {
         forward_and_grad(
-            &[("t", ty(DType::F32, table)), ("i", ty(DType::I32, idx))],
+            &[("t", ty(dt, table)), ("i", ty(DType::I32, idx))],
             1e-5,
             |g, v| {
                 let rows = g.push(Op::Unary(dlc::ir::UnaryOp::Abs), &[v[1]], None);
@@ -391,6 +407,8 @@ fn random_draws_are_the_interpreters_bit_for_bit() {
             let backend = dlc::backend::BackendKind::Cpu.backend();
             let got = backend.compile_graph(&g).unwrap().run(&[&kt]).unwrap();
             assert_eq!(want, got, "{dist:?} {dt} {shape:?} key {key}");
+            let spec = reference::run(&kernel_program(&g), &[&kt]).unwrap();
+            assert_eq!(want, spec, "reference: {dist:?} {dt} {shape:?} key {key}");
         }
     }
     // Dropout: a mask from a uniform draw, forward and gradient.
@@ -406,4 +424,87 @@ fn random_draws_are_the_interpreters_bit_for_bit() {
   return %y = %y
 }",
     );
+}
+
+/// The test that checks each routine, on the reference runner and the cpu
+/// backend against the interpreter: a routine added to `Routine` does not
+/// compile here until it names one.
+fn tested_by(r: &Routine) -> &'static str {
+    match r {
+        Routine::Conv(_) => "conv_on_random_configurations_and_its_gradient",
+        Routine::ReduceWindow { .. } => "pooling_on_random_windows_and_its_gradient",
+        Routine::Slice { .. }
+        | Routine::Pad { .. }
+        | Routine::Concat { .. }
+        | Routine::Reverse { .. } => "slices_pads_concats_and_reverses_with_gradients",
+        Routine::Gather | Routine::ScatterAdd => "gather_and_scatter_add_with_gradients",
+        Routine::Random { .. } => "random_draws_are_the_interpreters_bit_for_bit",
+    }
+}
+
+#[test]
+fn every_library_routine_has_a_test_here() {
+    // A graph with one op of each library routine.
+    let mut g = Graph::new("all");
+    let x = g.input("x", Role::Data, ty(DType::F32, &["2", "3", "4", "4"]));
+    let w = g.input("w", Role::Data, ty(DType::F32, &["2", "3", "2", "2"]));
+    let i = g.input("i", Role::Data, ty(DType::I32, &["2"]));
+    let k = g.input("k", Role::Data, ty(DType::I32, &[]));
+    let s = g.input("s", Role::Data, ty(DType::F32, &["3", "N", "2"]));
+    let push = |g: &mut Graph, op: Op, args: &[Value]| g.try_push(op, args, None).unwrap();
+    let fix = Dim::Fixed;
+    let outs = vec![
+        push(&mut g, Op::Conv(ConvAttrs::new(2)), &[x, w]),
+        push(
+            &mut g,
+            Op::ReduceWindow {
+                op: ReduceOp::Max,
+                window: Window::new(vec![1, 1, 2, 2]),
+            },
+            &[x],
+        ),
+        // At offset `2·N + 1`, which a load cannot hold.
+        g.slice(
+            s,
+            vec![1, 0, 1],
+            vec![fix(3), Dim::Sym("N".into()), fix(2)],
+            vec![1, 1, 1],
+        ),
+        push(
+            &mut g,
+            Op::Pad {
+                low: vec![0, 0, 1, 0],
+                high: vec![0, 0, 0, 1],
+                interior: vec![0; 4],
+                value: 0.0,
+            },
+            &[x],
+        ),
+        push(&mut g, Op::Concat { axis: 1 }, &[x, x]),
+        push(&mut g, Op::Reverse { axes: vec![3] }, &[x]),
+        g.gather(x, i),
+        g.scatter_add(x, i, x),
+        g.random(Dist::Normal, k, 1, ty(DType::F32, &["3"])),
+    ];
+    for (n, v) in outs.into_iter().enumerate() {
+        g.output(format!("y{n}"), v);
+    }
+    let routines: Vec<Routine> = kernel_program(&g)
+        .kernels
+        .into_iter()
+        .filter_map(|k| match k {
+            Kernel::Library { routine, .. } => Some(routine),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(routines.len(), 9, "one kernel per routine: {routines:?}");
+    let source = include_str!("cpu_library.rs");
+    for r in &routines {
+        let test = tested_by(r);
+        assert!(
+            source.contains(&format!("#[test]\nfn {test}()")),
+            "`{}` names `{test}`, which is not a test in this file",
+            r.name()
+        );
+    }
 }

@@ -8,11 +8,11 @@
 //! |b|))`; fused multiply-adds and a different summation order move the
 //! last bits), f64 to 1e-12, integers and bools exactly, NaN matches NaN.
 
-use dlc::backend::cpu::{kernel_program, reference};
 use dlc::backend::{interp, RunError};
 use dlc::ir::parse::parse;
 use dlc::ir::verify::verify;
 use dlc::ir::{DType, Graph};
+use dlc::kernel::{kernel_program, reference};
 use dlc::tensor::Tensor;
 
 use crate::filetests::agreement::seeded_inputs;

@@ -8,10 +8,10 @@
 //! itself), which fall back to fresh storage. Same tolerance as
 //! `cpu_oracle`.
 
-use dlc::backend::cpu::{in_place, kernel_program, InPlace};
 use dlc::backend::{Arg, BackendKind, Runner};
 use dlc::ir::parse::parse;
 use dlc::ir::{Graph, Signature};
+use dlc::kernel::{in_place, kernel_program, InPlace};
 use dlc::tensor::Tensor;
 
 use crate::cpu_oracle::close_within;

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use dlc::backend::cpu::kernel_program;
 use dlc::ir::parse::parse;
 use dlc::kernel::print::print;
+use dlc::kernel::{kernel_program, kernel_program_observed};
 
 #[test]
 fn fuse_filetests() {
@@ -27,6 +27,12 @@ fn fuse_filetests() {
         let g = parse(&text).unwrap_or_else(|e| panic!("{}:{e}", file.display()));
         let printed = print(&kernel_program(&g));
         assert_eq!(printed, print(&kernel_program(&g)), "dump is deterministic");
+        // The observed variant (`dlc bench`'s) reports both laps, in
+        // order, and plans the same program.
+        let mut laps = Vec::new();
+        let observed = kernel_program_observed(&g, &mut |s| laps.push(s));
+        assert_eq!(laps, ["fuse", "plan_memory"], "{stem}");
+        assert_eq!(print(&observed), printed, "{stem}");
         crate::cpu_oracle::agree_all(&text);
         let shown = format!("{}\n\n# kernels:\n{printed}", text.trim_end());
         insta::with_settings!({ omit_expression => true }, {

@@ -20,6 +20,8 @@
 //! the output, at most eight output columns) skip im2col altogether: see
 //! `conv_kgrad.rs`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::RefCell;
 
 use rayon::prelude::*;
@@ -84,6 +86,9 @@ impl Plan<'_> {
 /// each `col` row added into the output shifted by its tap (col2im):
 /// output `y = p + pad_low − t·dilation` where that is inside. Its work
 /// scales with the input's positions rather than the output's.
+///
+/// # Safety
+/// As [`conv_f32`], for a plan `p` made from these buffers' shapes.
 unsafe fn conv_by_scatter(p: &Plan, x: Buf, w: Buf, out: Buf, threads: usize) {
     let n = x.shape[0];
     let (o, ch, taps) = (p.o, p.ch, p.taps);
@@ -256,6 +261,11 @@ pub(super) unsafe fn conv_f32(x: Buf, w: Buf, c: &ConvAttrs, out: Buf, threads: 
 }
 
 /// One sample: `out[O, P] = w[O, Cg·taps] · col[Cg·taps, P]` per group.
+///
+/// # Safety
+/// `x` points at one sample's `C·S...` f32s, `w` at the whole kernel and
+/// `out` at the sample's `O·positions` f32s, as plan `p` sizes them; `out`
+/// overlaps neither and nothing else touches it meanwhile.
 unsafe fn sample(p: &Plan, x: *const f32, w: *const f32, out: *mut f32, threads: usize) {
     let groups = p.c.groups;
     let og = p.o / groups;

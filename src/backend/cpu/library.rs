@@ -1,6 +1,8 @@
-//! Library kernels on the cpu backend: the ops a kernel program runs as one
-//! routine over whole row-major buffers (`Kernel::Library`). The hot ones
-//! have code of their own here, on raw buffers:
+//! Library kernels on the cpu backend: the routines a kernel program runs
+//! over whole row-major buffers (`Kernel::Library`, `kernel::Routine`), one
+//! arm each in [`run`]'s `match`, so a routine added to the set does not
+//! build until it has one here. The hot ones have code of their own here,
+//! on raw buffers:
 //! - `conv` in f32: per sample, the padded and dilated input is unfolded
 //!   into a column matrix (im2col) and multiplied by the kernel with the
 //!   backend's `sgemm` (one product per group); samples run in parallel.
@@ -12,18 +14,24 @@
 //!   by element, so the numbers are the interpreter's bit for bit.
 //! - `gather` and `scatter_add` in f32: row copies and row adds.
 //!
-//! Everything else (f64 convolutions of the gradient checks, i32 pooling)
-//! falls back to the interpreter's definition, `interp::apply`, on copies.
+//! The other dtypes (f64 convolutions of the gradient checks, i32 pooling,
+//! gathers of integer tables) run the routine's definition,
+//! `kernel::reference::routine`, on copies.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 use rayon::prelude::*;
 
 use super::conv;
-use crate::backend::{interp, RunError};
-use crate::ir::{DType, Dist, Op, ReduceOp};
+use crate::backend::RunError;
+use crate::ir::{DType, Dist, ReduceOp};
+use crate::kernel::{reference, Routine};
 use crate::random::{element_block, normal_of, unit_f32, unit_f64};
 use crate::tensor::Tensor;
 
-/// A buffer as a library routine sees it: storage, dtype, bound shape.
+/// A buffer as a library routine sees it: storage, dtype, bound shape. It
+/// is a plain pointer, freely copied: what may be done through it is
+/// stated by the `unsafe fn`s that use it, never checked here.
 #[derive(Clone, Copy)]
 pub(super) struct Buf<'a> {
     pub ptr: *mut u8,
@@ -35,52 +43,78 @@ impl Buf<'_> {
     fn numel(&self) -> usize {
         self.shape.iter().product()
     }
+    /// The elements, read only.
+    ///
     /// # Safety
-    /// The buffer is live, of dtype f32, and not written while this is used.
+    /// `ptr` points at a live, 4-byte aligned buffer of at least `numel`
+    /// f32s, which nothing writes for as long as the slice (of a lifetime
+    /// the caller picks) is used.
     pub(super) unsafe fn f32s<'b>(&self) -> &'b [f32] {
+        // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts(self.ptr as *const f32, self.numel()) }
     }
+    /// The elements, to write. Taking `&self` (the handle is `Copy`) hands
+    /// out `&mut` from a shared reference, so the aliasing rule is the
+    /// caller's to keep.
+    ///
     /// # Safety
-    /// The buffer is live, of dtype f32, and nothing else reads or writes it.
+    /// `ptr` points at a live, 4-byte aligned buffer of at least `numel`
+    /// f32s, and for as long as the slice is used nothing else reads or
+    /// writes that buffer — no other copy of this `Buf`, no operand of the
+    /// same routine (a routine's output never overlaps its operands).
     unsafe fn f32s_mut<'b>(&self) -> &'b mut [f32] {
+        // SAFETY: the caller's contract.
         unsafe { std::slice::from_raw_parts_mut(self.ptr as *mut f32, self.numel()) }
     }
 }
 
-/// Whether `op` on these operands may split its work over threads (the
+/// Whether `r` on these operands may split its work over threads (the
 /// runner then starts the step on a pool thread).
-pub(super) fn parallel(op: &Op, out_numel: usize) -> bool {
-    match op {
-        Op::Conv(_) => true,
-        Op::ReduceWindow { .. } => out_numel >= super::PARALLEL_MIN,
-        Op::Random { .. } => out_numel >= super::PARALLEL_MIN,
-        _ => false,
+pub(super) fn parallel(r: &Routine, out_numel: usize) -> bool {
+    match r {
+        Routine::Conv(_) => true,
+        Routine::ReduceWindow { .. } | Routine::Random { .. } => out_numel >= super::PARALLEL_MIN,
+        Routine::Slice { .. }
+        | Routine::Pad { .. }
+        | Routine::Concat { .. }
+        | Routine::Reverse { .. }
+        | Routine::Gather
+        | Routine::ScatterAdd => false,
     }
 }
 
-/// Runs `op` from `args` into `out`.
+/// Runs `r` from `args` into `out`.
 ///
 /// # Safety
-/// Every buffer is live and holds its shape's elements of its dtype; `out`
-/// does not overlap an argument.
-pub(super) unsafe fn run(op: &Op, out: Buf, args: &[Buf], threads: usize) -> Result<(), RunError> {
+/// Every buffer is live and holds its shape's elements of its dtype, as
+/// the routine's typing rule gives them; `out` does not overlap an
+/// argument, and nothing else reads or writes `out` meanwhile.
+pub(super) unsafe fn run(
+    r: &Routine,
+    out: Buf,
+    args: &[Buf],
+    threads: usize,
+) -> Result<(), RunError> {
     let all_f32 = out.dtype == DType::F32 && args.iter().all(|a| a.dtype == DType::F32);
-    // SAFETY (every arm): the caller's contract.
+    // SAFETY: every arm's routine asks for live buffers of their shapes
+    // and dtypes and an output apart from its operands, the caller's
+    // contract; the guards check the dtypes the f32 routines assume, and
+    // the random key is the i32 scalar the typing rule makes it.
     unsafe {
-        match op {
-            Op::Conv(c) if all_f32 => {
+        match r {
+            Routine::Conv(c) if all_f32 => {
                 conv::conv_f32(args[0], args[1], c, out, threads);
                 Ok(())
             }
-            Op::ReduceWindow { op: r, window } if all_f32 => {
-                reduce_window_f32(*r, window, args[0], out, threads);
+            Routine::ReduceWindow { op, window } if all_f32 => {
+                reduce_window_f32(*op, window, args[0], out, threads);
                 Ok(())
             }
-            Op::Slice { start, stride, .. } => {
+            Routine::Slice { start, stride, .. } => {
                 slice(args[0], start, stride, out);
                 Ok(())
             }
-            Op::Pad {
+            Routine::Pad {
                 low,
                 interior,
                 value,
@@ -89,36 +123,46 @@ pub(super) unsafe fn run(op: &Op, out: Buf, args: &[Buf], threads: usize) -> Res
                 pad(args[0], low, interior, *value, out);
                 Ok(())
             }
-            Op::Concat { axis } => {
+            Routine::Concat { axis } => {
                 concat(args, *axis, out);
                 Ok(())
             }
-            Op::Reverse { axes } => {
+            Routine::Reverse { axes } => {
                 reverse(args[0], axes, out);
                 Ok(())
             }
-            Op::Random { dist, stream } => {
+            Routine::Random { dist, stream } => {
+                // The key operand is an i32 scalar (the typing rule's).
                 let key = *(args[0].ptr as *const i32);
                 random(*dist, key, *stream, out, threads);
                 Ok(())
             }
-            Op::Gather if out.dtype == DType::F32 => gather_f32(args[0], args[1], out),
-            Op::ScatterAdd if out.dtype == DType::F32 => {
+            Routine::Gather if out.dtype == DType::F32 => gather_f32(args[0], args[1], out),
+            Routine::ScatterAdd if out.dtype == DType::F32 => {
                 scatter_add_f32(args[0], args[1], args[2], out)
             }
-            _ => fallback(op, out, args),
+            Routine::Conv(_)
+            | Routine::ReduceWindow { .. }
+            | Routine::Gather
+            | Routine::ScatterAdd => by_definition(r, out, args),
         }
     }
 }
 
-/// The interpreter's definition on copies of the arguments.
-unsafe fn fallback(op: &Op, out: Buf, args: &[Buf]) -> Result<(), RunError> {
+/// The routine's definition (`kernel::reference::routine`) on copies of
+/// the arguments.
+///
+/// # Safety
+/// As [`run`].
+unsafe fn by_definition(r: &Routine, out: Buf, args: &[Buf]) -> Result<(), RunError> {
     let tensors: Vec<Tensor> = args
         .iter()
-        .map(|a| super::run::read_tensor(a.ptr, a.dtype, a.shape))
+        // SAFETY: each argument is live with its shape's elements of its
+        // dtype (the caller's contract).
+        .map(|a| unsafe { super::run::read_tensor(a.ptr, a.dtype, a.shape) })
         .collect();
     let refs: Vec<&Tensor> = tensors.iter().collect();
-    let r = interp::apply(op, &refs, out.dtype, out.shape)?;
+    let r = reference::routine(r, &refs, out.dtype, out.shape)?;
     let bytes = out.numel() * out.dtype.size();
     // SAFETY: `r` has `out`'s dtype and shape in standard layout (the
     // interpreter's kernels return standard-layout arrays).
@@ -178,7 +222,13 @@ fn for_each_row(
 
 /// Copies `len` elements of `size` bytes from `src` (every `step`
 /// elements) to contiguous `dst`.
+///
+/// # Safety
+/// `size` is 1, 4 or 8; `dst` holds `len` elements and `src + i·step` is
+/// an element for every `i < len`, both aligned for `size`, and the two
+/// do not overlap.
 unsafe fn copy_run(dst: *mut u8, src: *const u8, len: usize, step: isize, size: usize) {
+    // SAFETY: the caller's contract.
     unsafe {
         if step == 1 {
             std::ptr::copy_nonoverlapping(src, dst, len * size);
@@ -202,6 +252,11 @@ unsafe fn copy_run(dst: *mut u8, src: *const u8, len: usize, step: isize, size: 
 }
 
 /// `out[i] = a[start + i·stride]`.
+///
+/// # Safety
+/// `a` and `out` are live buffers of their shapes and dtypes (both the
+/// same, one of 1, 4 or 8 bytes), with `out`'s shape the op's result for
+/// these attributes, and they do not overlap.
 unsafe fn slice(a: Buf, start: &[usize], stride: &[usize], out: Buf) {
     let size = a.dtype.size();
     let st = strides(a.shape);
@@ -216,6 +271,8 @@ unsafe fn slice(a: Buf, start: &[usize], stride: &[usize], out: Buf) {
         0 => (1, 1),
         _ => (out.shape[r - 1], step[r - 1]),
     };
+    // SAFETY: row `o` of `out` holds `len` elements; the typing rule puts
+    // every `i + k·last` (k < len) inside `a`; the buffers are apart.
     for_each_row(out.shape, base, &step, |o, i| unsafe {
         copy_run(
             out.ptr.add(o * size),
@@ -228,6 +285,11 @@ unsafe fn slice(a: Buf, start: &[usize], stride: &[usize], out: Buf) {
 }
 
 /// `a`'s elements reversed along `axes`.
+///
+/// # Safety
+/// `a` and `out` are live buffers of their shapes and dtypes (both the
+/// same, one of 1, 4 or 8 bytes), with `out`'s shape the op's result for
+/// these attributes, and they do not overlap.
 unsafe fn reverse(a: Buf, axes: &[usize], out: Buf) {
     let size = a.dtype.size();
     let st = strides(a.shape);
@@ -247,6 +309,8 @@ unsafe fn reverse(a: Buf, axes: &[usize], out: Buf) {
         0 => (1, 1),
         _ => (out.shape[r - 1], step[r - 1]),
     };
+    // SAFETY: row `o` of `out` holds `len` elements; the typing rule puts
+    // every `i + k·last` (k < len) inside `a`; the buffers are apart.
     for_each_row(out.shape, base, &step, |o, i| unsafe {
         copy_run(
             out.ptr.add(o * size),
@@ -260,9 +324,16 @@ unsafe fn reverse(a: Buf, axes: &[usize], out: Buf) {
 
 /// Fills `out` with `value`, then scatters `a` into it: element `i` of `a`
 /// lands at `low + i·(interior + 1)`.
+///
+/// # Safety
+/// `a` and `out` are live buffers of their shapes and dtypes (both the
+/// same, one of 1, 4 or 8 bytes), with `out`'s shape the op's result for
+/// these attributes, and they do not overlap.
 unsafe fn pad(a: Buf, low: &[usize], interior: &[usize], value: f64, out: Buf) {
     let size = a.dtype.size();
     let n = out.numel();
+    // SAFETY: `out` holds `n` elements of its dtype, and nothing else
+    // touches it (the caller's contract).
     unsafe {
         match out.dtype {
             DType::F32 => std::slice::from_raw_parts_mut(out.ptr as *mut f32, n).fill(value as f32),
@@ -287,6 +358,8 @@ unsafe fn pad(a: Buf, low: &[usize], interior: &[usize], value: f64, out: Buf) {
         _ => (a.shape[r - 1], step[r - 1]),
     };
     // Walk `a`'s rows; each lands strided in `out`.
+    // SAFETY: row `i` of `a` holds `len` elements, and the result shape
+    // (low + dilated size + high) puts every `o + k·last` inside `out`.
     for_each_row(a.shape, base, &step, |i, o| unsafe {
         scatter_run(
             out.ptr.offset(o * size as isize),
@@ -299,7 +372,11 @@ unsafe fn pad(a: Buf, low: &[usize], interior: &[usize], value: f64, out: Buf) {
 }
 
 /// Copies `len` contiguous elements of `src` to `dst`, every `step`.
+///
+/// # Safety
+/// As [`copy_run`], with the strided side being `dst`.
 unsafe fn scatter_run(dst: *mut u8, src: *const u8, len: usize, step: isize, size: usize) {
+    // SAFETY: the caller's contract.
     unsafe {
         if step == 1 {
             std::ptr::copy_nonoverlapping(src, dst, len * size);
@@ -324,6 +401,11 @@ unsafe fn scatter_run(dst: *mut u8, src: *const u8, len: usize, step: isize, siz
 
 /// The parts one after another along `axis`: each part is `outer` blocks
 /// of `part[axis]·inner` contiguous elements.
+///
+/// # Safety
+/// Every part and `out` are live buffers of their shapes and of `out`'s
+/// dtype, `out`'s shape being the parts' joined along `axis`, and `out`
+/// overlaps no part.
 unsafe fn concat(parts: &[Buf], axis: usize, out: Buf) {
     let size = out.dtype.size();
     let outer: usize = out.shape[..axis].iter().product();
@@ -333,6 +415,9 @@ unsafe fn concat(parts: &[Buf], axis: usize, out: Buf) {
     for p in parts {
         let block = p.shape[axis] * inner * size;
         for o in 0..outer {
+            // SAFETY: block `o` of the part, inside it, lands in row `o` of
+            // `out` at `at`, inside it since the parts' blocks add up to a
+            // row; the buffers are apart.
             unsafe {
                 std::ptr::copy_nonoverlapping(
                     p.ptr.add(o * block),
@@ -346,6 +431,10 @@ unsafe fn concat(parts: &[Buf], axis: usize, out: Buf) {
 }
 
 /// Element `i` from Philox block `i`, as `crate::random` defines it.
+///
+/// # Safety
+/// `out` is a live f32 or f64 buffer of its shape that nothing else
+/// touches meanwhile.
 unsafe fn random(dist: Dist, key: i32, stream: u64, out: Buf, threads: usize) {
     let n = out.numel();
     let chunk = 1 << 14;
@@ -398,15 +487,29 @@ fn row_of(k: i32, flat: usize, indices: Buf, rows: usize, op: &str) -> Result<us
     }
 }
 
+/// An index operand's elements.
+///
+/// # Safety
+/// `b` is a live i32 buffer of its shape that nothing writes while the
+/// slice is used.
 unsafe fn indices<'b>(b: Buf) -> &'b [i32] {
+    // SAFETY: the caller's contract.
     unsafe { std::slice::from_raw_parts(b.ptr as *const i32, b.numel()) }
 }
 
 /// `out[i] = table[indices[i]]`, one row each.
+///
+/// # Safety
+/// `table` and `out` are live f32 buffers and `idx` a live i32 buffer, of
+/// their shapes (`out`'s being the gather's result), and `out` overlaps
+/// neither operand nor is touched by anything else meanwhile.
 unsafe fn gather_f32(table: Buf, idx: Buf, out: Buf) -> Result<(), RunError> {
     let rows = table.shape[0];
     let len: usize = table.shape[1..].iter().product();
+    // SAFETY: the caller's contract: the operands are only read, `out` is
+    // written through this one slice.
     let (t, o) = unsafe { (table.f32s(), out.f32s_mut()) };
+    // SAFETY: the caller's contract.
     for (flat, &k) in unsafe { indices(idx) }.iter().enumerate() {
         let r = row_of(k, flat, idx, rows, "gather")?;
         o[flat * len..(flat + 1) * len].copy_from_slice(&t[r * len..(r + 1) * len]);
@@ -415,11 +518,19 @@ unsafe fn gather_f32(table: Buf, idx: Buf, out: Buf) -> Result<(), RunError> {
 }
 
 /// `out = operand`, then row `i` of `updates` added to row `indices[i]`.
+///
+/// # Safety
+/// `operand`, `updates` and `out` are live f32 buffers and `idx` a live
+/// i32 buffer, of their shapes (`out`'s being `operand`'s), and `out`
+/// overlaps no operand nor is touched by anything else meanwhile.
 unsafe fn scatter_add_f32(operand: Buf, idx: Buf, updates: Buf, out: Buf) -> Result<(), RunError> {
     let rows = operand.shape[0];
     let len: usize = operand.shape[1..].iter().product();
+    // SAFETY: the caller's contract: the operands are only read, `out` is
+    // written through this one slice.
     let (a, u, o) = unsafe { (operand.f32s(), updates.f32s(), out.f32s_mut()) };
     o.copy_from_slice(a);
+    // SAFETY: the caller's contract.
     for (flat, &k) in unsafe { indices(idx) }.iter().enumerate() {
         let r = row_of(k, flat, idx, rows, "scatter_add")?;
         for (d, &x) in o[r * len..(r + 1) * len]
@@ -435,7 +546,14 @@ unsafe fn scatter_add_f32(operand: Buf, idx: Buf, updates: Buf, out: Buf) -> Res
 /// Sum or max over windows, padding holding the identity (so it never
 /// wins a max and adds nothing to a sum): for each output element, the
 /// in-range taps of its window.
+///
+/// # Safety
+/// `a` and `out` are live f32 buffers of their shapes (`out`'s being the
+/// windowed reduction's result), apart, and nothing else touches `out`
+/// meanwhile.
 unsafe fn reduce_window_f32(op: ReduceOp, w: &crate::ir::Window, a: Buf, out: Buf, threads: usize) {
+    // SAFETY: the caller's contract: `a` is only read, `out` is written
+    // through this one slice.
     let (x, o) = unsafe { (a.f32s(), out.f32s_mut()) };
     let r = a.shape.len();
     let ist = strides(a.shape);

@@ -1,55 +1,43 @@
 //! The CPU backend: a graph is fused and memory-planned into a kernel
-//! program, every loop nest is compiled to machine code with Cranelift
+//! program (`kernel::kernel_program`), every loop nest is compiled to machine code with Cranelift
 //! (`codegen`), contractions go to the `gemm` crate's micro-kernels (called
 //! as Cᵀ = Bᵀ·Aᵀ: for a row-major C, gemm's column-major-first kernels run
 //! about twice as fast that way round) or, for a
 //! single row, to a streaming row-times-matrix (`gemv`), and rayon splits
 //! big loops across cores (`run`). Convolution, pooling, movement,
 //! indexing and random ops are library routines (`library`, `conv`: im2col
-//! into the same gemm). `reference` runs the same kernel program
-//! with plain loops, to test fusion apart from code generation.
+//! into the same gemm), one arm per `kernel::Routine`; the dtypes without
+//! code of their own run the routine's definition in `kernel::reference`.
 //!
 //! A run binds the size symbols from the inputs' shapes, lays the arena out
 //! for them (once per distinct batch size), points every buffer at the
 //! caller's inputs, fresh outputs or the arena, and calls the kernels in
 //! order. Kernels are compiled once per graph, never per batch size. With
 //! `run_update`, outputs that replace an input (new parameters, optimizer
-//! state) are written straight into it where `in_place` proves it safe, so
-//! a training step allocates nothing.
+//! state) are written straight into it where `kernel::in_place` proves it
+//! safe, so a training step allocates nothing.
 
 mod codegen;
 mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_kgrad;
 mod gemv;
-mod in_place;
-mod layout;
 mod library;
 mod matmul;
 pub mod profile;
-pub mod reference;
 mod run;
 mod scan;
 mod small_gemm;
 
-pub use in_place::{in_place, InPlace};
-pub use layout::{bind, Layout};
 pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;
 
 use self::codegen::{Jit, KernelFn, LoopNest};
 use super::{Backend, BackendKind, CompileError, Runner};
 use crate::ir::{DType, Graph, ReduceOp};
-use crate::kernel::{row_major, Access, Expr, Inst, Kernel, KernelProgram, MatOperand, Size};
-use crate::passes::{fuse::fuse, plan_memory::plan_memory};
-
-/// The fused, memory-planned kernel program of a verified graph: what
-/// `dlc dump --stage kernels` prints and what every compiled backend runs.
-pub fn kernel_program(g: &Graph) -> KernelProgram {
-    let mut p = fuse(g);
-    plan_memory(&mut p);
-    p
-}
+use crate::kernel::{
+    kernel_program, row_major, Access, Expr, InPlace, Inst, Kernel, KernelProgram, MatOperand, Size,
+};
 
 /// The default backend: Cranelift-compiled kernels.
 pub struct CpuBackend;
@@ -249,7 +237,7 @@ enum Step {
     /// A library routine (`library.rs`).
     Library {
         out: usize,
-        op: crate::ir::Op,
+        routine: crate::kernel::Routine,
         args: Vec<usize>,
     },
     /// A loop over time around a compiled body (`scan.rs`).
@@ -331,9 +319,9 @@ impl Compiled {
                     dtype: prog.buffers[*out].ty.dtype,
                     epilogue: lp,
                 },
-                Kernel::Library { out, op, args } => Step::Library {
+                Kernel::Library { out, routine, args } => Step::Library {
                     out: *out,
-                    op: op.clone(),
+                    routine: routine.clone(),
                     args: args.clone(),
                 },
                 Kernel::Scan(s) => Step::Scan(Box::new(scan::ScanStep::new(s)?)),

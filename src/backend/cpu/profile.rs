@@ -6,6 +6,8 @@
 //! Times are inclusive: a `scan` kernel's time contains its body's
 //! kernels, which are listed too, under the body's graph name.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -72,7 +74,7 @@ fn kind(k: &Kernel) -> String {
         Kernel::Elementwise { .. } => "elementwise".into(),
         Kernel::Reduce { op, .. } => op.name().into(),
         Kernel::MatMul { m, k, n, .. } => format!("matmul m={m} k={k} n={n}"),
-        Kernel::Library { op, .. } => op.name().into(),
+        Kernel::Library { routine, .. } => routine.name().into(),
         Kernel::Scan(_) => "scan".into(),
     }
 }

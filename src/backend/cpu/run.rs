@@ -8,14 +8,15 @@
 //! step takes microseconds: sizes, strides and output shapes are evaluated
 //! once per binding, not per call.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rayon::prelude::*;
 
-use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
-use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{library, profile, Align64, Compiled, KernelFn, Loop, Step};
 use crate::backend::{check_updates, Arg, RunError, Runner};
 use crate::ir::DType;
-use crate::kernel::{BufKind, Size};
+use crate::kernel::{bind, in_place, BufKind, InPlace, Layout, Size};
 use crate::tensor::Tensor;
 
 /// Loops with less work than this (elements weighted by their body's cost,
@@ -154,8 +155,8 @@ impl Compiled {
             .map(|b| b.ty.shape.bind(bindings).expect("internal: bound shape"))
             .collect();
         let library_parallel = self.steps.iter().any(|s| match s {
-            Step::Library { out, op, .. } => {
-                library::parallel(op, out_shapes[*out].iter().product())
+            Step::Library { out, routine, .. } => {
+                library::parallel(routine, out_shapes[*out].iter().product())
             }
             // A scan's body may split its loops: run it from the pool.
             Step::Scan(_) => true,
@@ -221,8 +222,11 @@ impl Compiled {
             .iter_mut()
             .enumerate()
             .map(|(i, a)| match (copied(i), a) {
-                (Some(t), _) => tensor_ptr(t),
-                (None, Arg::In(t)) => tensor_ptr(t),
+                // Read only: no kernel writes an input buffer, and an
+                // output goes into an input only when it is an updated one
+                // that was not copied (`into_input` below).
+                (Some(t), _) => tensor_ptr(t).cast_mut(),
+                (None, Arg::In(t)) => tensor_ptr(t).cast_mut(),
                 (None, Arg::Update(t)) => tensor_mut_ptr(t),
             })
             .collect();
@@ -249,8 +253,10 @@ impl Compiled {
                 (BufKind::Input { index, .. }, _) => input_ptr[*index],
                 (BufKind::Output, Some(i)) => input_ptr[i],
                 (BufKind::Output, None) => {
-                    let t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
-                    let ptr = tensor_ptr(&t);
+                    let mut t = Tensor::full(buf.ty.dtype, &bound.out_shapes[b], 0.0);
+                    // Written by the kernels: taken from `&mut`. Moving the
+                    // tensor into `outputs` leaves its heap storage put.
+                    let ptr = tensor_mut_ptr(&mut t);
                     outputs.push((b, t));
                     ptr
                 }
@@ -262,7 +268,12 @@ impl Compiled {
             ptrs[b] = ptrs[p.root(b)];
         }
         let threads = rayon::current_num_threads();
-        let run_steps = || self.run_steps(&ptrs, &accumulate, threads);
+        // SAFETY: `ptrs`, set up just above, points every buffer at live
+        // storage sized for `bound`: the caller's inputs (or their
+        // row-major copies), fresh outputs, an updated input where the
+        // in-place plan allows it, or the arena laid out for `bound`; all of
+        // it outlives the steps, and `args` stays borrowed meanwhile.
+        let run_steps = || unsafe { self.run_steps(&ptrs, &accumulate, threads) };
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
             // is split by work stealing, so when the OS delays the other
@@ -285,7 +296,12 @@ impl Compiled {
             let fresh = outputs.iter().position(|(ob, _)| ob == b);
             results.push(Some(match fresh.map(|i| outputs.swap_remove(i).1) {
                 Some(t) => t,
-                None => read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b]),
+                // SAFETY: `ptrs[b]` is the output's live storage (an input
+                // or the arena) sized for these bindings, and the steps
+                // that wrote it have finished.
+                None => unsafe {
+                    read_tensor(ptrs[*b], p.buffers[*b].ty.dtype, &bound.out_shapes[*b])
+                },
             }));
         }
         // (An output named twice is copied the second time from the first
@@ -303,7 +319,16 @@ impl Compiled {
 
     /// Runs every step with the buffers at `ptrs` (bound by `self.bound`);
     /// `accumulate` marks contractions that add into their output.
-    pub(super) fn run_steps(
+    ///
+    /// # Safety
+    /// `ptrs[b]` is, for every buffer `b` of the program, the base of live
+    /// storage aligned for its dtype and holding its elements under
+    /// `self.bound`'s bindings (a view's being its root's); storages
+    /// overlap only as the program plans (views, arena slots reused after
+    /// their last reader, outputs written over inputs where
+    /// `kernel::in_place` allows it), and nothing else reads or writes
+    /// them until this returns.
+    pub(super) unsafe fn run_steps(
         &self,
         ptrs: &[*mut u8],
         accumulate: &[Option<f32>],
@@ -320,7 +345,8 @@ impl Compiled {
             let extent = bound.loops[s];
             let t0 = profile::start();
             match step {
-                Step::Loop(lp) => run_loop(lp, extent, ptrs, &bound.syms, threads),
+                // SAFETY: this function's contract, for the nest's buffers.
+                Step::Loop(lp) => unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) },
                 Step::MatMul {
                     out,
                     a,
@@ -340,15 +366,18 @@ impl Compiled {
                         run_matmul(ptrs, *out, dims, (a, b), *dtype, acc, *summed);
                     }
                     if let (Some(lp), None) = (epilogue, acc) {
-                        run_loop(lp, extent, ptrs, &bound.syms, threads);
+                        // SAFETY: this function's contract, for the
+                        // epilogue's buffers.
+                        unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) };
                     }
                 }
-                Step::Library { out, op, args } => {
+                Step::Library { out, routine, args } => {
                     let args: Vec<library::Buf> = args.iter().map(|&a| buf(a)).collect();
-                    // SAFETY: every buffer is sized for these bindings,
-                    // and fusion gave the routine an output of its own.
-                    unsafe { library::run(op, buf(*out), &args, threads) }.map_err(|e| {
-                        RunError(format!("{} (`{}`, graph @{})", e.0, op.name(), p.name))
+                    // SAFETY: every buffer is live and sized for these
+                    // bindings (this function's contract), and fusion gave
+                    // the routine an output of its own.
+                    unsafe { library::run(routine, buf(*out), &args, threads) }.map_err(|e| {
+                        RunError(format!("{} (`{}`, graph @{})", e.0, routine.name(), p.name))
                     })?;
                 }
                 Step::Scan(sc) => {
@@ -358,7 +387,8 @@ impl Compiled {
                         .zip(&bound.syms)
                         .map(|(k, &v)| (k.clone(), v as usize))
                         .collect();
-                    // SAFETY: every buffer is sized for these bindings.
+                    // SAFETY: every buffer is live and sized for these
+                    // bindings (this function's contract).
                     unsafe { sc.run(ptrs, &bound.out_shapes, &bindings, threads) }?;
                 }
             }
@@ -386,21 +416,33 @@ struct Shared(*const *mut u8, *const i64);
 // SAFETY: the pointed-to arrays outlive the parallel loop, and the kernels
 // called on different row ranges write disjoint elements.
 unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: workers only read the two arrays, and the kernels
+// they call write disjoint rows.
 unsafe impl Sync for Shared {}
 
 impl Shared {
     /// Runs `f` on rows `lo..hi`.
     ///
     /// # Safety
-    /// The arrays are live and sized for the bindings `f` reads.
+    /// The arrays are live: a base address per buffer of the program `f`
+    /// was compiled for, each sized for the bound symbols; `lo..hi` lies
+    /// in the outer extent, and no other call writes those rows meanwhile.
     unsafe fn call(&self, f: KernelFn, lo: usize, hi: usize) {
+        // SAFETY: the caller's contract is what the kernel reads and
+        // writes (see `codegen`'s module doc for its arguments).
         unsafe { f(self.0, self.1, lo as i64, hi as i64) }
     }
 }
 
 /// Runs a loop nest over its outer extent `d0` (`work` elements in all),
 /// split into row ranges over the pool when it is big enough.
-fn run_loop(
+///
+/// # Safety
+/// `ptrs` holds the base address of every buffer of the program `lp` was
+/// compiled in, each live and sized for the bindings `syms` holds (in the
+/// program's symbol order), and nothing else touches the buffers the nest
+/// writes meanwhile.
+unsafe fn run_loop(
     lp: &Loop,
     extent: Option<(usize, usize)>,
     ptrs: &[*mut u8],
@@ -415,8 +457,8 @@ fn run_loop(
         (0..parts).into_par_iter().for_each(|c| {
             let lo = d0 * c / parts;
             let hi = d0 * (c + 1) / parts;
-            // SAFETY: see `Shared`; the kernel reads and writes inside the
-            // buffers the layout sized for these bindings.
+            // SAFETY: this function's contract; the parts write disjoint
+            // rows of the output (`splittable`), see `Shared`.
             unsafe { sh.call(lp.f, lo, hi) };
         });
     } else {
@@ -425,15 +467,17 @@ fn run_loop(
     }
 }
 
-pub(super) fn tensor_ptr(t: &Tensor) -> *mut u8 {
+/// Where a tensor's elements start, to read them.
+pub(super) fn tensor_ptr(t: &Tensor) -> *const u8 {
     match t {
-        Tensor::F32(a) => a.as_ptr() as *mut u8,
-        Tensor::F64(a) => a.as_ptr() as *mut u8,
-        Tensor::I32(a) => a.as_ptr() as *mut u8,
-        Tensor::Bool(a) => a.as_ptr() as *mut u8,
+        Tensor::F32(a) => a.as_ptr() as *const u8,
+        Tensor::F64(a) => a.as_ptr() as *const u8,
+        Tensor::I32(a) => a.as_ptr() as *const u8,
+        Tensor::Bool(a) => a.as_ptr() as *const u8,
     }
 }
 
+/// Where a tensor's elements start, to write them.
 fn tensor_mut_ptr(t: &mut Tensor) -> *mut u8 {
     match t {
         Tensor::F32(a) => a.as_mut_ptr() as *mut u8,
@@ -463,10 +507,14 @@ fn standard(t: &Tensor) -> bool {
 }
 
 /// A copy of the elements at `p` as a tensor of `dtype` and `shape`.
-pub(super) fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
+///
+/// # Safety
+/// `p` points at a live buffer holding at least `shape`'s element count of
+/// `dtype`, aligned for it, that nothing writes while it is copied.
+pub(super) unsafe fn read_tensor(p: *const u8, dtype: DType, shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
     let sh = ndarray::IxDyn(shape);
-    // SAFETY: `p` points at a live buffer of at least `n` elements of `dtype`.
+    // SAFETY: the caller's contract.
     unsafe {
         match dtype {
             DType::F32 => Tensor::F32(

@@ -11,6 +11,8 @@
 //! Every staging buffer is kept across steps and runs, grown only when the
 //! batch grows.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::cell::RefCell;
 
 use super::{Align64, Compiled};
@@ -231,7 +233,11 @@ impl ScanStep {
             for b in 0..p.buffers.len() {
                 bptrs[b] = bptrs[p.root(b)];
             }
-            body.run_steps(&bptrs, &no_accumulate, threads)
+            // SAFETY: `bptrs` points every body buffer at live storage
+            // sized for the body's bindings: its arena, the staging rows,
+            // the carry sets, or rows of the outer buffers (this function's
+            // contract), which the body's own steps alone touch now.
+            unsafe { body.run_steps(&bptrs, &no_accumulate, threads) }
                 .map_err(|e| RunError(format!("step {t} of scan body @{}: {e}", p.name)))?;
             for k in (0..c).filter(|&k| !direct[k]) {
                 let src = bptrs[p.outputs[k].1];

@@ -6,13 +6,13 @@
 //! A scan runs its body once per step with the body's own plan, made once
 //! when the outer graph's plan is (`scan.rs`).
 
-mod conv;
-mod indexing;
-mod kernels;
-mod movement;
-mod random;
+pub(crate) mod conv;
+pub(crate) mod indexing;
+pub(crate) mod kernels;
+pub(crate) mod movement;
+pub(crate) mod random;
 mod scan;
-mod window;
+pub(crate) mod window;
 
 use ndarray::ArrayD;
 
@@ -491,9 +491,9 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
 
 /// The interpreter's definition of an op that needs nothing but its
 /// operands and result shape (the movement, windowed, indexing and random
-/// ops): compiled backends that run such an op as one library routine call
-/// this as their fallback, so the semantics stay defined in one place.
-/// `scatter_add` copies its operand (the graph walk above reuses it).
+/// ops). The kernel program's library routines run the same kernels
+/// (`kernel::reference::routine`). `scatter_add` copies its operand (the
+/// graph walk above reuses it).
 pub fn apply(
     op: &Op,
     operands: &[&Tensor],

@@ -3,6 +3,8 @@
 //! steps, and the calls into Rust for transcendentals. Split from
 //! `codegen` so that the loop structure and the op table read apart.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, Value};
 

@@ -5,13 +5,19 @@
 //! here just as it would in compiled code. Values are held as f64 and
 //! rounded to their dtype after every instruction (for f32, +, −, ×, ÷ and
 //! sqrt then round exactly as f32 arithmetic does). Library kernels
-//! (convolution, pooling, movement, indexing, random) call the
-//! interpreter's definition of their op.
+//! (convolution, pooling, movement, indexing, random) run their routine's
+//! definition (`routine.rs`), which is what defines each routine for every
+//! backend.
 
-use super::layout::{bind, Layout};
+mod routine;
+
+pub use routine::routine;
+
 use crate::backend::RunError;
 use crate::ir::{BinaryOp, DType, ReduceOp, UnaryOp};
-use crate::kernel::{extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, ScanKernel, Size};
+use crate::kernel::{
+    bind, extents, BufId, BufKind, Expr, Inst, Kernel, KernelProgram, Layout, ScanKernel, Size,
+};
 use crate::tensor::Tensor;
 
 /// Runs `p` on `inputs` (in graph-input order); results in output order.
@@ -212,19 +218,11 @@ impl Machine<'_> {
                     });
                 }
             }
-            Kernel::Library { out, op, args } => {
-                // The interpreter's definition, on the buffers' values.
-                let tensors: Vec<Tensor> = args
-                    .iter()
-                    .map(|&b| {
-                        let n: usize = self.shapes[b].iter().product();
-                        let v = (0..n).map(|i| self.read(b, i)).collect();
-                        Tensor::from_f64(self.dtype[b], &self.shapes[b], v)
-                    })
-                    .collect();
+            Kernel::Library { out, routine, args } => {
+                let tensors: Vec<Tensor> = args.iter().map(|&b| self.tensor(b)).collect();
                 let refs: Vec<&Tensor> = tensors.iter().collect();
                 let r =
-                    crate::backend::interp::apply(op, &refs, self.dtype[*out], &self.shapes[*out])?;
+                    self::routine::routine(routine, &refs, self.dtype[*out], &self.shapes[*out])?;
                 for (i, v) in r.to_f64_vec().into_iter().enumerate() {
                     self.write(*out, i, v);
                 }
