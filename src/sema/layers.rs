@@ -432,7 +432,16 @@ fn loss(
                     &tt,
                     tv.span,
                 );
-                d = if pt.rank() == tt.rank() + 1 || tt.rank() == pt.rank() + 1 {
+                // Integer labels one axis short of a float prediction are
+                // class indices against class scores: the mistake is the
+                // loss, not the shape of the data.
+                let class_labels = tt.dtype == DType::I32
+                    && pt.dtype.is_float()
+                    && pt.rank() == tt.rank() + 1
+                    && pt.shape.dims()[pt.rank() - 1] != Dim::Fixed(1);
+                d = if class_labels {
+                    d.help(format!("integer labels against class scores want `cross_entropy`, which takes one class index per row of scores; {name} compares a prediction with a float target of the same shape"))
+                } else if pt.rank() == tt.rank() + 1 || tt.rank() == pt.rank() + 1 {
                     d.help("one side has an extra axis of size 1; dlc does not broadcast [N] against [N, 1] (it would compare every pair); load the target with the same shape as the prediction")
                 } else {
                     d.help("the prediction and the target must have the same shape")
