@@ -9,11 +9,11 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Dim, Shape, TensorType};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal};
-use super::layers::{axis_arg, float_tensor};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
-use super::value::Spanned;
+use super::{axis_arg, float_tensor};
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
+use crate::sema::value::Spanned;
 
 /// `sum(x, axis: -1)` / `mean(x, axis: 1)`: the axis disappears.
 pub fn reduce(

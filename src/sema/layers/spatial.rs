@@ -6,12 +6,12 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{dilated, window_output, ConvAttrs, DType, Dim, Shape, TensorType, Window};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal, Bound};
-use super::init::Init;
-use super::layers::{activation, axis_arg, float_tensor, initializer};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
-use super::value::{Spanned, Val};
+use super::{activation, axis_arg, float_tensor, initializer};
+use crate::sema::args::{bind, ArgVal, Bound};
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
+use crate::sema::value::{Spanned, Val};
 
 /// `embedding(x, vocab, dim)`: `x: i32[N, ...]` to `f32[N, ..., dim]`.
 pub fn embedding(

@@ -13,11 +13,11 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Dim, Shape, TensorType};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal};
-use super::init::Init;
-use super::layers::{float_tensor, initializer};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
+use super::{float_tensor, initializer};
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
 
 /// Which recurrent cell a call names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,13 +9,13 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{DType, Dim, Shape, TensorType};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal};
-use super::builder::with_last;
-use super::init::Init;
-use super::layers::{float_tensor, initializer};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
-use super::value::Spanned;
+use super::{float_tensor, initializer};
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::builder::with_last;
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
+use crate::sema::value::Spanned;
 
 /// Two tensors that must agree on `axis`, with the axis named in the note.
 fn axis_mismatch(
@@ -143,7 +143,7 @@ pub fn attention(
             .also(s, format!("{t}")));
         }
         if t.rank() != qt.rank() {
-            return Err(super::shape::mismatch(
+            return Err(crate::sema::shape::mismatch(
                 &format!("{name} takes q, k and v of one rank, got"),
                 &qt,
                 qv.span,
@@ -216,7 +216,7 @@ pub fn attention(
 }
 
 /// `heads` and `dim`, with `dim` divisible by `heads`.
-fn heads_and_dim(b: &super::args::Bound, name: &str) -> Result<(usize, usize), Diagnostic> {
+fn heads_and_dim(b: &crate::sema::args::Bound, name: &str) -> Result<(usize, usize), Diagnostic> {
     let hv = b.req("heads")?;
     let heads = hv.positive("the number of heads")?;
     let dv = b.req("dim")?;

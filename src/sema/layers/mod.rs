@@ -1,6 +1,12 @@
 //! The layer library as the checker sees it: each layer's argument list and
 //! shape rule. Lowering to primitives is in `passes::lower`.
 
+mod attention;
+mod axes;
+mod modal;
+mod recurrent;
+mod spatial;
+
 use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{DType, Dim, Shape, TensorType};
 use crate::syntax::ast;
@@ -10,8 +16,10 @@ use super::builder::with_last;
 use super::init::Init;
 use super::model::{Elaborator, Frame};
 use super::program::{Activation, Layer, LossKind, NodeId};
-use super::recurrent::Cell;
 use super::value::{Spanned, Val};
+use recurrent::Cell;
+
+pub use modal::dropout_stream;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum LayerFn {
@@ -331,26 +339,24 @@ pub fn apply(
                 span,
             )?
         }
-        LayerFn::Embedding => super::spatial::embedding(el, frame, call, args, span)?,
-        LayerFn::Conv(d) => super::spatial::conv(el, frame, d, call, args, span)?,
-        LayerFn::ConvTranspose2d => super::spatial::conv_transpose(el, frame, call, args, span)?,
-        LayerFn::Dropout => super::modal::dropout(el, frame, call, args, span)?,
-        LayerFn::BatchNorm => super::modal::batch_norm(el, frame, call, args, span)?,
-        LayerFn::Pool(d, max) => super::spatial::pool(el, frame, d, max, call, args, span)?,
-        LayerFn::GlobalAvgPool => super::spatial::global_avg_pool(el, frame, call, args, span)?,
-        LayerFn::Unsqueeze => super::spatial::unsqueeze(el, frame, call, args, span)?,
-        LayerFn::Reduce(mean) => super::axes::reduce(el, frame, mean, call, args, span)?,
-        LayerFn::Repeat => super::axes::repeat(el, frame, call, args, span)?,
-        LayerFn::Recurrent(cell) => super::recurrent::recurrent(el, frame, cell, call, args, span)?,
-        LayerFn::Attention => super::attention::attention(el, frame, call, args, span)?,
+        LayerFn::Embedding => spatial::embedding(el, frame, call, args, span)?,
+        LayerFn::Conv(d) => spatial::conv(el, frame, d, call, args, span)?,
+        LayerFn::ConvTranspose2d => spatial::conv_transpose(el, frame, call, args, span)?,
+        LayerFn::Dropout => modal::dropout(el, frame, call, args, span)?,
+        LayerFn::BatchNorm => modal::batch_norm(el, frame, call, args, span)?,
+        LayerFn::Pool(d, max) => spatial::pool(el, frame, d, max, call, args, span)?,
+        LayerFn::GlobalAvgPool => spatial::global_avg_pool(el, frame, call, args, span)?,
+        LayerFn::Unsqueeze => spatial::unsqueeze(el, frame, call, args, span)?,
+        LayerFn::Reduce(mean) => axes::reduce(el, frame, mean, call, args, span)?,
+        LayerFn::Repeat => axes::repeat(el, frame, call, args, span)?,
+        LayerFn::Recurrent(cell) => recurrent::recurrent(el, frame, cell, call, args, span)?,
+        LayerFn::Attention => attention::attention(el, frame, call, args, span)?,
         LayerFn::MultiHeadAttention => {
-            super::attention::multi_head_attention(el, frame, call, args, span)?
+            attention::multi_head_attention(el, frame, call, args, span)?
         }
-        LayerFn::CrossAttention => super::attention::cross_attention(el, frame, call, args, span)?,
-        LayerFn::Latents => super::attention::latents(el, frame, call, args, span)?,
-        LayerFn::PositionalEncoding => {
-            super::attention::positional_encoding(el, frame, call, args, span)?
-        }
+        LayerFn::CrossAttention => attention::cross_attention(el, frame, call, args, span)?,
+        LayerFn::Latents => attention::latents(el, frame, call, args, span)?,
+        LayerFn::PositionalEncoding => attention::positional_encoding(el, frame, call, args, span)?,
         LayerFn::Loss(kind) => loss(el, frame, kind, call, args, span)?,
     };
     Ok(Spanned::new(Val::Tensor(id), span))

@@ -8,11 +8,11 @@ use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Shape, TensorType};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal};
-use super::init::Init;
-use super::layers::float_tensor;
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
+use super::float_tensor;
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
 
 /// The `stream` of a dropout layer: FNV-1a of its path, so two layers never
 /// share a mask and a layer keeps its stream when others are added.
