@@ -8,7 +8,7 @@ pub mod data;
 mod dataset;
 pub mod init;
 mod inspect;
-mod layers;
+pub mod layers;
 mod model;
 pub mod print;
 pub mod program;
