@@ -4,6 +4,7 @@
 
 mod build;
 pub mod dot;
+pub mod flops;
 mod graph;
 mod op;
 pub mod parse;

@@ -17,6 +17,8 @@
 //! gradients are finite for any finite input), and the arm here passes it
 //! the layer's arguments, parameters and state as graph values.
 
+use std::ops::Range;
+
 use crate::ir::{BinaryOp, DType, Graph, Role, TensorType, Value};
 use crate::sema::layers::{attention, axes, dense, loss, modal, recurrent, spatial};
 use crate::sema::program::{ArithOp, Layer, Model};
@@ -53,6 +55,14 @@ pub fn has_modal_layers(model: &Model) -> bool {
 
 /// Lowers `model` to a graph of primitives, for `mode`.
 pub fn lower(model: &Model, mode: Mode) -> Graph {
+    lower_traced(model, mode).0
+}
+
+/// [`lower`], and for each of the model's nodes the graph nodes its
+/// lowering built: a range of node indices, since a graph's node order is
+/// its build order. `dlc summary` reads each layer's cost and parameters off
+/// these nodes instead of estimating them per layer.
+pub fn lower_traced(model: &Model, mode: Mode) -> (Graph, Vec<Range<usize>>) {
     let mut g = Graph::new(&model.name);
     let inputs: Vec<Value> = model
         .inputs
@@ -78,7 +88,9 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
     // The updated state tensors, by index into `model.states`.
     let mut new_states: Vec<Option<Value>> = vec![None; states.len()];
     let mut vals: Vec<Value> = Vec::with_capacity(model.nodes.len());
+    let mut built = Vec::with_capacity(model.nodes.len());
     for node in &model.nodes {
+        let first = g.dag.node_count();
         let arg = |i: usize| vals[node.args[i]];
         let v = match &node.layer {
             Layer::Input(i) => inputs[*i],
@@ -233,6 +245,7 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
             node.layer
         );
         vals.push(v);
+        built.push(first..g.dag.node_count());
     }
     for (name, id) in &model.outputs {
         g.output(name, vals[*id]);
@@ -242,5 +255,5 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
             g.output(&s.path, v);
         }
     }
-    g
+    (g, built)
 }
