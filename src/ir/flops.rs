@@ -104,4 +104,30 @@ mod tests {
 }";
         assert_eq!(total(src), 30);
     }
+
+    #[test]
+    fn a_conv_is_two_per_tap_of_each_output() {
+        let src = "graph @c(%x: f32[N,4,6] data, %w: f32[2,4,3] param) -> (%y: f32[N,2,4]) {
+  %0 = conv %x, %w : f32[N,2,4]
+  return %y = %0
+}";
+        // 2 filters x 4 positions, each over 4 channels x 3 taps.
+        assert_eq!(total(src), 2 * (2 * 4) * (4 * 3));
+    }
+
+    #[test]
+    fn a_scan_is_its_body_times_its_steps() {
+        let src = "graph @rnn(%h0: f32[N,3] data, %x: f32[N,5,3] data, %w: f32[3,3] param) -> (%h: f32[N,3]) {
+  %0 = scan %h0, %x, %w carries=1 sequences=1 axis=1 reverse=0 : (f32[N,3])
+    graph @body(%h: f32[N,3] data, %x: f32[N,3] data, %w: f32[3,3] data) -> (%h: f32[N,3]) {
+      %0 = matmul %h, %w : f32[N,3]
+      %1 = add %0, %x : f32[N,3]
+      %2 = tanh %1 : f32[N,3]
+      return %h = %2
+    }
+  %1 = get %0 index=0 : f32[N,3]
+  return %h = %1
+}";
+        assert_eq!(total(src), 5 * (2 * 3 * 3 + 3 + 3));
+    }
 }

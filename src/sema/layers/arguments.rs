@@ -1,5 +1,5 @@
 //! Argument checks shared by the layer families, so that one rule has one
-//! wording: a float tensor of a least rank, an axis, an activation or
+//! wording: a float tensor of at least a rank, an axis, an activation or
 //! initializer by name, a positive `eps`.
 
 use crate::diag::{Code, Diagnostic};
