@@ -1,25 +1,31 @@
-//! `dlc summary`: a Keras-style table of a model's layers with output shapes
-//! and parameter counts, the totals, forward FLOPs per sample and the memory
+//! `dlc summary`: a Keras-style table of a model's layers with output shapes,
+//! parameter counts and forward FLOPs per sample, the totals, and the memory
 //! a training step needs at a given batch size: every layer output added up
 //! (what an eager framework keeps), and the compiled step's planned peak —
-//! the memory planner's arena plus the step's inputs and outputs.
+//! the memory planner's arena plus the step's inputs and outputs. Counts
+//! are read off the graph the model lowers to (`passes::lower::lower_traced`
+//! says which nodes each layer built, `ir::flops` what each node costs), so
+//! a new layer needs no entry here beyond its name in the `kind` column.
 
 use std::fmt::Write;
 
-use crate::ir::{Dim, TensorType};
+use std::ops::Range;
+
+use crate::ir::{self, flops::per_sample, Graph, Op, Role, Value};
 use crate::kernel::KernelProgram;
 use crate::passes::fuse;
-use crate::sema::program::{Activation, Layer, LossKind, Model, Program, Train};
+use crate::passes::lower::{lower_traced, Mode};
+use crate::sema::program::{Layer, Model, Program, Train};
 
 /// The summary table of the program's trained model (or of each model that
 /// can stand alone when there is no train block).
 pub fn summary(program: &Program, batch: usize) -> String {
     match &program.train {
-        Some(t) => table(&t.model, batch) + &planned(t, batch),
+        Some(t) => table(&t.model, Mode::Train, batch) + &planned(t, batch),
         None => program
             .models
             .iter()
-            .map(|m| table(m, batch))
+            .map(|m| table(m, Mode::Eval, batch))
             .collect::<Vec<_>>()
             .join("\n"),
     }
@@ -76,98 +82,6 @@ fn planned_bytes(p: &KernelProgram, updated: &[usize], batch: usize) -> Option<(
     Some((arena, io))
 }
 
-/// Elements of one sample of `ty` (the batch axis `N` counts as 1).
-fn per_sample(ty: &TensorType) -> u64 {
-    ty.shape
-        .dims()
-        .iter()
-        .map(|d| match d {
-            Dim::Fixed(n) => *n as u64,
-            Dim::Sym(_) => 1,
-        })
-        .product()
-}
-
-/// Forward floating-point operations for one sample (a multiply-add is 2).
-fn flops(m: &Model, node: &crate::sema::program::LayerNode) -> u64 {
-    let out = per_sample(&node.ty);
-    let arg = |i: usize| per_sample(&m.nodes[node.args[i]].ty);
-    match &node.layer {
-        Layer::Input(_) | Layer::Const(_) | Layer::Flatten => 0,
-        Layer::Dense { weight, bias } => {
-            let fan_in = m.params[*weight].fan_in as u64;
-            2 * fan_in * out + if bias.is_some() { out } else { 0 }
-        }
-        Layer::Activation(a) => match a {
-            Activation::Identity => 0,
-            Activation::Relu | Activation::LeakyRelu { .. } => out,
-            Activation::Sigmoid
-            | Activation::Tanh
-            | Activation::Softplus
-            | Activation::Elu { .. } => 4 * out,
-            Activation::Swish => 5 * out,
-            Activation::Gelu => 9 * out,
-        },
-        Layer::Softmax { .. } | Layer::LogSoftmax { .. } => 5 * out,
-        Layer::LayerNorm { .. } => 8 * out,
-        Layer::Embedding { .. } | Layer::Reshape => 0,
-        Layer::Conv { weight, bias, .. } => {
-            let per_output = m.params[*weight].fan_in as u64;
-            2 * per_output * out + if bias.is_some() { out } else { 0 }
-        }
-        Layer::ConvTranspose { weight, bias, .. } => {
-            // Each output element sums C * k * k / stride^2 taps on
-            // average; counted as the dense C * k * k (an upper bound).
-            let w = &m.params[*weight].ty.shape;
-            let per_output = w.dims()[0].fixed().unwrap_or(0) as u64
-                * w.dims()[2..]
-                    .iter()
-                    .filter_map(|d| d.fixed())
-                    .product::<usize>() as u64;
-            2 * per_output * out + if bias.is_some() { out } else { 0 }
-        }
-        Layer::Dropout { .. } => 2 * out,
-        Layer::BatchNorm { .. } => 4 * out,
-        Layer::Pool { window, .. } => window.size.iter().product::<usize>() as u64 * out,
-        Layer::GlobalAvgPool | Layer::Reduce { .. } => arg(0),
-        Layer::Repeat { .. } => 0,
-        // Per step: the two matmuls (2 F G + 2 H G), the gate
-        // nonlinearities and the state update (about 4 G more).
-        Layer::Rnn { w_ih, w_hh, .. }
-        | Layer::Lstm { w_ih, w_hh, .. }
-        | Layer::Gru { w_ih, w_hh, .. } => {
-            let steps = match &m.nodes[node.args[0]].ty.shape.dims()[1] {
-                Dim::Fixed(t) => *t as u64,
-                Dim::Sym(_) => 1,
-            };
-            let (f, h) = (m.params[*w_ih].fan_in as u64, m.params[*w_hh].fan_in as u64);
-            let g = m.params[*w_hh].fan_out as u64;
-            steps * (2 * f * g + 2 * h * g + 4 * g)
-        }
-        Layer::Attention { heads, .. } => {
-            // q kᵀ and p v, then softmax over the logits.
-            let (q, k) = (&m.nodes[node.args[0]].ty, &m.nodes[node.args[1]].ty);
-            let r = q.rank();
-            let fixed = |d: &crate::ir::Dim| d.fixed().unwrap_or(1) as u64;
-            let tk = fixed(&k.shape.dims()[r - 2]);
-            let d = (fixed(&q.shape.dims()[r - 1]) / *heads as u64).max(1);
-            let logits = arg(0) / d * tk;
-            2 * arg(0) * tk + 2 * out * tk + 5 * logits
-        }
-        Layer::Latents { .. } => 0,
-        Layer::PositionalEncoding { .. } => out,
-        Layer::Arith(_) | Layer::Neg => out,
-        Layer::Loss(k) => {
-            let p = arg(0);
-            match k {
-                LossKind::CrossEntropy => 6 * p,
-                LossKind::BinaryCrossEntropy | LossKind::BinaryCrossEntropyLogits => 8 * p,
-                LossKind::MeanSquaredError | LossKind::MeanAbsoluteError => 3 * p,
-            }
-        }
-    }
-}
-
 fn kind(node: &crate::sema::program::LayerNode) -> String {
     match &node.layer {
         Layer::Input(_) => "input".into(),
@@ -202,31 +116,31 @@ fn kind(node: &crate::sema::program::LayerNode) -> String {
     }
 }
 
-fn params_of(node: &crate::sema::program::LayerNode) -> Vec<usize> {
-    match &node.layer {
-        Layer::Dense { weight, bias } => std::iter::once(*weight).chain(*bias).collect(),
-        Layer::LayerNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
-        Layer::Embedding { weight } | Layer::Latents { weight } => vec![*weight],
-        Layer::PositionalEncoding { weight } => weight.iter().copied().collect(),
-        Layer::Conv { weight, bias, .. } | Layer::ConvTranspose { weight, bias, .. } => {
-            std::iter::once(*weight).chain(*bias).collect()
+/// What a layer's lowering computes and reads, from the graph: its forward
+/// operations per sample and the parameters its nodes take as operands.
+fn layer_cost(g: &Graph, built: &Range<usize>) -> (u64, Vec<Value>) {
+    let mut flops = 0;
+    let mut params = Vec::new();
+    for v in built.clone().map(Value::new) {
+        flops += ir::flops::flops(g, v);
+        for o in g.operands(v) {
+            let is_param = matches!(
+                g.op(o),
+                Op::Input {
+                    role: Role::Param,
+                    ..
+                }
+            );
+            if is_param && !params.contains(&o) {
+                params.push(o);
+            }
         }
-        Layer::BatchNorm { weight, bias, .. } => weight.iter().chain(bias).copied().collect(),
-        Layer::Rnn {
-            w_ih, w_hh, bias, ..
-        }
-        | Layer::Lstm {
-            w_ih, w_hh, bias, ..
-        } => vec![*w_ih, *w_hh, *bias],
-        Layer::Gru {
-            w_ih,
-            w_hh,
-            b_ih,
-            b_hh,
-            ..
-        } => vec![*w_ih, *w_hh, *b_ih, *b_hh],
-        _ => vec![],
     }
+    (flops, params)
+}
+
+fn numel(g: &Graph, v: Value) -> u64 {
+    g.ty(v).shape.numel().unwrap_or(0) as u64
 }
 
 fn human(bytes: u64) -> String {
@@ -256,19 +170,17 @@ fn count(n: u64) -> String {
     out
 }
 
-fn table(m: &Model, batch: usize) -> String {
-    let mut rows: Vec<[String; 4]> = Vec::new();
+fn table(m: &Model, mode: Mode, batch: usize) -> String {
+    let (g, built) = lower_traced(m, mode);
+    let mut rows: Vec<[String; 5]> = Vec::new();
     let mut total_flops = 0u64;
     let mut activation_bytes = 0u64;
-    for node in &m.nodes {
+    for (node, built) in m.nodes.iter().zip(&built) {
         if matches!(node.layer, Layer::Const(_)) {
             continue;
         }
-        let params: u64 = params_of(node)
-            .iter()
-            .map(|&p| m.params[p].ty.shape.numel().unwrap_or(0) as u64)
-            .sum();
-        let f = flops(m, node);
+        let (f, params) = layer_cost(&g, built);
+        let params: u64 = params.iter().map(|&p| numel(&g, p)).sum();
         total_flops += f;
         activation_bytes += per_sample(&node.ty) * node.ty.dtype.size() as u64 * batch as u64;
         rows.push([
@@ -276,10 +188,11 @@ fn table(m: &Model, batch: usize) -> String {
             kind(node),
             node.ty.to_string(),
             count(params),
+            count(f),
         ]);
     }
-    let header = ["layer (binding)", "kind", "output", "params"];
-    let widths: Vec<usize> = (0..4)
+    let header = ["layer (binding)", "kind", "output", "params", "flops"];
+    let widths: Vec<usize> = (0..5)
         .map(|c| {
             rows.iter()
                 .map(|r| r[c].chars().count())
@@ -288,37 +201,35 @@ fn table(m: &Model, batch: usize) -> String {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |cells: [&str; 4]| {
+    let line = |cells: [&str; 5]| {
         format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}\n",
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {:>w4$}\n",
             cells[0],
             cells[1],
             cells[2],
             cells[3],
+            cells[4],
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2],
-            w3 = widths[3]
+            w3 = widths[3],
+            w4 = widths[4]
         )
     };
-    let rule = "-".repeat(widths.iter().sum::<usize>() + 6) + "\n";
+    let rule = "-".repeat(widths.iter().sum::<usize>() + 8) + "\n";
     let mut out = format!("model {}\n", m.name);
     out.push_str(&rule);
     out.push_str(&line(header));
     out.push_str(&rule);
     for r in &rows {
-        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
     }
     out.push_str(&rule);
-    let params: u64 = m
-        .params
+    let graph_params = g.inputs_with_role(Role::Param);
+    let params: u64 = graph_params.iter().map(|&p| numel(&g, p)).sum();
+    let param_bytes: u64 = graph_params
         .iter()
-        .map(|p| p.ty.shape.numel().unwrap_or(0) as u64)
-        .sum();
-    let param_bytes: u64 = m
-        .params
-        .iter()
-        .map(|p| (p.ty.shape.numel().unwrap_or(0) * p.ty.dtype.size()) as u64)
+        .map(|&p| numel(&g, p) * g.ty(p).dtype.size() as u64)
         .sum();
     let _ = writeln!(
         out,

@@ -4,6 +4,7 @@
 
 mod build;
 pub mod dot;
+pub mod flops;
 mod function;
 mod graph;
 mod op;

@@ -3,21 +3,16 @@
 //! this stage can fail on user input.
 
 mod args;
-mod attention;
-mod axes;
 mod builder;
 pub mod data;
 mod dataset;
 pub mod init;
 pub mod inspect;
-mod layers;
-mod modal;
+pub mod layers;
 mod model;
 pub mod print;
 pub mod program;
-mod recurrent;
 mod shape;
-mod spatial;
 mod stream;
 mod train;
 mod value;
@@ -29,7 +24,7 @@ use crate::syntax::ast::{self, ExprKind, Item, ModelDecl, Stmt};
 
 pub use builder::Limits;
 pub use data::DataCatalog;
-pub use modal::dropout_stream;
+pub use layers::dropout_stream;
 pub use program::Program;
 
 use builder::Builder;

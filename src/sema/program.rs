@@ -265,7 +265,7 @@ pub enum Layer {
     Repeat {
         axis: usize,
     },
-    /// The tanh RNN over `[N, T, F]` (`passes::recurrent`): `w_ih: [F, H]`,
+    /// The tanh RNN over `[N, T, F]` (`sema::layers::recurrent`): `w_ih: [F, H]`,
     /// `w_hh: [H, H]`, `bias: [H]`; every step's state `[N, T, H]` when
     /// `sequences`, else the last `[N, H]`.
     Rnn {

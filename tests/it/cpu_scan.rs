@@ -10,8 +10,8 @@
 use dlc::ir::print::print;
 use dlc::ir::{DType, Dim, Graph, Role, Scan, Shape, TensorType, Value};
 use dlc::passes::autodiff::grad;
-use dlc::passes::recurrent::{gru, lstm, rnn, GruWeights, LstmWeights, RnnWeights};
 use dlc::passes::simplify::simplify;
+use dlc::sema::layers::recurrent::{gru, lstm, rnn, GruWeights, LstmWeights, RnnWeights};
 
 use crate::cpu_oracle::agree_all_within;
 use crate::scan::{body, f64t, linear_body, nested_body, rnn_body, scan1, scan_graph};

@@ -1,4 +1,4 @@
-//! The recurrent layers of `passes::recurrent` (RNN, LSTM, GRU as scans):
+//! The recurrent layers of `sema::layers::recurrent` (RNN, LSTM, GRU as scans):
 //! their values against PyTorch's equations computed by hand in plain f64
 //! for a scalar cell, their values and gradients against an unrolled
 //! oracle built from primitives (one copy of the cell per step, only a test
@@ -12,7 +12,7 @@ use dlc::backend::interp::eval;
 use dlc::ir::verify::verify;
 use dlc::ir::{CmpOp, DType, Graph, Op, Role, Shape, TensorType, UnaryOp, Value};
 use dlc::passes::autodiff::grad;
-use dlc::passes::recurrent::{gru, lstm, rnn, GruWeights, LstmWeights, RnnWeights};
+use dlc::sema::layers::recurrent::{gru, lstm, rnn, GruWeights, LstmWeights, RnnWeights};
 use dlc::tensor::Tensor;
 
 use crate::common::{check_files, show};
@@ -96,7 +96,7 @@ impl Layer {
         g
     }
 
-    /// The layer as `passes::recurrent` lowers it.
+    /// The layer as `sema::layers::recurrent` lowers it.
     fn scanned(&self) -> Graph {
         self.graph(|g, l, a| {
             let s = if l.init { l.cell.states() } else { 0 };

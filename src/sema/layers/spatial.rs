@@ -1,17 +1,22 @@
-//! Shape rules of the layers that work on positions: embeddings (integer
-//! indices to vectors), convolutions and pooling over `[N, C, ...]` with 1
-//! or 2 spatial axes, global pooling and `unsqueeze`.
+//! The layers that work on positions: embeddings (integer indices to
+//! vectors), convolutions and pooling over `[N, C, ...]` with 1 or 2
+//! spatial axes, global pooling and `unsqueeze`. Each layer's argument list
+//! and shape rule sit above its lowering to primitives (an embedding is one
+//! `gather` and `unsqueeze` one `reshape`, written in `passes::lower`).
 
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{dilated, window_output, ConvAttrs, DType, Dim, Shape, TensorType, Window};
+use crate::ir::{
+    dilated, window_output, ConvAttrs, DType, Dim, Graph, ReduceOp, Shape, TensorType, Value,
+    Window,
+};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal, Bound};
-use super::init::Init;
-use super::layers::{activation, axis_arg, float_tensor, initializer};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
-use super::value::{Spanned, Val};
+use super::arguments::{activation, axis_arg, float_tensor, initializer};
+use crate::sema::args::{bind, ArgVal, Bound};
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Activation, Layer, NodeId};
+use crate::sema::value::{Spanned, Val};
 
 /// `embedding(x, vocab, dim)`: `x: i32[N, ...]` to `f32[N, ..., dim]`.
 pub fn embedding(
@@ -165,6 +170,62 @@ fn output_sizes(
         .collect()
 }
 
+/// The options every convolution takes after its sizes: `bias` (default
+/// true), `activation` and `init` (default Glorot uniform).
+struct ConvOptions {
+    act: Option<Activation>,
+    bias: bool,
+    init: Init,
+}
+
+impl ConvOptions {
+    fn from(b: &Bound) -> Result<ConvOptions, Diagnostic> {
+        Ok(ConvOptions {
+            act: b.get("activation").map(activation).transpose()?,
+            bias: b.get("bias").map(|v| v.bool()).transpose()?.unwrap_or(true),
+            init: b
+                .get("init")
+                .map(initializer)
+                .transpose()?
+                .unwrap_or(Init::GlorotUniform),
+        })
+    }
+
+    /// The parameters under `path`: `weight` of shape `wshape`, drawn from
+    /// `init` with `fans`, and with `bias` a zero `bias` of one per filter.
+    #[allow(clippy::too_many_arguments)]
+    fn params(
+        &self,
+        el: &mut Elaborator<'_>,
+        path: &str,
+        dtype: DType,
+        wshape: &[usize],
+        filters: usize,
+        fans: (usize, usize),
+        span: Span,
+    ) -> Result<(NodeId, Option<NodeId>), Diagnostic> {
+        let weight = el.builder.param(
+            format!("{path}.weight"),
+            TensorType::new(dtype, Shape::fixed(wshape)),
+            self.init.clone(),
+            fans,
+            span,
+        )?;
+        let bias = if self.bias {
+            Some(el.builder.param(
+                format!("{path}.bias"),
+                TensorType::new(dtype, Shape::fixed(&[filters])),
+                Init::Zeros,
+                fans,
+                span,
+            )?)
+        } else {
+            None
+        };
+        Ok((weight, bias))
+    }
+}
+
 /// `conv1d`/`conv2d(x, filters, kernel, stride:, padding:, dilation:, groups:, bias:, activation:, init:)`
 pub fn conv(
     el: &mut Elaborator<'_>,
@@ -209,37 +270,14 @@ pub fn conv(
     let extent = dilated(kernel, dilation).unwrap_or(usize::MAX);
     let (lo, hi) = padding(&b, &size, extent, stride)?;
     let out = output_sizes(&size, &lo, &hi, extent, stride, call.span, name)?;
-    let act = b.get("activation").map(activation).transpose()?;
-    let bias = b.get("bias").map(|v| v.bool()).transpose()?.unwrap_or(true);
-    let init = b
-        .get("init")
-        .map(initializer)
-        .transpose()?
-        .unwrap_or(Init::GlorotUniform);
+    let opts = ConvOptions::from(&b)?;
     let path = frame.next_layer_path();
     let per_group = channels / groups;
     let taps = kernel.pow(d as u32);
     let mut wshape = vec![filters, per_group];
     wshape.extend(std::iter::repeat_n(kernel, d));
     let fans = (per_group * taps, filters / groups * taps);
-    let weight = el.builder.param(
-        format!("{path}.weight"),
-        TensorType::new(xt.dtype, Shape::fixed(&wshape)),
-        init,
-        fans,
-        span,
-    )?;
-    let bias = if bias {
-        Some(el.builder.param(
-            format!("{path}.bias"),
-            TensorType::new(xt.dtype, Shape::fixed(&[filters])),
-            Init::Zeros,
-            fans,
-            span,
-        )?)
-    } else {
-        None
-    };
+    let (weight, bias) = opts.params(el, &path, xt.dtype, &wshape, filters, fans, span)?;
     let attrs = ConvAttrs {
         stride: vec![stride; d],
         pad_low: lo,
@@ -262,7 +300,7 @@ pub fn conv(
         &path,
         span,
     )?;
-    el.builder.activated(y, act, &path, span)
+    el.builder.activated(y, opts.act, &path, span)
 }
 
 /// `max_pool2d(x, size: 2, stride: size, padding: 0)` and friends.
@@ -442,35 +480,13 @@ pub fn conv_transpose(
             }
         }
     }
-    let act = b.get("activation").map(activation).transpose()?;
-    let bias = b.get("bias").map(|v| v.bool()).transpose()?.unwrap_or(true);
-    let init = b
-        .get("init")
-        .map(initializer)
-        .transpose()?
-        .unwrap_or(Init::GlorotUniform);
+    let opts = ConvOptions::from(&b)?;
     let path = frame.next_layer_path();
     let taps = kernel * kernel;
     // PyTorch's fans for this layout: axis 1 is the fan-in.
     let fans = (filters * taps, channels * taps);
-    let weight = el.builder.param(
-        format!("{path}.weight"),
-        TensorType::new(xt.dtype, Shape::fixed(&[channels, filters, kernel, kernel])),
-        init,
-        fans,
-        span,
-    )?;
-    let bias = if bias {
-        Some(el.builder.param(
-            format!("{path}.bias"),
-            TensorType::new(xt.dtype, Shape::fixed(&[filters])),
-            Init::Zeros,
-            fans,
-            span,
-        )?)
-    } else {
-        None
-    };
+    let wshape = [channels, filters, kernel, kernel];
+    let (weight, bias) = opts.params(el, &path, xt.dtype, &wshape, filters, fans, span)?;
     let attrs = ConvAttrs {
         stride: vec![1; 2],
         pad_low: vec![kernel - 1 - pad; 2],
@@ -493,5 +509,65 @@ pub fn conv_transpose(
         &path,
         span,
     )?;
-    el.builder.activated(y, act, &path, span)
+    el.builder.activated(y, opts.act, &path, span)
+}
+
+// Lowering: the layers above as primitives.
+
+/// A convolution (`conv` with the checked attributes), then the bias per
+/// channel (axis 1).
+pub(crate) fn lower_conv(
+    g: &mut Graph,
+    x: Value,
+    w: Value,
+    b: Option<Value>,
+    attrs: &ConvAttrs,
+) -> Value {
+    let y = g.conv(x, w, attrs.clone());
+    add_channel_bias(g, y, b)
+}
+
+/// A transposed convolution as the conv of the stride-dilated input (the
+/// attributes' `lhs_dilation`) with the mirrored kernel: `[C, F, k, k]` to
+/// the `[F, C, k, k]` of a conv, flipped in both spatial axes.
+pub(crate) fn lower_conv_transpose(
+    g: &mut Graph,
+    x: Value,
+    w: Value,
+    b: Option<Value>,
+    attrs: &ConvAttrs,
+) -> Value {
+    let w = g.transpose(w, vec![1, 0, 2, 3]);
+    let w = g.reverse(w, vec![2, 3]);
+    let y = g.conv(x, w, attrs.clone());
+    add_channel_bias(g, y, b)
+}
+
+fn add_channel_bias(g: &mut Graph, y: Value, b: Option<Value>) -> Value {
+    match b {
+        Some(b) => {
+            let shape = g.ty(y).shape.clone();
+            let bb = g.broadcast_to(b, shape, vec![1]);
+            g.add(y, bb)
+        }
+        None => y,
+    }
+}
+
+/// Max pooling as a windowed max; average pooling as a windowed sum over
+/// the number of taps (padding counts as zeros, as in PyTorch's default).
+pub(crate) fn lower_pool(g: &mut Graph, x: Value, max: bool, window: &Window) -> Value {
+    if max {
+        g.reduce_window(ReduceOp::Max, x, window.clone())
+    } else {
+        let s = g.reduce_window(ReduceOp::Sum, x, window.clone());
+        let taps: usize = window.size.iter().product();
+        g.scale(s, 1.0 / taps as f64)
+    }
+}
+
+/// The mean over every spatial axis (all axes after the first two).
+pub(crate) fn lower_global_avg_pool(g: &mut Graph, x: Value) -> Value {
+    let r = g.ty(x).rank();
+    g.mean(x, (2..r).collect())
 }

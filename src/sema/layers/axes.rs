@@ -6,14 +6,14 @@
 //! one result per sample.
 
 use crate::diag::{Code, Diagnostic, Span};
-use crate::ir::{Dim, Shape, TensorType};
+use crate::ir::{Dim, Graph, Shape, TensorType, Value};
 use crate::syntax::ast;
 
-use super::args::{bind, ArgVal};
-use super::layers::{axis_arg, float_tensor};
-use super::model::{Elaborator, Frame};
-use super::program::{Layer, NodeId};
-use super::value::Spanned;
+use super::arguments::{axis_arg, float_tensor};
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
+use crate::sema::value::Spanned;
 
 /// `sum(x, axis: -1)` / `mean(x, axis: 1)`: the axis disappears.
 pub fn reduce(
@@ -82,4 +82,13 @@ fn not_batch(axis: usize, v: &Spanned, why: &str) -> Result<(), Diagnostic> {
         );
     }
     Ok(())
+}
+
+// Lowering: `sum` and `mean` are one reduction each (in `passes::lower`);
+// `repeat` is a broadcast.
+
+/// `x` broadcast to `shape`, the repeated `axis` new.
+pub(crate) fn lower_repeat(g: &mut Graph, x: Value, shape: Shape, axis: usize) -> Value {
+    let dims = (0..shape.rank()).filter(|&i| i != axis).collect();
+    g.broadcast_to(x, shape, dims)
 }

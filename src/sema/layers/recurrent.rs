@@ -1,34 +1,205 @@
-//! Recurrent layers lowered to one `scan` each: the Elman RNN, the LSTM and
-//! the GRU over a batch-major sequence `x: [N, T, F]`, returning every
-//! step's hidden state `[N, T, H]` or the last one `[N, H]`. The cell is the
-//! scan's body, built once whatever `T` is; backpropagation through time is
-//! the scan's VJP.
+//! The recurrent layers `rnn`, `lstm` and `gru`: a sequence
+//! `[N, T, F]` in, every step's hidden state `[N, T, H]`
+//! (`return_sequences: true`, as in Keras) or the last one `[N, H]` (the
+//! default) out. The argument list and shape rule come first, then the
+//! lowering, one `scan` per layer.
 //!
-//! The gate equations are PyTorch's (`torch.nn.RNN`, `LSTM`, `GRU`, gates in
-//! its order), with weights laid out as dlc's dense layers are (`x W`, so
-//! `w_ih` is the transpose of PyTorch's `weight_ih_l0`):
-//!
-//! - RNN: `h' = tanh(x W_ih + h W_hh + b)`.
-//! - LSTM, gates `i, f, g, o` along the `4H` axis:
-//!   `i = σ(·), f = σ(·), g = tanh(·), o = σ(·)` of `x W_ih + h W_hh + b`,
-//!   `c' = f c + i g`, `h' = o tanh(c')`. PyTorch's two biases only ever
-//!   appear summed, so there is one `b` (`bias_ih + bias_hh`).
-//! - GRU, gates `r, z, n` along the `3H` axis, with both biases because
-//!   the reset gate multiplies the hidden part including its bias:
-//!   `r = σ(x W_ir + b_ir + h W_hr + b_hr)`, `z` likewise,
-//!   `n = tanh(x W_in + b_in + r (h W_hn + b_hn))`, `h' = (1 - z) n + z h`.
-//!
-//! The input projection `x W_ih (+ b)` does not depend on the state, so it
-//! is one batched matmul over all steps, outside the loop; the body only
-//! multiplies by `W_hh`. Initial states are zero unless given.
-//!
-//! The loop runs time-major: `x` is transposed to `[T, N, F]` once, so each
-//! step's slice of the projection, each saved state and each per-step
-//! gradient is one contiguous block (batch-major, every step would gather
-//! and scatter `N` rows of each sequence), and a stacked output is
-//! transposed back to `[N, T, H]`.
+//! Parameters are named by path: `<path>.w_ih: [F, gates*H]`, `<path>.w_hh:
+//! [H, gates*H]` and `<path>.bias: [gates*H]` (the GRU has `b_ih` and `b_hh`
+//! instead). Every one starts from U(-1/sqrt(H), 1/sqrt(H)), as PyTorch
+//! initializes its recurrent layers; `init:` names the weights' initializer
+//! instead, and the biases then start at zero (Keras' choice).
 
+use crate::diag::{Code, Diagnostic, Span};
 use crate::ir::{Dim, Graph, Role, Scan, Shape, TensorType, UnaryOp, Value};
+use crate::syntax::ast;
+
+use super::arguments::{float_tensor, initializer};
+use crate::sema::args::{bind, ArgVal};
+use crate::sema::init::Init;
+use crate::sema::model::{Elaborator, Frame};
+use crate::sema::program::{Layer, NodeId};
+
+/// Which recurrent cell a call names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cell {
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Gates per hidden unit: the width of the packed weights is `gates * H`.
+    fn gates(self) -> usize {
+        match self {
+            Cell::Rnn => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// `rnn|lstm|gru(x, hidden, return_sequences: false, init:)`.
+pub fn recurrent(
+    el: &mut Elaborator<'_>,
+    frame: &mut Frame,
+    cell: Cell,
+    call: &ast::Call,
+    args: Vec<ArgVal>,
+    span: Span,
+) -> Result<NodeId, Diagnostic> {
+    let name = call.callee.name.as_str();
+    let b = bind(
+        name,
+        call.span,
+        &["x", "hidden", "return_sequences", "init"],
+        2,
+        args,
+    )?;
+    let xv = b.req("x")?;
+    let x = float_tensor(el, frame, xv, name, 0).map_err(|d| {
+        if d.code == Code::DTypeMismatch {
+            d.help(format!(
+                "token ids become vectors first: `{name}(embedding(x, vocab, dim), hidden)`"
+            ))
+        } else {
+            d
+        }
+    })?;
+    let xt = el.builder.ty(x).clone();
+    if xt.rank() != 3 {
+        let d = Diagnostic::new(
+            Code::RankMismatch,
+            format!("{name} takes a sequence [N, T, F] (batch, steps, features), got {xt}"),
+        )
+        .at(xv.span, format!("this is {xt}"));
+        return Err(if xt.rank() == 2 {
+            d.help("a series with one value per step needs a feature axis: `unsqueeze(x, axis: 2)`; `windows(...)` data is already [N, length, F]")
+        } else if xt.rank() > 3 {
+            d.help("flatten each step's features into one axis first")
+        } else {
+            d
+        });
+    }
+    let features = xt.shape.dims()[2].fixed().ok_or_else(|| {
+        Diagnostic::new(
+            Code::BadDim,
+            format!("{name} needs a fixed feature size, got {xt}"),
+        )
+        .at(xv.span, "the last dimension is symbolic")
+    })?;
+    let hidden = b.req("hidden")?.positive("the hidden size")?;
+    let sequences = match b.get("return_sequences") {
+        Some(v) => v.bool()?,
+        None => false,
+    };
+    let too_large = |what: &str| {
+        Diagnostic::new(
+            Code::TooLarge,
+            format!("the {what} of {name} with {hidden} hidden units overflow"),
+        )
+        .at(span, "too large")
+    };
+    let width = hidden
+        .checked_mul(cell.gates())
+        .ok_or_else(|| too_large("gates"))?;
+    let (weight_init, bias_init) = match b.get("init") {
+        Some(v) => (initializer(v)?, Init::Zeros),
+        None => {
+            let k = 1.0 / (hidden as f64).sqrt();
+            let u = Init::Uniform { low: -k, high: k };
+            (u.clone(), u)
+        }
+    };
+    let path = frame.next_layer_path();
+    let dtype = xt.dtype;
+    let param = |el: &mut Elaborator<'_>, leaf: &str, dims: &[usize], init: &Init| {
+        let fans = (dims[0], *dims.last().expect("a parameter has an axis"));
+        el.builder.param(
+            format!("{path}.{leaf}"),
+            TensorType::new(dtype, Shape::fixed(dims)),
+            init.clone(),
+            fans,
+            span,
+        )
+    };
+    let w_ih = param(el, "w_ih", &[features, width], &weight_init)?;
+    let w_hh = param(el, "w_hh", &[hidden, width], &weight_init)?;
+    let layer = match cell {
+        Cell::Rnn | Cell::Lstm => {
+            let bias = param(el, "bias", &[width], &bias_init)?;
+            if cell == Cell::Rnn {
+                Layer::Rnn {
+                    w_ih,
+                    w_hh,
+                    bias,
+                    sequences,
+                }
+            } else {
+                Layer::Lstm {
+                    w_ih,
+                    w_hh,
+                    bias,
+                    sequences,
+                }
+            }
+        }
+        Cell::Gru => {
+            let b_ih = param(el, "b_ih", &[width], &bias_init)?;
+            let b_hh = param(el, "b_hh", &[width], &bias_init)?;
+            Layer::Gru {
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                sequences,
+            }
+        }
+    };
+    let n = xt.shape.dims()[0].clone();
+    let dims = if sequences {
+        vec![n, xt.shape.dims()[1].clone(), Dim::Fixed(hidden)]
+    } else {
+        vec![n, Dim::Fixed(hidden)]
+    };
+    el.builder.node(
+        layer,
+        vec![x],
+        TensorType::new(dtype, Shape(dims)),
+        &path,
+        span,
+    )
+}
+
+// Lowering: Recurrent layers lowered to one `scan` each: the Elman RNN, the LSTM and
+// the GRU over a batch-major sequence `x: [N, T, F]`, returning every
+// step's hidden state `[N, T, H]` or the last one `[N, H]`. The cell is the
+// scan's body, built once whatever `T` is; backpropagation through time is
+// the scan's VJP.
+//
+// The gate equations are PyTorch's (`torch.nn.RNN`, `LSTM`, `GRU`, gates in
+// its order), with weights laid out as dlc's dense layers are (`x W`, so
+// `w_ih` is the transpose of PyTorch's `weight_ih_l0`):
+//
+// - RNN: `h' = tanh(x W_ih + h W_hh + b)`.
+// - LSTM, gates `i, f, g, o` along the `4H` axis:
+//   `i = σ(·), f = σ(·), g = tanh(·), o = σ(·)` of `x W_ih + h W_hh + b`,
+//   `c' = f c + i g`, `h' = o tanh(c')`. PyTorch's two biases only ever
+//   appear summed, so there is one `b` (`bias_ih + bias_hh`).
+// - GRU, gates `r, z, n` along the `3H` axis, with both biases because
+//   the reset gate multiplies the hidden part including its bias:
+//   `r = σ(x W_ir + b_ir + h W_hr + b_hr)`, `z` likewise,
+//   `n = tanh(x W_in + b_in + r (h W_hn + b_hn))`, `h' = (1 - z) n + z h`.
+//
+// The input projection `x W_ih (+ b)` does not depend on the state, so it
+// is one batched matmul over all steps, outside the loop; the body only
+// multiplies by `W_hh`. Initial states are zero unless given.
+//
+// The loop runs time-major: `x` is transposed to `[T, N, F]` once, so each
+// step's slice of the projection, each saved state and each per-step
+// gradient is one contiguous block (batch-major, every step would gather
+// and scatter `N` rows of each sequence), and a stacked output is
+// transposed back to `[N, T, H]`.
 
 /// An Elman RNN layer's weights: `w_ih: [F, H]`, `w_hh: [H, H]`, `bias: [H]`.
 pub struct RnnWeights {
@@ -118,7 +289,7 @@ pub fn lstm(
 
 /// An LSTM or GRU gate's sigmoid as `(1 + tanh(x/2)) / 2`: a chain of one-use
 /// elementwise ops that fuses into the kernel consuming the gate, where
-/// [`sigmoid`](crate::passes::lower::sigmoid)'s stable form (a sign mask, `exp` and `recip` each read
+/// [`sigmoid`](super::dense::sigmoid)'s stable form (a sign mask, `exp` and `recip` each read
 /// twice) left eleven kernels per forward step and more in the reverse
 /// scan. It saturates to exactly 0 and 1 and its gradient `(1 - t²)/4` is
 /// finite everywhere; it loses the relative precision of outputs below
