@@ -7,7 +7,7 @@
 //! every batch size.
 //!
 //! Shape of the code (Cranelift 0.135 has no vectorizer, unroller or loop
-//! rotation of its own, see `TOOLCHAIN.md` §2): rotated do-while loops; each
+//! rotation of its own, and only 128-bit vectors): rotated do-while loops; each
 //! instruction is emitted in the outermost loop where its inputs vary
 //! (loop-invariant code motion by construction); the innermost axis runs in
 //! f32x4/i32x4 lanes with a scalar tail when every value is 4 bytes wide,
