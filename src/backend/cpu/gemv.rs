@@ -121,7 +121,13 @@ pub unsafe fn row_times_matrix_split(
         if p >= parts {
             break;
         }
-        part(p);
+        {
+            // A part of the step on a pool thread: denormals flushed here
+            // too (the caller's thread has them flushed already).
+            let _flush = super::denormals::flush_here();
+            super::denormals::note();
+            part(p);
+        }
         c.1.fetch_add(1, Ordering::Release);
     };
     for _ in 1..parts {

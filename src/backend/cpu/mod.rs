@@ -20,6 +20,7 @@ mod codegen;
 mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_kgrad;
+pub mod denormals;
 mod gemv;
 mod in_place;
 mod layout;

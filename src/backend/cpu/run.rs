@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
-use super::{bind, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
+use super::{bind, denormals, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
 use crate::kernel::{BufKind, Size};
@@ -263,17 +263,23 @@ impl Compiled {
         }
         let threads = rayon::current_num_threads();
         let run_steps = || self.run_steps(&ptrs, &accumulate, threads);
+        // Denormals flushed on every thread that runs part of the step
+        // (`denormals`): the whole pool when the step splits work.
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
             // is split by work stealing, so when the OS delays the other
             // thread this one goes on with the whole job instead of the
             // caller waiting for every part to be picked up.
-            let job = AssertSend(run_steps);
+            let job = AssertSend(move || denormals::on_pool(run_steps));
             let mut result = Ok(());
             let r = &mut result;
             rayon::scope(move |_| *r = job.run());
             result?;
+        } else if threads > 1 && bound.parallel {
+            denormals::on_pool(run_steps)?;
         } else {
+            let _flush = denormals::flush_here();
+            denormals::note();
             run_steps()?;
         }
         let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
@@ -413,6 +419,7 @@ fn run_loop(
         // A few parts per thread, so a thread the OS delays holds up less.
         let parts = (threads * 4).min(d0);
         (0..parts).into_par_iter().for_each(|c| {
+            denormals::note();
             let lo = d0 * c / parts;
             let hi = d0 * (c + 1) / parts;
             // SAFETY: see `Shared`; the kernel reads and writes inside the
