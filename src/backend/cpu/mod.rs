@@ -23,6 +23,7 @@ mod conv_kgrad;
 pub mod denormals;
 mod gemv;
 mod in_place;
+pub mod isa;
 mod layout;
 mod library;
 mod matmul;
