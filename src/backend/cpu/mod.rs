@@ -32,6 +32,7 @@ pub mod reference;
 mod run;
 mod scan;
 mod small_gemm;
+mod split_cost;
 
 pub use in_place::{in_place, InPlace};
 pub use layout::{bind, Layout};

@@ -8,10 +8,14 @@
 //! step takes microseconds: sizes, strides and output shapes are evaluated
 //! once per binding, not per call.
 
+use std::cell::RefCell;
+use std::time::Instant;
+
 use rayon::prelude::*;
 
 use super::in_place::{in_place, InPlace};
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
+use super::split_cost::SplitCost;
 use super::{bind, denormals, library, profile, Align64, Compiled, KernelFn, Layout, Loop, Step};
 use crate::backend::{check_updates, Arg, Executable, RunError};
 use crate::ir::DType;
@@ -42,6 +46,9 @@ pub(super) struct Bound {
     /// (`gemv::row_times_matrix_split`), and handing a batch-1 step to a
     /// pool thread and back would cost more than that product.
     parallel: bool,
+    /// Per step: what splitting its loop (or epilogue) was measured to
+    /// cost, for these shapes (`split_cost.rs`).
+    split: RefCell<Vec<SplitCost>>,
 }
 
 impl Executable for Compiled {
@@ -170,6 +177,7 @@ impl Compiled {
                 .iter()
                 .any(|&(bs, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN && (m, bs) != (1, 1));
         self.bound = Some(Bound {
+            split: RefCell::new(vec![SplitCost::default(); self.steps.len()]),
             parallel,
             shapes,
             layout,
@@ -323,10 +331,9 @@ impl Compiled {
             shape: &bound.out_shapes[b],
         };
         for (s, step) in steps.iter().enumerate() {
-            let extent = bound.loops[s];
             let t0 = profile::start();
             match step {
-                Step::Loop(lp) => run_loop(lp, extent, ptrs, &bound.syms, threads),
+                Step::Loop(lp) => guarded_loop(bound, s, lp, ptrs, threads),
                 Step::MatMul {
                     out,
                     a,
@@ -346,7 +353,7 @@ impl Compiled {
                         run_matmul(ptrs, *out, dims, (a, b), *dtype, acc, *summed);
                     }
                     if let (Some(lp), None) = (epilogue, acc) {
-                        run_loop(lp, extent, ptrs, &bound.syms, threads);
+                        guarded_loop(bound, s, lp, ptrs, threads);
                     }
                 }
                 Step::Library { out, op, args } => {
@@ -404,6 +411,32 @@ impl Shared {
     }
 }
 
+/// [`run_loop`] for step `s`, split over the pool only while that is
+/// measured to pay (`split_cost.rs`) when the thresholds would split it.
+fn guarded_loop(bound: &Bound, s: usize, lp: &Loop, ptrs: &[*mut u8], threads: usize) {
+    let extent = bound.loops[s];
+    if !splits(lp, extent, threads) {
+        return run_loop(lp, extent, ptrs, &bound.syms, threads);
+    }
+    let split = bound.split.borrow()[s].split_now();
+    let t0 = Instant::now();
+    run_loop(
+        lp,
+        extent,
+        ptrs,
+        &bound.syms,
+        if split { threads } else { 1 },
+    );
+    let ns = t0.elapsed().as_nanos() as f64;
+    bound.split.borrow_mut()[s].record(split, ns);
+}
+
+/// Whether [`run_loop`] splits this loop over `threads`.
+fn splits(lp: &Loop, extent: Option<(usize, usize)>, threads: usize) -> bool {
+    let (d0, work) = extent.expect("internal: loop extent bound");
+    lp.splittable && threads > 1 && work >= PARALLEL_MIN && d0 >= 2
+}
+
 /// Runs a loop nest over its outer extent `d0` (`work` elements in all),
 /// split into row ranges over the pool when it is big enough.
 fn run_loop(
@@ -413,9 +446,9 @@ fn run_loop(
     syms: &[i64],
     threads: usize,
 ) {
-    let (d0, work) = extent.expect("internal: loop extent bound");
+    let (d0, _) = extent.expect("internal: loop extent bound");
     let sh = Shared(ptrs.as_ptr(), syms.as_ptr());
-    if lp.splittable && threads > 1 && work >= PARALLEL_MIN && d0 >= 2 {
+    if splits(lp, extent, threads) {
         // A few parts per thread, so a thread the OS delays holds up less.
         let parts = (threads * 4).min(d0);
         (0..parts).into_par_iter().for_each(|c| {
