@@ -20,7 +20,10 @@ Workloads:
     training step at batch 64 (benches/workloads/lenet.dl).
 
 Every framework is timed the same way: 10 untimed steps, then steps timed one
-by one for about 2 seconds; the median step time is reported. Each
+by one for about 2 seconds; throughput is reported from the mean step time
+(the total time of the timed steps, what an epoch of them takes), with the
+median and 95th-percentile step beside it in the `--json` file and in the
+"mean / median" table below the main one. Each
 (framework, workload, threads) runs in its own process; 1-thread runs are
 also pinned to one core with `taskset` when it exists.
 
@@ -71,7 +74,9 @@ WORKLOADS = [
 
 
 def timed(step, warmup=WARMUP, seconds=SECONDS, min_steps=10):
-    """Median seconds per call of `step` (which must block until done)."""
+    """Seconds per call of `step` (which must block until done): a dict of
+    the mean (the total time of the timed calls over their number), the
+    median and the 95th percentile (nearest rank), as `dlc bench` reports."""
     for _ in range(warmup):
         step()
     times = []
@@ -80,11 +85,22 @@ def timed(step, warmup=WARMUP, seconds=SECONDS, min_steps=10):
         t = time.perf_counter()
         step()
         times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return stats(times)
 
 
-def result(kind, size, seconds, extra=None):
-    r = {"median_s": seconds}
+def stats(times):
+    s = sorted(times)
+    return {
+        "mean_s": sum(s) / len(s),
+        "median_s": statistics.median(s),
+        "p95_s": s[max(1, -(-len(s) * 95 // 100)) - 1],
+    }
+
+
+def result(kind, size, t, extra=None):
+    """Throughput from the mean step time (`t` from `timed`)."""
+    r = dict(t)
+    seconds = t["mean_s"]
     if kind == "matmul":
         r["gflops"] = 2 * size**3 / seconds / 1e9
     else:
@@ -491,9 +507,14 @@ def run_dlc(kind, size, threads, matmul_cache):
     if p.returncode != 0:
         return {"error": p.stderr.strip()[-200:]}
     j = json.loads(p.stdout)
+    t = {
+        "mean_s": j["step_us_mean"] / 1e6,
+        "median_s": j["step_us_median"] / 1e6,
+        "p95_s": j["step_us_p95"] / 1e6,
+    }
     return result(
         "train" if kind == "lstm" else kind,
-        size, j["step_us_median"] / 1e6, {"compile_s": j["compile_ms"] / 1e3}
+        size, t, {"compile_s": j["compile_ms"] / 1e3}
     )
 
 
@@ -517,8 +538,9 @@ def dlc_matmul(threads):
         _, t, n = name.split("/")
         if t != f"{threads}t":
             continue
+        # (criterion gives one time per iteration: mean, median and p95 alike)
         ns = float(line.split("bench:")[1].split("ns/iter")[0].replace(",", ""))
-        out[int(n)] = result("matmul", int(n), ns / 1e9)
+        out[int(n)] = result("matmul", int(n), stats([ns / 1e9]))
     return out
 
 
@@ -624,6 +646,29 @@ def main():
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
+        print(line(r))
+    # The step times behind the throughput: a mean far above the median
+    # means some steps are much slower than most.
+    print()
+    header2 = ["step time, us: mean / median / p95", "threads"] + frameworks
+    rows2 = []
+    for t in threads:
+        for name, kind, _ in workloads:
+            row = [name, str(t)]
+            for f in frameworks:
+                r = results.get((name, t, f))
+                if not r or "error" in r or "p95_s" not in r:
+                    row.append("-")
+                else:
+                    row.append(
+                        f"{r['mean_s'] * 1e6:.1f} / {r['median_s'] * 1e6:.1f}"
+                        f" / {r['p95_s'] * 1e6:.1f}"
+                    )
+            rows2.append(row)
+    widths = [max(len(r[i]) for r in rows2 + [header2]) for i in range(len(header2))]
+    print(line(header2))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows2:
         print(line(r))
     compile_times = {
         f: results.get(("mlp train b64", threads[0], f), {}).get("compile_s")

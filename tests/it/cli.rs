@@ -290,9 +290,25 @@ fn bench_prints_one_json_object_with_throughput_and_stage_times() {
         "steps_per_s",
         "compile_ms",
         "step_us_median",
+        "step_us_mean",
+        "step_us_p95",
+        "step_us_min",
     ] {
         assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {v}");
     }
+    // Throughput is the mean's (the total time of the timed steps), and
+    // the order statistics are in order.
+    let us = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+    let from_mean = 64.0 * 1e6 / us("step_us_mean");
+    assert!(
+        (us("samples_per_s") - from_mean).abs() <= 1e-3 * from_mean + 0.1,
+        "samples_per_s from the mean step in {v}"
+    );
+    assert!(
+        us("step_us_min") <= us("step_us_median") && us("step_us_median") <= us("step_us_p95"),
+        "{v}"
+    );
+    assert!(us("step_us_min") <= us("step_us_mean"), "{v}");
     assert_eq!(v["steps"], 3);
     assert_eq!(v["batch"], 64, "the program's batch by default");
     assert_eq!(v["mode"], "train");

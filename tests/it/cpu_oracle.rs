@@ -7,6 +7,10 @@
 //! Tolerance: f32 results agree to 1e-5 relative (`|a-b| <= 1e-5·(1+max(|a|,
 //! |b|))`; fused multiply-adds and a different summation order move the
 //! last bits), f64 to 1e-12, integers and bools exactly, NaN matches NaN.
+//! The `cpu` backend runs with denormals flushed (`cpu_denormals.rs`), the
+//! interpreter and the reference runner with IEEE subnormals: a result
+//! below 1.2e-38 is zero on one side and subnormal on the other, inside
+//! every tolerance here, and the seeded inputs are normal numbers.
 
 use dlc::backend::{interp, RunError};
 use dlc::ir::parse::parse;

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod cli;
 mod common;
+mod cpu_denormals;
 mod cpu_gemv;
 mod cpu_library;
 mod cpu_oracle;

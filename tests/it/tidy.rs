@@ -1,6 +1,7 @@
 //! Checks that keep the documentation true as the code moves: every source
-//! file says what it is for in a `//!` paragraph, and every file and folder
-//! ARCHITECTURE.md's code map names exists where the map says it is.
+//! file says what it is for in a `//!` paragraph, every file and folder
+//! ARCHITECTURE.md's code map names exists where the map says it is, and
+//! the docs cite only what the repository holds.
 
 use std::path::{Path, PathBuf};
 
@@ -120,4 +121,34 @@ fn the_code_map_names_only_what_exists() {
         "ARCHITECTURE.md's code map is out of date:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn docs_cite_only_what_the_repository_holds() {
+    // The workplace's notes on the toolchain live outside the repository:
+    // facts taken from them are stated where they are used.
+    let outside = ["TOOLCHAIN.md", "DESIGN.md", "STYLE.md", "../shared"];
+    let mut places: Vec<PathBuf> = ["src", "docs", "benches", "tests/it"]
+        .iter()
+        .flat_map(|d| files(&root().join(d)))
+        .collect();
+    places.extend(["README.md", "ARCHITECTURE.md"].map(|f| root().join(f)));
+    let mut found = Vec::new();
+    for p in places {
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            continue; // binary fixtures
+        };
+        if p.ends_with("tidy.rs") {
+            continue;
+        }
+        for name in outside {
+            if text.contains(name) {
+                found.push(format!(
+                    "{} cites {name}",
+                    p.strip_prefix(root()).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
 }

@@ -1,6 +1,6 @@
 //! Contractions: f32 goes to the `gemm` crate's micro-kernels (AVX-512 where
 //! the host has it, AVX2+FMA otherwise), called as Cᵀ = Bᵀ·Aᵀ, its fast
-//! orientation for a row-major C (`TOOLCHAIN.md` §3); f64 (gradient checks
+//! orientation for a row-major C (about twice the other way); f64 (gradient checks
 //! only) runs plain loops. [`sgemm`] is the one entry point, shared with
 //! `benches/matmul.rs`, so the bench measures exactly what the backend runs.
 //!
@@ -55,6 +55,7 @@ pub unsafe fn sgemm(
         return;
     }
     if k == 0 {
+        // SAFETY: the caller's contract: C holds m·n elements, row-major.
         let c = unsafe { std::slice::from_raw_parts_mut(c, m * n) };
         match accumulate {
             Some(alpha) => c.iter_mut().for_each(|x| *x *= alpha),
@@ -355,14 +356,15 @@ pub(super) fn run_with_packed_b(
     let (a_rs, a_cs) = a.strides(m, k);
     let (pa, pc) = (ptrs[a.buf] as usize, ptrs[out] as usize);
     let threads = rayon::current_num_threads();
+    let w = b.panel();
     let parts = if m * k * n >= GEMM_PARALLEL_MIN {
-        threads.min(n / 16).max(1)
+        threads.min(n / w).max(1)
     } else {
         1
     };
     let part = |p: usize| {
-        // Columns in whole panels of 16.
-        let (lo, hi) = (n / 16 * p / parts * 16, (n / 16 * (p + 1) / parts * 16));
+        // Columns in whole panels.
+        let (lo, hi) = (n / w * p / parts * w, (n / w * (p + 1) / parts * w));
         let hi = if p + 1 == parts { n } else { hi };
         let a = MatRef {
             ptr: pa as *const f32,

@@ -21,13 +21,16 @@ mod codegen;
 mod conv;
 #[cfg(target_arch = "x86_64")]
 mod conv_kgrad;
+pub mod denormals;
 mod gemv;
+pub mod isa;
 mod library;
 mod matmul;
 pub mod profile;
 mod run;
 mod scan;
 mod small_gemm;
+mod split_cost;
 
 pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;

@@ -10,10 +10,14 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+use std::cell::RefCell;
+use std::time::Instant;
+
 use rayon::prelude::*;
 
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
-use super::{library, profile, Align64, Compiled, KernelFn, Loop, Step};
+use super::split_cost::SplitCost;
+use super::{denormals, library, profile, Align64, Compiled, KernelFn, Loop, Step};
 use crate::backend::{check_updates, Arg, RunError, Runner};
 use crate::ir::DType;
 use crate::kernel::{bind, in_place, BufKind, InPlace, Layout, Size};
@@ -43,6 +47,9 @@ pub(super) struct Bound {
     /// (`gemv::row_times_matrix_split`), and handing a batch-1 step to a
     /// pool thread and back would cost more than that product.
     parallel: bool,
+    /// Per step: what splitting its loop (or epilogue) was measured to
+    /// cost, for these shapes (`split_cost.rs`).
+    split: RefCell<Vec<SplitCost>>,
 }
 
 impl Runner for Compiled {
@@ -171,6 +178,7 @@ impl Compiled {
                 .iter()
                 .any(|&(bs, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN && (m, bs) != (1, 1));
         self.bound = Some(Bound {
+            split: RefCell::new(vec![SplitCost::default(); self.steps.len()]),
             parallel,
             shapes,
             layout,
@@ -274,17 +282,23 @@ impl Compiled {
         // in-place plan allows it, or the arena laid out for `bound`; all of
         // it outlives the steps, and `args` stays borrowed meanwhile.
         let run_steps = || unsafe { self.run_steps(&ptrs, &accumulate, threads) };
+        // Denormals flushed on every thread that runs part of the step
+        // (`denormals`): the whole pool when the step splits work.
         if threads > 1 && bound.parallel && rayon::current_thread_index().is_none() {
             // Run the steps on a pool thread: from there each parallel part
             // is split by work stealing, so when the OS delays the other
             // thread this one goes on with the whole job instead of the
             // caller waiting for every part to be picked up.
-            let job = AssertSend(run_steps);
+            let job = AssertSend(move || denormals::on_pool(run_steps));
             let mut result = Ok(());
             let r = &mut result;
             rayon::scope(move |_| *r = job.run());
             result?;
+        } else if threads > 1 && bound.parallel {
+            denormals::on_pool(run_steps)?;
         } else {
+            let _flush = denormals::flush_here();
+            denormals::note();
             run_steps()?;
         }
         let mut results: Vec<Option<Tensor>> = Vec::with_capacity(p.outputs.len());
@@ -342,11 +356,10 @@ impl Compiled {
             shape: &bound.out_shapes[b],
         };
         for (s, step) in steps.iter().enumerate() {
-            let extent = bound.loops[s];
             let t0 = profile::start();
             match step {
                 // SAFETY: this function's contract, for the nest's buffers.
-                Step::Loop(lp) => unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) },
+                Step::Loop(lp) => unsafe { guarded_loop(bound, s, lp, ptrs, threads) },
                 Step::MatMul {
                     out,
                     a,
@@ -368,7 +381,7 @@ impl Compiled {
                     if let (Some(lp), None) = (epilogue, acc) {
                         // SAFETY: this function's contract, for the
                         // epilogue's buffers.
-                        unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) };
+                        unsafe { guarded_loop(bound, s, lp, ptrs, threads) };
                     }
                 }
                 Step::Library { out, routine, args } => {
@@ -434,6 +447,41 @@ impl Shared {
     }
 }
 
+/// [`run_loop`] for step `s`, split over the pool only while that is
+/// measured to pay (`split_cost.rs`) when the thresholds would split it.
+///
+/// # Safety
+/// As for [`run_loop`]: `ptrs` holds every buffer of `lp`'s program, live
+/// and sized for `bound`, and nothing else touches what the nest writes.
+unsafe fn guarded_loop(bound: &Bound, s: usize, lp: &Loop, ptrs: &[*mut u8], threads: usize) {
+    let extent = bound.loops[s];
+    if !splits(lp, extent, threads) {
+        // SAFETY: this function's contract.
+        return unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) };
+    }
+    let split = bound.split.borrow()[s].split_now();
+    let t0 = Instant::now();
+    // SAFETY: this function's contract; the thread count does not change
+    // which rows are written, only who writes them.
+    unsafe {
+        run_loop(
+            lp,
+            extent,
+            ptrs,
+            &bound.syms,
+            if split { threads } else { 1 },
+        )
+    };
+    let ns = t0.elapsed().as_nanos() as f64;
+    bound.split.borrow_mut()[s].record(split, ns);
+}
+
+/// Whether [`run_loop`] splits this loop over `threads`.
+fn splits(lp: &Loop, extent: Option<(usize, usize)>, threads: usize) -> bool {
+    let (d0, work) = extent.expect("internal: loop extent bound");
+    lp.splittable && threads > 1 && work >= PARALLEL_MIN && d0 >= 2
+}
+
 /// Runs a loop nest over its outer extent `d0` (`work` elements in all),
 /// split into row ranges over the pool when it is big enough.
 ///
@@ -449,12 +497,13 @@ unsafe fn run_loop(
     syms: &[i64],
     threads: usize,
 ) {
-    let (d0, work) = extent.expect("internal: loop extent bound");
+    let (d0, _) = extent.expect("internal: loop extent bound");
     let sh = Shared(ptrs.as_ptr(), syms.as_ptr());
-    if lp.splittable && threads > 1 && work >= PARALLEL_MIN && d0 >= 2 {
+    if splits(lp, extent, threads) {
         // A few parts per thread, so a thread the OS delays holds up less.
         let parts = (threads * 4).min(d0);
         (0..parts).into_par_iter().for_each(|c| {
+            denormals::note();
             let lo = d0 * c / parts;
             let hi = d0 * (c + 1) / parts;
             // SAFETY: this function's contract; the parts write disjoint
