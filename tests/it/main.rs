@@ -10,6 +10,7 @@ mod cpu_oracle;
 mod cpu_oracle_in_place;
 mod cpu_scan;
 mod data;
+mod data_order;
 mod examples;
 mod filetests;
 mod fuse;
