@@ -124,7 +124,19 @@ pub fn lower(model: &Model, mode: Mode) -> Graph {
                 // stride-dilated input with the mirrored kernel.
                 let w = g.transpose(params[*weight], vec![1, 0, 2, 3]);
                 let w = g.reverse(w, vec![2, 3]);
-                let y = g.conv(arg(0), w, attrs.clone());
+                let mut y = g.conv(arg(0), w, attrs.clone());
+                // A padding beyond `kernel - 1` crops the rest equally
+                // from both ends of each spatial axis (see `Layer`).
+                for axis in 2..4 {
+                    let have = g.ty(y).shape.dims()[axis].fixed();
+                    let want = node.ty.shape.dims()[axis].fixed();
+                    if let (Some(have), Some(want)) = (have, want) {
+                        if have > want {
+                            let crop = (have - want) / 2;
+                            y = g.slice_axis(y, axis, crop, crop + want);
+                        }
+                    }
+                }
                 match bias {
                     Some(b) => {
                         let shape = g.ty(y).shape.clone();

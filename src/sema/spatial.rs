@@ -288,6 +288,16 @@ pub fn pool(
     let k = sizes(b.get("size"), 2, "the window size")?;
     let stride = sizes(b.get("stride"), k, "the stride")?;
     let (lo, hi) = padding(&b, &size, k, stride)?;
+    if let Some(v) = b.get("padding").filter(|_| lo[0] > k / 2) {
+        // PyTorch's rule; a larger padding makes windows that see only
+        // padding, where a max pool has nothing to take the maximum of.
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!("{name} takes a padding of at most half its window ({k} / 2 = {}), got {}", k / 2, lo[0]),
+        )
+        .at(v.span, "more than half the window")
+        .help(format!("padding is at most size / 2, so every window holds at least one input element; use `padding: {}` or a larger `size:`", k / 2)));
+    }
     let out = output_sizes(&size, &lo, &hi, k, stride, call.span, name)?;
     let pad = |v: Vec<usize>| [0, 0].into_iter().chain(v).collect::<Vec<_>>();
     let window = Window {
@@ -412,14 +422,6 @@ pub fn conv_transpose(
     };
     let (pad, pad_at) = count("padding")?;
     let (extra, extra_at) = count("output_padding")?;
-    if pad >= kernel {
-        return Err(Diagnostic::new(
-            Code::BadValue,
-            format!("{name} takes a padding below the kernel size ({kernel}), got {pad}"),
-        )
-        .at(pad_at, "too much padding")
-        .help("the padding of a transposed convolution removes rows and columns of its output; crop with a smaller kernel instead"));
-    }
     if extra >= stride {
         return Err(Diagnostic::new(
             Code::BadValue,
@@ -430,6 +432,8 @@ pub fn conv_transpose(
     }
     let mut out = Vec::with_capacity(2);
     for &s in &size {
+        // PyTorch's rule: the full output, `(s - 1) * stride + kernel +
+        // output_padding`, loses `padding` positions at each end.
         let y = ((s - 1) * stride + kernel + extra).checked_sub(2 * pad);
         match y {
             Some(y) if y > 0 => out.push(y),
@@ -438,7 +442,8 @@ pub fn conv_transpose(
                     Code::ShapeMismatch,
                     format!("{name} of a spatial size of {s} with kernel {kernel} and padding {pad} has no output position"),
                 )
-                .at(pad_at, "too much padding"))
+                .at(pad_at, "too much padding")
+                .help(format!("the output is (size - 1) * stride - 2 * padding + kernel + output_padding = ({s} - 1) * {stride} - 2 * {pad} + {kernel} + {extra}, which must be at least 1; use less padding")))
             }
         }
     }
@@ -471,10 +476,14 @@ pub fn conv_transpose(
     } else {
         None
     };
+    // A padding beyond `kernel - 1` would pad the equivalent conv by a
+    // negative amount: it pads as for `kernel - 1`, and the lowering crops
+    // the rest, as much at each end, to the type given here.
+    let kept = pad.min(kernel - 1);
     let attrs = ConvAttrs {
         stride: vec![1; 2],
-        pad_low: vec![kernel - 1 - pad; 2],
-        pad_high: vec![kernel - 1 - pad + extra; 2],
+        pad_low: vec![kernel - 1 - kept; 2],
+        pad_high: vec![kernel - 1 - kept + extra; 2],
         dilation: vec![1; 2],
         lhs_dilation: vec![stride; 2],
         groups: 1,
