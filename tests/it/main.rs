@@ -27,6 +27,7 @@ mod recurrent;
 mod rng;
 mod scan;
 mod sema;
+mod shapes;
 mod stages;
 mod syntax;
 mod syntax_fuzz;
