@@ -204,7 +204,8 @@ pub fn conv(
     if channels % groups != 0 || filters % groups != 0 {
         let at = b.get("groups").map(|v| v.span).unwrap_or(call.span);
         return Err(Diagnostic::new(Code::BadValue, format!("{groups} groups must divide both the {channels} input channels and the {filters} filters"))
-            .at(at, "does not divide"));
+            .at(at, "does not divide")
+            .help("each group convolves channels / groups input channels into filters / groups outputs, so `groups` divides both"));
     }
     let extent = dilated(kernel, dilation).unwrap_or(usize::MAX);
     let (lo, hi) = padding(&b, &size, extent, stride)?;
