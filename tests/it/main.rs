@@ -21,6 +21,7 @@ mod ir_props;
 mod ir_text;
 mod ir_verify;
 mod layer_gradcheck;
+mod layer_values;
 mod optimizer;
 mod random_ops;
 mod recurrent;
