@@ -222,7 +222,9 @@ pub fn conv(
     let taps = kernel.pow(d as u32);
     let mut wshape = vec![filters, per_group];
     wshape.extend(std::iter::repeat_n(kernel, d));
-    let fans = (per_group * taps, filters / groups * taps);
+    // PyTorch's fans, from the weight's shape: a grouped conv's fan-out
+    // counts every filter, as its weight's first axis does.
+    let fans = (per_group * taps, filters * taps);
     let weight = el.builder.param(
         format!("{path}.weight"),
         TensorType::new(xt.dtype, Shape::fixed(&wshape)),

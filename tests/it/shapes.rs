@@ -6,7 +6,9 @@
 //! one-layer model; the checker's type must be the expected one, a refused
 //! row must be refused with a located diagnostic that states the rule in
 //! its hint, and the lowered graph (train and eval mode) must agree with
-//! the checker on the output's type.
+//! the checker on the output's type. A convolution's weight, laid out as
+//! PyTorch lays it out, also has PyTorch's fans (which scale its
+//! initializer): `fan_in = shape[1]·taps`, `fan_out = shape[0]·taps`.
 
 use dlc::passes::lower::{lower, Mode};
 
@@ -81,6 +83,24 @@ fn check_row(row: &Row) -> Option<String> {
     let got = model.nodes[*y].ty.to_string();
     if got != row.want {
         return Some(format!("checker says {got}, want {}", row.want));
+    }
+    for p in model.params.iter().filter(|p| p.ty.rank() >= 3) {
+        let dims: Vec<usize> =
+            p.ty.shape
+                .dims()
+                .iter()
+                .map(|d| d.fixed().unwrap())
+                .collect();
+        let taps: usize = dims[2..].iter().product();
+        let want = (dims[1] * taps, dims[0] * taps);
+        if (p.fan_in, p.fan_out) != want {
+            return Some(format!(
+                "{} {:?} has fans {:?}, PyTorch's are {want:?}",
+                p.path,
+                dims,
+                (p.fan_in, p.fan_out)
+            ));
+        }
     }
     for mode in [Mode::Train, Mode::Eval] {
         let g = lower(model, mode);
