@@ -127,6 +127,7 @@ pub fn lower_traced(model: &Model, mode: Mode) -> (Graph, Vec<Range<usize>>) {
                 params[*weight],
                 bias.map(|b| params[b]),
                 attrs,
+                &node.ty,
             ),
             Layer::Dropout { rate, stream } => match key {
                 Some(key) if *rate > 0.0 => {

@@ -221,6 +221,9 @@ pub enum Layer {
     /// `[F]`. `attrs` are those of the equivalent `conv` (stride as input
     /// dilation, padding `k - 1 - padding` plus `output_padding` after), which
     /// runs on the weight transposed to `[F, C, k, k]` and flipped spatially.
+    /// A padding beyond `k - 1` is not a conv padding: `attrs` pad as for
+    /// `k - 1`, and the lowering crops the output to this node's type, as
+    /// much at each end.
     ConvTranspose {
         weight: usize,
         bias: Option<usize>,

@@ -78,7 +78,8 @@ fn not_batch(axis: usize, v: &Spanned, why: &str) -> Result<(), Diagnostic> {
     if axis == 0 {
         return Err(
             Diagnostic::new(Code::BadValue, format!("axis 0 is the batch; {why}"))
-                .at(v.span, "the batch axis"),
+                .at(v.span, "the batch axis")
+                .help("axes count from 0, the batch; write an axis of 1 or more"),
         );
     }
     Ok(())

@@ -265,7 +265,8 @@ pub fn conv(
     if channels % groups != 0 || filters % groups != 0 {
         let at = b.get("groups").map(|v| v.span).unwrap_or(call.span);
         return Err(Diagnostic::new(Code::BadValue, format!("{groups} groups must divide both the {channels} input channels and the {filters} filters"))
-            .at(at, "does not divide"));
+            .at(at, "does not divide")
+            .help("each group convolves channels / groups input channels into filters / groups outputs, so `groups` divides both"));
     }
     let extent = dilated(kernel, dilation).unwrap_or(usize::MAX);
     let (lo, hi) = padding(&b, &size, extent, stride)?;
@@ -276,7 +277,9 @@ pub fn conv(
     let taps = kernel.pow(d as u32);
     let mut wshape = vec![filters, per_group];
     wshape.extend(std::iter::repeat_n(kernel, d));
-    let fans = (per_group * taps, filters / groups * taps);
+    // PyTorch's fans, from the weight's shape: a grouped conv's fan-out
+    // counts every filter, as its weight's first axis does.
+    let fans = (per_group * taps, filters * taps);
     let (weight, bias) = opts.params(el, &path, xt.dtype, &wshape, filters, fans, span)?;
     let attrs = ConvAttrs {
         stride: vec![stride; d],
@@ -326,6 +329,16 @@ pub fn pool(
     let k = sizes(b.get("size"), 2, "the window size")?;
     let stride = sizes(b.get("stride"), k, "the stride")?;
     let (lo, hi) = padding(&b, &size, k, stride)?;
+    if let Some(v) = b.get("padding").filter(|_| lo[0] > k / 2) {
+        // PyTorch's rule; a larger padding makes windows that see only
+        // padding, where a max pool has nothing to take the maximum of.
+        return Err(Diagnostic::new(
+            Code::BadValue,
+            format!("{name} takes a padding of at most half its window ({k} / 2 = {}), got {}", k / 2, lo[0]),
+        )
+        .at(v.span, "more than half the window")
+        .help(format!("padding is at most size / 2, so every window holds at least one input element; use `padding: {}` or a larger `size:`", k / 2)));
+    }
     let out = output_sizes(&size, &lo, &hi, k, stride, call.span, name)?;
     let pad = |v: Vec<usize>| [0, 0].into_iter().chain(v).collect::<Vec<_>>();
     let window = Window {
@@ -450,14 +463,6 @@ pub fn conv_transpose(
     };
     let (pad, pad_at) = count("padding")?;
     let (extra, extra_at) = count("output_padding")?;
-    if pad >= kernel {
-        return Err(Diagnostic::new(
-            Code::BadValue,
-            format!("{name} takes a padding below the kernel size ({kernel}), got {pad}"),
-        )
-        .at(pad_at, "too much padding")
-        .help("the padding of a transposed convolution removes rows and columns of its output; crop with a smaller kernel instead"));
-    }
     if extra >= stride {
         return Err(Diagnostic::new(
             Code::BadValue,
@@ -468,6 +473,8 @@ pub fn conv_transpose(
     }
     let mut out = Vec::with_capacity(2);
     for &s in &size {
+        // PyTorch's rule: the full output, `(s - 1) * stride + kernel +
+        // output_padding`, loses `padding` positions at each end.
         let y = ((s - 1) * stride + kernel + extra).checked_sub(2 * pad);
         match y {
             Some(y) if y > 0 => out.push(y),
@@ -476,7 +483,8 @@ pub fn conv_transpose(
                     Code::ShapeMismatch,
                     format!("{name} of a spatial size of {s} with kernel {kernel} and padding {pad} has no output position"),
                 )
-                .at(pad_at, "too much padding"))
+                .at(pad_at, "too much padding")
+                .help(format!("the output is (size - 1) * stride - 2 * padding + kernel + output_padding = ({s} - 1) * {stride} - 2 * {pad} + {kernel} + {extra}, which must be at least 1; use less padding")))
             }
         }
     }
@@ -487,10 +495,14 @@ pub fn conv_transpose(
     let fans = (filters * taps, channels * taps);
     let wshape = [channels, filters, kernel, kernel];
     let (weight, bias) = opts.params(el, &path, xt.dtype, &wshape, filters, fans, span)?;
+    // A padding beyond `kernel - 1` would pad the equivalent conv by a
+    // negative amount: it pads as for `kernel - 1`, and the lowering crops
+    // the rest, as much at each end, to the type given here.
+    let kept = pad.min(kernel - 1);
     let attrs = ConvAttrs {
         stride: vec![1; 2],
-        pad_low: vec![kernel - 1 - pad; 2],
-        pad_high: vec![kernel - 1 - pad + extra; 2],
+        pad_low: vec![kernel - 1 - kept; 2],
+        pad_high: vec![kernel - 1 - kept + extra; 2],
         dilation: vec![1; 2],
         lhs_dilation: vec![stride; 2],
         groups: 1,
@@ -530,16 +542,29 @@ pub(crate) fn lower_conv(
 /// A transposed convolution as the conv of the stride-dilated input (the
 /// attributes' `lhs_dilation`) with the mirrored kernel: `[C, F, k, k]` to
 /// the `[F, C, k, k]` of a conv, flipped in both spatial axes.
+/// A padding beyond `kernel - 1` crops the rest equally from both ends of
+/// each spatial axis, down to the layer's type `out`.
 pub(crate) fn lower_conv_transpose(
     g: &mut Graph,
     x: Value,
     w: Value,
     b: Option<Value>,
     attrs: &ConvAttrs,
+    out: &TensorType,
 ) -> Value {
     let w = g.transpose(w, vec![1, 0, 2, 3]);
     let w = g.reverse(w, vec![2, 3]);
-    let y = g.conv(x, w, attrs.clone());
+    let mut y = g.conv(x, w, attrs.clone());
+    for axis in 2..4 {
+        let have = g.ty(y).shape.dims()[axis].fixed();
+        let want = out.shape.dims()[axis].fixed();
+        if let (Some(have), Some(want)) = (have, want) {
+            if have > want {
+                let crop = (have - want) / 2;
+                y = g.slice_axis(y, axis, crop, crop + want);
+            }
+        }
+    }
     add_channel_bias(g, y, b)
 }
 
