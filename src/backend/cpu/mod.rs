@@ -30,7 +30,6 @@ pub mod profile;
 mod run;
 mod scan;
 mod small_gemm;
-mod split_cost;
 
 pub use matmul::{sgemm, MatRef, GEMM_PARALLEL_MIN, GEMV_PARALLEL_MIN};
 pub use run::PARALLEL_MIN;

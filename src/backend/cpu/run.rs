@@ -10,13 +10,9 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-use std::cell::RefCell;
-use std::time::Instant;
-
 use rayon::prelude::*;
 
 use super::matmul::{run_matmul, run_with_packed_b, GEMM_PARALLEL_MIN};
-use super::split_cost::SplitCost;
 use super::{denormals, library, profile, Align64, Compiled, KernelFn, Loop, Step};
 use crate::backend::{check_updates, Arg, RunError, Runner};
 use crate::ir::DType;
@@ -47,9 +43,6 @@ pub(super) struct Bound {
     /// (`gemv::row_times_matrix_split`), and handing a batch-1 step to a
     /// pool thread and back would cost more than that product.
     parallel: bool,
-    /// Per step: what splitting its loop (or epilogue) was measured to
-    /// cost, for these shapes (`split_cost.rs`).
-    split: RefCell<Vec<SplitCost>>,
 }
 
 impl Runner for Compiled {
@@ -178,7 +171,6 @@ impl Compiled {
                 .iter()
                 .any(|&(bs, m, k, n)| m * k * n >= GEMM_PARALLEL_MIN && (m, bs) != (1, 1));
         self.bound = Some(Bound {
-            split: RefCell::new(vec![SplitCost::default(); self.steps.len()]),
             parallel,
             shapes,
             layout,
@@ -359,7 +351,9 @@ impl Compiled {
             let t0 = profile::start();
             match step {
                 // SAFETY: this function's contract, for the nest's buffers.
-                Step::Loop(lp) => unsafe { guarded_loop(bound, s, lp, ptrs, threads) },
+                Step::Loop(lp) => unsafe {
+                    run_loop(lp, bound.loops[s], ptrs, &bound.syms, threads)
+                },
                 Step::MatMul {
                     out,
                     a,
@@ -381,7 +375,7 @@ impl Compiled {
                     if let (Some(lp), None) = (epilogue, acc) {
                         // SAFETY: this function's contract, for the
                         // epilogue's buffers.
-                        unsafe { guarded_loop(bound, s, lp, ptrs, threads) };
+                        unsafe { run_loop(lp, bound.loops[s], ptrs, &bound.syms, threads) };
                     }
                 }
                 Step::Library { out, routine, args } => {
@@ -445,35 +439,6 @@ impl Shared {
         // writes (see `codegen`'s module doc for its arguments).
         unsafe { f(self.0, self.1, lo as i64, hi as i64) }
     }
-}
-
-/// [`run_loop`] for step `s`, split over the pool only while that is
-/// measured to pay (`split_cost.rs`) when the thresholds would split it.
-///
-/// # Safety
-/// As for [`run_loop`]: `ptrs` holds every buffer of `lp`'s program, live
-/// and sized for `bound`, and nothing else touches what the nest writes.
-unsafe fn guarded_loop(bound: &Bound, s: usize, lp: &Loop, ptrs: &[*mut u8], threads: usize) {
-    let extent = bound.loops[s];
-    if !splits(lp, extent, threads) {
-        // SAFETY: this function's contract.
-        return unsafe { run_loop(lp, extent, ptrs, &bound.syms, threads) };
-    }
-    let split = bound.split.borrow()[s].split_now();
-    let t0 = Instant::now();
-    // SAFETY: this function's contract; the thread count does not change
-    // which rows are written, only who writes them.
-    unsafe {
-        run_loop(
-            lp,
-            extent,
-            ptrs,
-            &bound.syms,
-            if split { threads } else { 1 },
-        )
-    };
-    let ns = t0.elapsed().as_nanos() as f64;
-    bound.split.borrow_mut()[s].record(split, ns);
 }
 
 /// Whether [`run_loop`] splits this loop over `threads`.
