@@ -8,8 +8,9 @@
 use std::fmt::Write;
 
 use super::graph::Graph;
-use super::op::{Op, Role};
+use super::op::Op;
 use super::print::{attr_text, fmt_f64, fmt_name, type_text, value_names};
+use super::role::Role;
 
 /// The Graphviz `digraph` for `g`.
 pub fn to_dot(g: &Graph) -> String {

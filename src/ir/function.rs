@@ -8,7 +8,7 @@
 //! the passes learns a value's role from its name.
 
 use super::graph::Graph;
-use super::op::{Hyper, OutputKind, Role};
+use super::role::{Hyper, OutputKind, Role};
 use super::types::TensorType;
 use super::verify::{verify, VerifyError};
 

@@ -7,7 +7,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-use super::op::{Op, OutputKind, Role};
+use super::op::Op;
+use super::role::{OutputKind, Role};
 use super::types::TensorType;
 
 pub type Value = NodeIndex;

@@ -10,6 +10,7 @@ mod graph;
 mod op;
 pub mod parse;
 pub mod print;
+mod role;
 mod scan;
 mod types;
 pub mod verify;
@@ -17,8 +18,8 @@ pub mod verify;
 pub use function::{Function, HyperValues, InputSpec, OutputSpec, Signature};
 pub use graph::{Graph, Node, Output, Value};
 pub use op::{
-    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Hyper, Op, OutputKind, ReduceOp,
-    Role, UnaryOp, Window,
+    dilated, window_output, BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, UnaryOp, Window,
 };
+pub use role::{Hyper, OutputKind, Role};
 pub use scan::Scan;
 pub use types::{DType, Dim, Shape, TensorType};

@@ -11,9 +11,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::graph::{Graph, Value};
-use super::op::{
-    BinaryOp, CmpOp, ConvAttrs, Dist, Hyper, Op, OutputKind, ReduceOp, Role, UnaryOp, Window,
-};
+use super::op::{BinaryOp, CmpOp, ConvAttrs, Dist, Op, ReduceOp, UnaryOp, Window};
+use super::role::{Hyper, OutputKind, Role};
 use super::types::{DType, Dim, Shape, TensorType};
 use crate::diag::did_you_mean;
 

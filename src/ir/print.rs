@@ -11,7 +11,8 @@
 use std::fmt::Write;
 
 use super::graph::{Graph, Value};
-use super::op::{Op, OutputKind};
+use super::op::Op;
+use super::role::OutputKind;
 
 /// Headers with more inputs (or outputs) than this put one per line.
 const INLINE_LIST_MAX: usize = 3;

@@ -35,8 +35,9 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
 use super::graph::Graph;
-use super::op::{Op, OutputKind};
+use super::op::Op;
 use super::print::fmt_name;
+use super::role::OutputKind;
 use super::types::{Dim, TensorType};
 
 /// Everything wrong with a graph, in node order.
