@@ -392,3 +392,81 @@ fn state_slots_per_option() {
         ["square_avg", "grad_avg", "momentum"]
     );
 }
+
+/// Two parameter groups, each with its own optimizer and learning-rate
+/// input: `w` by SGD with momentum at `hyper(lr)`, `m.u` by Adam at
+/// `hyper(lr=1)`. One step through the executable (which owns both
+/// parameters and their slots) moves each parameter by its own rule and
+/// rate; a group whose rate is 0 stays put while the other moves.
+#[test]
+fn parameter_groups_have_their_own_optimizer_and_learning_rate() {
+    use dlc::ir::{Function, HyperValues, OutputKind};
+    use dlc::passes::optimizer::{apply_groups, Group};
+
+    let g = loss_graph(DType::F64);
+    let params = g.inputs_with_role(Role::Param);
+    let with_grads = grad(&g, "loss", &params);
+    let w = g.input_position(params[0]).unwrap();
+    let u = g.input_position(params[1]).unwrap();
+    let sgd = Optimizer::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 0.0,
+    };
+    let groups = [
+        Group {
+            params: vec![w],
+            optimizer: sgd,
+        },
+        Group {
+            params: vec![u],
+            optimizer: Optimizer::adam(),
+        },
+    ];
+    let step = Function::new(apply_groups(&with_grads, &groups)).expect("the step verifies");
+    let sig = step.signature();
+    assert!(sig.hyper(Hyper::Lr(0)).is_some() && sig.hyper(Hyper::Lr(1)).is_some());
+    assert_eq!(sig.inputs[sig.hyper(Hyper::Lr(1)).unwrap()].name, "lr.1");
+    // w has one slot (momentum), m.u two (Adam's m and v): all updated.
+    let slots: Vec<&str> = sig
+        .inputs
+        .iter()
+        .filter(|s| s.role == Role::State)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(slots, ["w/momentum", "m.u/m", "m.u/v"]);
+    assert_eq!(sig.updates().len(), 5);
+    assert!(sig
+        .outputs
+        .iter()
+        .all(|o| !matches!(o.kind, OutputKind::Grad { .. })));
+
+    let f = |shape: &[usize], v: &[f64]| Tensor::from_f64(DType::F64, shape, v.to_vec());
+    let (a, t) = (f(&[3], &A), f(&[3], &T));
+    let run = |lr: [f64; 2]| -> (Vec<f64>, Vec<f64>) {
+        let mut exe = Interpreter.compile(&step).expect("compiles");
+        exe.load(w, &f(&[3], &W0)).unwrap();
+        exe.load(u, &f(&[2, 2], &U0)).unwrap();
+        let hyper = HyperValues {
+            lr: lr.to_vec(),
+            step: 1,
+            key: 0,
+        };
+        exe.call(&[&a, &t], &hyper, &[]).expect("the step runs");
+        (exe.read(w).to_f64_vec(), exe.read(u).to_f64_vec())
+    };
+    let [gw, gu] = grads(&W0, &U0);
+    // SGD's first step: the momentum buffer is the gradient.
+    let (w1, u1) = run([0.1, 0.0]);
+    for ((got, w0), g) in w1.iter().zip(W0).zip(&gw) {
+        assert!((got - (w0 - 0.1 * g)).abs() < 1e-12, "{w1:?}");
+    }
+    assert_eq!(u1, U0.to_vec(), "a group at rate 0 does not move");
+    // Adam's first step moves every element by lr (times the gradient's sign).
+    let (w2, u2) = run([0.0, 0.01]);
+    assert_eq!(w2, W0.to_vec(), "a group at rate 0 does not move");
+    for ((got, u0), g) in u2.iter().zip(U0).zip(&gu) {
+        let want = u0 - 0.01 * g / (g.abs() + 1e-8);
+        assert!((got - want).abs() < 1e-9, "{u2:?}");
+    }
+}
