@@ -6,13 +6,13 @@
 //! A scan runs its body once per step with the body's own plan, made once
 //! when the outer graph's plan is (`scan.rs`).
 
-pub(crate) mod conv;
-pub(crate) mod indexing;
-pub(crate) mod kernels;
-pub(crate) mod movement;
-pub(crate) mod random;
+mod conv;
+mod indexing;
+mod kernels;
+mod movement;
+mod random;
 mod scan;
-pub(crate) mod window;
+mod window;
 
 use ndarray::ArrayD;
 
@@ -491,8 +491,8 @@ fn exec(g: &Graph, v: Value, ops: &[Value], r: &mut Run) -> Result<Tensor, RunEr
 
 /// The interpreter's definition of an op that needs nothing but its
 /// operands and result shape (the movement, windowed, indexing and random
-/// ops). The kernel program's library routines run the same kernels
-/// (`kernel::reference::routine`). `scatter_add` copies its operand (the
+/// ops). It is also the definition of the kernel program's library
+/// routines (`kernel::reference::routine` calls it). `scatter_add` copies its operand (the
 /// graph walk above reuses it).
 pub fn apply(
     op: &Op,
