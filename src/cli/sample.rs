@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::backend;
-use crate::runtime::checkpoint;
 use crate::runtime::data::Vocabulary;
 use crate::runtime::rng::{derive, Rng};
 use crate::runtime::sample::{generate, spec_for};
@@ -56,28 +55,6 @@ pub fn sample(file: &Path, o: &SampleOptions) -> Result<String, Failure> {
         .or(first.map(|s| s.prime.clone()))
         .unwrap_or_default();
     let spec = spec_for(train, vocab.len(), length, prime, temperature).map_err(msg)?;
-    let ck = checkpoint::load(&o.checkpoint).map_err(msg)?;
-    for p in &train.model.params {
-        match ck.tensor(&p.path) {
-            None => {
-                return Err(msg(format!(
-                    "{} has no tensor `{}`; was it written by this program?",
-                    o.checkpoint.display(),
-                    p.path
-                )))
-            }
-            Some(t) if Some(t.shape().to_vec()) != p.ty.shape.bind(&[]) => {
-                return Err(msg(format!(
-                    "{}: `{}` has shape {:?}, but the model needs {}",
-                    o.checkpoint.display(),
-                    p.path,
-                    t.shape(),
-                    p.ty
-                )))
-            }
-            Some(_) => {}
-        }
-    }
     let function = crate::evaluation(train);
     let (exes, note) = backend::compile_with(None, &[&function]).map_err(|e| msg(e.to_string()))?;
     if let Some(note) = note {
@@ -89,16 +66,7 @@ pub fn sample(file: &Path, o: &SampleOptions) -> Result<String, Failure> {
         .expect("internal: one function compiled");
     let seed = o.seed.unwrap_or(train.seed);
     crate::runtime::train::initialize(exe.as_mut(), &train.model, seed);
-    let sig = function.signature();
-    for i in sig.resident() {
-        let spec = &sig.inputs[i];
-        // Parameters were checked above; running statistics the file
-        // lacks keep their declared start.
-        if let Some(t) = ck.tensor(&spec.name) {
-            exe.load(i, &t.cast(spec.ty.dtype))
-                .map_err(|e| msg(format!("{}: {}", o.checkpoint.display(), e.0)))?;
-        }
-    }
+    crate::runtime::train::load_weights(exe.as_mut(), &train.model, &o.checkpoint).map_err(msg)?;
     let mut rng = Rng::new(seed, derive(seed, "sample/0"));
     let g = generate(exe.as_mut(), &spec, &vocab, &mut rng).map_err(msg)?;
     Ok(g.text)

@@ -25,7 +25,7 @@ use super::schedule::learning_rate;
 mod inspect;
 mod state;
 
-pub use state::initialize;
+pub use state::{initialize, load_weights};
 mod targets;
 
 use targets::{load_data, part, split_name, train_metrics, validate_targets};

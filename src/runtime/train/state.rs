@@ -30,36 +30,7 @@ impl Session<'_> {
     /// and the model's state tensors (running statistics) by those the file
     /// has.
     pub fn load_params(&mut self, path: &Path) -> Result<()> {
-        let ck = checkpoint::load(path).map_err(RunFailure)?;
-        let model = &self.train.model;
-        let sig = self.step.signature().clone();
-        for i in sig.resident() {
-            let spec = &sig.inputs[i];
-            let is_param = spec.role == Role::Param;
-            if !is_param && !model.states.iter().any(|s| s.path == spec.name) {
-                continue; // optimizer state starts afresh
-            }
-            let Some((_, found)) = ck.tensors.iter().find(|(n, _)| *n == spec.name) else {
-                if is_param {
-                    return fail(format!("{} has no tensor `{}`", path.display(), spec.name));
-                }
-                continue;
-            };
-            let want = spec.ty.shape.bind(&[]).unwrap_or_default();
-            if found.shape() != want.as_slice() {
-                return fail(format!(
-                    "{}: `{}` has shape {:?}, but the model needs {:?}",
-                    path.display(),
-                    spec.name,
-                    found.shape(),
-                    want
-                ));
-            }
-            self.step
-                .load(i, &found.cast(spec.ty.dtype))
-                .map_err(|e| RunFailure(e.0))?;
-        }
-        Ok(())
+        load_weights(self.step.as_mut(), &self.train.model, path).map_err(RunFailure)
     }
 
     /// The current parameters, by path, in the model's order.
@@ -178,6 +149,45 @@ pub fn initialize(exe: &mut dyn Executable, model: &Model, seed: u64) {
         exe.load(i, &value)
             .expect("internal: an initial value of the input's type");
     }
+}
+
+/// Loads `exe`'s parameters from the safetensors file at `path` (each must
+/// be there, with the model's shape; a wider or narrower float is cast),
+/// and the model's state tensors (running statistics) the file has.
+/// Optimizer state is left as it is. `--init`, `dlc eval` and `dlc sample`
+/// start from weights this way.
+pub fn load_weights(
+    exe: &mut dyn Executable,
+    model: &Model,
+    path: &Path,
+) -> std::result::Result<(), String> {
+    let ck = checkpoint::load(path)?;
+    let sig = exe.signature().clone();
+    for i in sig.resident() {
+        let spec = &sig.inputs[i];
+        let is_param = spec.role == Role::Param;
+        if !is_param && !model.states.iter().any(|s| s.path == spec.name) {
+            continue; // optimizer state starts afresh
+        }
+        let Some(found) = ck.tensor(&spec.name) else {
+            if is_param {
+                return Err(format!("{} has no tensor `{}`", path.display(), spec.name));
+            }
+            continue;
+        };
+        let want = spec.ty.shape.bind(&[]).unwrap_or_default();
+        if found.shape() != want.as_slice() {
+            return Err(format!(
+                "{}: `{}` has shape {:?}, but the model needs {:?}",
+                path.display(),
+                spec.name,
+                found.shape(),
+                want
+            ));
+        }
+        exe.load(i, &found.cast(spec.ty.dtype)).map_err(|e| e.0)?;
+    }
+    Ok(())
 }
 
 /// A fingerprint of every resident tensor's name and type, stored in
